@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs everything the tests need, then runs them all: unit, HTTP, gradio_client, browser and notebooks.
+# Usage: bash tests/run.sh [extra pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+
+# Browser tests drive Debian's chromium (Playwright cannot download its own browser here).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else SUDO="none"; fi
+  if [ "$SUDO" != none ] && command -v apt-get >/dev/null; then
+    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "note: /usr/bin/chromium is missing and cannot be installed here; browser tests will be skipped" >&2
+  fi
+fi
+
+python -m ruff check .
+python -m pytest "$@"
