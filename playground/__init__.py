@@ -2,7 +2,7 @@
 Image-to-Video Spicy model, with an embedded WaveSpeed-compatible local API as the offline default backend.
 """
 
-from .contract import SPICY, MODELS, validate
+from .contract import MODELS, SPICY, validate
 from .pricing import estimate_cost, price_table, quote
 
 __all__ = ["SPICY", "MODELS", "validate", "estimate_cost", "price_table", "quote"]

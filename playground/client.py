@@ -1,0 +1,621 @@
+"""HTTP to a WaveSpeed-compatible API (the v3 contract): submit, get, wait, upload, download, balance, price.
+
+Written from ``shared/contract/wavespeed-v3.md``, not from what the local API accepts. Rules that matter for money:
+
+* the submit POST is sent once and never retried: a lost reply raises :class:`SubmitOutcomeUnknown` and
+  :meth:`Client.reconcile` finds the task through the history endpoint;
+* GETs (and the idempotent POSTs: price, history, delete, upload ticket) are retried on 429, 5xx and dropped
+  connections, with exponential backoff, full jitter and ``Retry-After``, a bounded number of times;
+* the key travels only in the ``Authorization`` header of requests to the API's own host: never to upload PUT URLs
+  or output downloads, never into a log, a repr or an exception.
+
+>>> client = Client(api_key="...", base_url="http://127.0.0.1:8000")   # doctest: +SKIP
+>>> pred = client.submit(SPICY, {"image": url, "resolution": "480p"})    # doctest: +SKIP
+>>> pred = client.wait(pred.id)                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import mimetypes
+import os
+import platform
+import random
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from .contract import validate
+from .errors import (
+    AuthError,
+    Cancelled,
+    InsufficientCredits,
+    NotFound,
+    OutputExpired,
+    RateLimited,
+    ServerError,
+    SubmitOutcomeUnknown,
+    TaskFailed,
+    TaskTimeout,
+    ValidationError,
+    WaveSpeedError,
+)
+from .pricing import Quote, quote
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.wavespeed.ai"
+CLIENT_NAME = "seedance-playground"
+CLIENT_VERSION = "0.1.0"
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timeout", "deleted"})
+# Read timeouts by request type, as the official clients use (V); connect timeout 10 s.
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = {"get": 30.0, "submit": 60.0, "upload": 120.0}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A task at the API, as the result endpoint describes it."""
+
+    id: str
+    model: str = ""
+    status: str = "created"
+    outputs: tuple[str, ...] = ()
+    has_nsfw_contents: tuple[bool, ...] = ()
+    error: str = ""
+    code: int | None = None
+    inference_ms: int | None = None
+    created_at: str = ""
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def nsfw(self) -> bool:
+        return any(self.has_nsfw_contents)
+
+    @property
+    def created_ts(self) -> float | None:
+        """``created_at`` as a Unix timestamp, or None when the API gave none."""
+        if not self.created_at:
+            return None
+        try:
+            return datetime.fromisoformat(self.created_at.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+
+    @classmethod
+    def from_api(cls, data: dict) -> Prediction:
+        timings = data.get("timings") or {}
+        inference = timings.get("inference") if isinstance(timings, dict) else None
+        code = data.get("code")
+        return cls(
+            id=str(data.get("id") or ""),
+            model=str(data.get("model") or ""),
+            status=str(data.get("status") or "created"),
+            outputs=tuple(data.get("outputs") or ()),
+            has_nsfw_contents=tuple(bool(x) for x in (data.get("has_nsfw_contents") or ())),
+            error=str(data.get("error") or ""),
+            code=int(code) if isinstance(code, int | float) and not isinstance(code, bool) else None,
+            inference_ms=int(inference) if isinstance(inference, int | float) else None,
+            created_at=str(data.get("created_at") or ""),
+            raw=data,
+        )
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """Adds the key to requests for the API's own host only; its repr never shows the key."""
+
+    def __init__(self, key: str):
+        self._key = key
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = f"Bearer {self._key}"
+        return r
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(***)"
+
+
+@dataclass
+class RetryPolicy:
+    """Bounded exponential backoff with full jitter for idempotent requests."""
+
+    attempts: int = 6          # tries in all, the first included
+    base_delay: float = 0.5
+    max_delay: float = 10.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), 60.0)
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** attempt))
+
+
+@dataclass
+class PollSchedule:
+    """When to ask for a task's result: sparse before the expected finish, dense around it, never below a floor.
+
+    ``expected`` seconds after the task started, with a spread ``spread`` (from the ledger's past runs of the same
+    model, resolution and duration, else a third of the contract's typical time): the first poll lands at
+    ``expected - 2 * spread`` (but within ``max_gap``), then polls every ``floor`` seconds, each gap growing by
+    ``growth`` up to ``ceiling``. A task still queued (``created``) restarts the clock. The floor keeps the lag
+    between the task finishing and the client knowing around ``floor / 2``, against the official SDK's fixed 1 s
+    polling, with far fewer requests on long video jobs.
+    """
+
+    floor: float = 0.5
+    growth: float = 1.25
+    ceiling: float = 5.0
+    max_gap: float = 30.0
+
+    def first_delay(self, expected: float | None, spread: float | None) -> float:
+        if not expected:
+            return self.floor * 2
+        spread = spread if spread is not None else expected / 3
+        return min(self.max_gap, max(self.floor, expected - 2 * spread))
+
+    def next_delay(self, dense_polls: int) -> float:
+        return min(self.ceiling, self.floor * self.growth ** dense_polls)
+
+
+UpdateHook = Callable[[Prediction], None]
+
+
+class Client:
+    """A WaveSpeed-compatible API client on one ``requests.Session``.
+
+    ``api_key`` defaults to ``WAVESPEED_API_KEY``; ``base_url`` to ``WAVESPEED_BASE_URL`` or the real API.
+    """
+
+    def __init__(self, api_key: str | None = None, base_url: str | None = None, *,
+                 retry: RetryPolicy | None = None, poll: PollSchedule | None = None,
+                 session: requests.Session | None = None):
+        key = api_key if api_key is not None else os.environ.get("WAVESPEED_API_KEY", "")
+        self.base_url = (base_url or os.environ.get("WAVESPEED_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self._auth = _BearerAuth(key.strip()) if key and key.strip() else None
+        self.retry = retry or RetryPolicy()
+        self.poll = poll or PollSchedule()
+        self._session = session or requests.Session()
+        self._session.headers.update({
+            "X-Client-Name": CLIENT_NAME,
+            "X-Client-Version": CLIENT_VERSION,
+            "X-Client-OS": platform.system().lower() or "unknown",
+        })
+        self._lock = threading.Lock()
+        self.requests_sent: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={self.base_url!r}, key={'set' if self._auth else 'missing'})"
+
+    @property
+    def has_key(self) -> bool:
+        return self._auth is not None
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- transport -------------------------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def _count(self, kind: str) -> None:
+        with self._lock:
+            self.requests_sent[kind] = self.requests_sent.get(kind, 0) + 1
+
+    def _require_key(self) -> _BearerAuth:
+        if self._auth is None:
+            raise AuthError("No API key: set WAVESPEED_API_KEY or pass api_key=..., or use the local preview backend.")
+        return self._auth
+
+    def _send(self, method: str, path: str, *, kind: str, timeout: float, **kw) -> requests.Response:
+        auth = self._require_key()
+        self._count(kind)
+        return self._session.request(method, self._url(path), auth=auth, timeout=(CONNECT_TIMEOUT, timeout), **kw)
+
+    def _call(self, method: str, path: str, *, kind: str, timeout: float = READ_TIMEOUT["get"],
+              task_id: str | None = None, **kw) -> Any:
+        """An idempotent request, retried on 429/5xx/dropped connections; returns the envelope's ``data``."""
+        last: Exception | None = None
+        for attempt in range(self.retry.attempts):
+            retry_after = None
+            try:
+                response = self._send(method, path, kind=kind, timeout=timeout, **kw)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                last = ServerError(f"{method} {path}: the connection failed ({type(exc).__name__}); "
+                                   f"check the network or the API's status", task_id=task_id)
+            else:
+                if response.status_code not in RETRYABLE_STATUS:
+                    return self._unwrap(response, task_id=task_id)
+                retry_after = _retry_after(response)
+                last = self._http_error(response, task_id=task_id)
+            if attempt + 1 < self.retry.attempts:
+                pause = self.retry.delay(attempt, retry_after)
+                log.info("%s %s failed (%s); retry %d in %.1fs", method, path, last, attempt + 1, pause)
+                time.sleep(pause)
+        assert last is not None
+        raise last
+
+    def _unwrap(self, response: requests.Response, *, task_id: str | None = None) -> Any:
+        if response.status_code != 200:
+            raise self._http_error(response, task_id=task_id)
+        body = _json(response)
+        if not isinstance(body, dict):
+            raise ServerError(f"The API answered HTTP 200 with a body that is not JSON: {response.text[:200]!r}",
+                              task_id=task_id)
+        code = body.get("code", 200)
+        if code != 200:
+            raise self._api_error(code, str(body.get("message") or ""), 200, task_id=task_id)
+        return body.get("data")
+
+    def _http_error(self, response: requests.Response, *, task_id: str | None = None) -> WaveSpeedError:
+        body = _json(response)
+        message = ""
+        code = response.status_code
+        if isinstance(body, dict):
+            message = str(body.get("message") or body.get("error") or "")
+            if isinstance(body.get("code"), int):
+                code = body["code"]
+        if not message:
+            message = response.text[:300].strip() or response.reason or ""
+        return self._api_error(code, message, response.status_code, task_id=task_id,
+                               retry_after=_retry_after(response))
+
+    @staticmethod
+    def _api_error(code: int, message: str, http: int, *, task_id: str | None = None,
+                   retry_after: float | None = None) -> WaveSpeedError:
+        where = f" (task {task_id})" if task_id else ""
+        if http in (401, 403) or code in (401, 403):
+            return AuthError(f"The API refused the key (HTTP {http}{where}): {message or 'Unauthorized'}. "
+                             "Check the key, or use the local preview.", task_id=task_id, code=code, status=http)
+        if code == 1407 or "insufficient" in message.lower():
+            return InsufficientCredits(f"Insufficient credits{where}: {message}. Top up the account; nothing was "
+                                       "charged.", task_id=task_id, code=code, status=http)
+        if http == 429 or code == 429:
+            return RateLimited(f"Rate limited by the API (HTTP 429{where}): {message or 'too many requests'}. "
+                               "Wait a moment or lower the concurrency.", task_id=task_id, code=code, status=http,
+                               retry_after=retry_after)
+        if http == 404 or "not found" in message.lower():
+            return NotFound(f"Not found{where}: {message or 'HTTP 404'}.", task_id=task_id, code=code, status=http)
+        if http == 400:
+            return ValidationError(message or "the API refused the request (HTTP 400)", task_id=task_id,
+                                   code=code, status=http)
+        return ServerError(f"The API answered HTTP {http}{where}: {message}. Try again later.", task_id=task_id,
+                           code=code, status=http)
+
+    # ---- the endpoints ---------------------------------------------------------------------------------------
+
+    def submit(self, model: str, params: dict[str, Any], *, webhook: str | None = None,
+               validate_first: bool = True) -> Prediction:
+        """POST the task once. Never retried: a lost reply raises SubmitOutcomeUnknown (see :meth:`reconcile`)."""
+        if validate_first:
+            problems = validate(model, params)
+            if problems:
+                raise ValidationError(problems)
+        path = f"/api/v3/{model}"
+        kw: dict[str, Any] = {"json": params}
+        if webhook:
+            kw["params"] = {"webhook": webhook}
+        try:
+            response = self._send("POST", path, kind="submit", timeout=READ_TIMEOUT["submit"], **kw)
+            data = self._unwrap(response) if response.status_code < 500 else None
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            raise SubmitOutcomeUnknown(
+                f"The submit reached the API but its reply was lost ({type(exc).__name__}): the task may exist and "
+                "be charged. It was not re-sent; run resume or Client.reconcile() to find it.") from None
+        if data is None:
+            raise SubmitOutcomeUnknown(
+                f"The API answered the submit with HTTP {response.status_code}: the task may or may not exist. It was "
+                "not re-sent; run resume or Client.reconcile() to find it.", status=response.status_code)
+        if not isinstance(data, dict) or not data.get("id"):
+            raise SubmitOutcomeUnknown("The submit reply had no task id: it was not re-sent; run resume to look "
+                                       "for the task.")
+        pred = Prediction.from_api(data)
+        log.info("submitted %s as task %s", model, pred.id)
+        return pred
+
+    def get(self, task_id: str) -> Prediction:
+        """The task's current state (retried on transient failures)."""
+        data = self._call("GET", f"/api/v3/predictions/{task_id}/result", kind="result", task_id=task_id)
+        return Prediction.from_api(data or {})
+
+    def wait(self, task_id: str, *, on_update: UpdateHook | None = None, timeout: float | None = None,
+             expected: float | None = None, spread: float | None = None,
+             cancel: threading.Event | None = None, raise_on_failure: bool = True) -> Prediction:
+        """Poll until the task ends (see :class:`PollSchedule`). ``on_update`` sees every poll's Prediction.
+
+        ``timeout`` stops waiting (TaskTimeout) and ``cancel`` stops it at once (Cancelled); in both cases the task
+        goes on at the API and can be resumed by id.
+        """
+        start = time.monotonic()
+        first = self.poll.first_delay(expected, spread)
+        delay, dense, last_status = first, 0, None
+        while True:
+            wake = time.monotonic() + delay
+            if timeout is not None:
+                wake = min(wake, start + timeout)
+            _sleep_until(wake, cancel)
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"Stopped waiting for task {task_id}; it may still finish at the API. Resume it "
+                                "from the history to collect the video.", task_id=task_id)
+            if timeout is not None and time.monotonic() - start >= timeout:
+                raise TaskTimeout(f"Task {task_id} is not finished after {timeout:.0f} s of waiting; it goes on at "
+                                  "the API. Resume it later to collect the video.", task_id=task_id)
+            pred = self.get(task_id)
+            if on_update is not None:
+                on_update(pred)
+            if pred.done:
+                if raise_on_failure and pred.status != "completed":
+                    raise task_failed(pred)
+                return pred
+            if pred.status == "created":
+                # Still queued behind the account's concurrency: the expected finish moves with it.
+                delay, dense = first, 0
+            elif last_status == "created":
+                # It started somewhere in the last gap: on average half a gap ago.
+                delay, dense = max(self.poll.floor, first - delay / 2), 0
+            else:
+                delay = self.poll.next_delay(dense)
+                dense += 1
+            last_status = pred.status
+
+    def upload(self, source: str | os.PathLike | bytes | Any, *, filename: str | None = None) -> str:
+        """Upload a file, bytes or PIL image; return its download URL (valid 7 days).
+
+        Uses the ticket endpoint (POST ticket, then PUT the bytes without the key); falls back to the legacy
+        multipart endpoint when the ticket endpoint does not exist (404/405).
+        """
+        data, filename, content_type = _read_upload(source, filename)
+        try:
+            ticket = self._call("POST", "/api/v3/media/uploads", kind="upload", timeout=READ_TIMEOUT["upload"],
+                                json={"filename": filename, "size": len(data), "content_type": content_type})
+        except NotFound:
+            ticket = None
+        except ServerError as exc:
+            if exc.status != 405:
+                raise
+            ticket = None
+        if ticket is None:
+            log.info("ticket upload unavailable; using the legacy multipart endpoint")
+            data_ = self._call("POST", "/api/v3/media/upload/binary", kind="upload", timeout=READ_TIMEOUT["upload"],
+                               files={"file": (filename, data, content_type)})
+            url = (data_ or {}).get("download_url")
+            if not url:
+                raise ServerError("The legacy upload answered without a download_url; try again.")
+            return url
+        instruction = (ticket or {}).get("upload") or {}
+        if str(instruction.get("method", "")).upper() != "PUT" or not instruction.get("url"):
+            raise ServerError("The upload ticket had no PUT instruction; try again or report the API change.")
+        headers = {str(k): str(v) for k, v in (instruction.get("headers") or {}).items()}
+        last: Exception | None = None
+        for attempt in range(self.retry.attempts):
+            try:
+                self._count("upload_put")
+                # A pre-signed URL: exactly the ticket's headers, and never our key.
+                put = requests.put(instruction["url"], data=data, headers=headers,
+                                   timeout=(CONNECT_TIMEOUT, READ_TIMEOUT["upload"]))
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                last = ServerError(f"The upload PUT failed ({type(exc).__name__}); try again.")
+            else:
+                if 200 <= put.status_code < 300:
+                    break
+                last = ServerError(f"The upload PUT answered HTTP {put.status_code}; try again.")
+                if put.status_code not in RETRYABLE_STATUS:
+                    raise last
+            if attempt + 1 < self.retry.attempts:
+                time.sleep(self.retry.delay(attempt))
+        else:
+            assert last is not None
+            raise last
+        url = ticket.get("download_url")
+        if not url:
+            raise ServerError("The upload ticket had no download_url; try again.")
+        return url
+
+    def download(self, url: str, dest: str | os.PathLike, *, task_id: str | None = None) -> Path:
+        """Stream ``url`` to ``dest`` through a temporary file, renamed only when complete and of the right size."""
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        last: Exception | None = None
+        for attempt in range(self.retry.attempts):
+            retry_after = None
+            try:
+                self._count("download")
+                # Output URLs live on a CDN: no key goes there.
+                with requests.get(url, stream=True, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT["upload"])) as r:
+                    if r.status_code in (403, 404, 410):
+                        raise OutputExpired(
+                            f"The output of task {task_id or '?'} no longer answers (HTTP {r.status_code}): outputs "
+                            "are kept 7 days. The ledger keeps the task id; run the request again to get a new "
+                            "video.", task_id=task_id, status=r.status_code)
+                    if r.status_code in RETRYABLE_STATUS:
+                        retry_after = _retry_after(r)
+                        raise ServerError(f"Downloading the output answered HTTP {r.status_code}", task_id=task_id)
+                    if r.status_code != 200:
+                        raise ServerError(f"Downloading the output answered HTTP {r.status_code}; try again.",
+                                          task_id=task_id, status=r.status_code)
+                    expected = r.headers.get("Content-Length")
+                    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+                    written = 0
+                    try:
+                        with os.fdopen(fd, "wb") as fh:
+                            for chunk in r.iter_content(1 << 16):
+                                fh.write(chunk)
+                                written += len(chunk)
+                        if expected is not None and int(expected) != written:
+                            raise ServerError(f"The download of task {task_id or '?'} stopped at {written} of "
+                                              f"{expected} bytes", task_id=task_id)
+                        if written == 0:
+                            raise ServerError(f"The output of task {task_id or '?'} was empty", task_id=task_id)
+                        os.replace(tmp, dest)
+                        return dest
+                    finally:
+                        if os.path.exists(tmp):
+                            os.unlink(tmp)
+            except OutputExpired:
+                raise
+            except ServerError as exc:
+                last = exc
+                if exc.status is not None and exc.status not in RETRYABLE_STATUS:
+                    raise
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                last = ServerError(f"Downloading the output of task {task_id or '?'} failed "
+                                   f"({type(exc).__name__}); try again.", task_id=task_id)
+            if attempt + 1 < self.retry.attempts:
+                time.sleep(self.retry.delay(attempt, retry_after))
+        assert last is not None
+        raise last
+
+    def balance(self) -> float:
+        """The account's balance in USD."""
+        data = self._call("GET", "/api/v3/balance", kind="balance")
+        return float((data or {}).get("balance", 0.0))
+
+    def price(self, model: str, params: dict[str, Any], *, live: bool = True) -> Quote:
+        """The cost of a request: the API's own price when it answers, else the pricing table marked as estimate."""
+        table = quote(model, params)
+        if not live or not self.has_key:
+            return table
+        try:
+            data = self._call("POST", "/api/v3/model/price", kind="price", json={"model_id": model, "inputs": params})
+            value = data.get("discounted_price", data.get("price")) if isinstance(data, dict) else None
+            if value is None:
+                raise ServerError("no price in the reply")
+            return Quote(float(value), True, "live price from the API")
+        except (AuthError, ValidationError):
+            raise
+        except WaveSpeedError as exc:
+            log.info("live price unavailable (%s); using the pricing table", exc)
+            return Quote(table.usd, False, "estimate from the pricing table (the API did not answer)")
+
+    def delete(self, ids: list[str] | str) -> None:
+        """Cancel unfinished tasks or delete finished ones (generation may not stop at once)."""
+        ids = [ids] if isinstance(ids, str) else list(ids)
+        self._call("POST", "/api/v3/predictions/delete", kind="delete", json={"ids": ids})
+
+    def history(self, *, page: int = 1, page_size: int = 50, created_after: float | None = None,
+                created_before: float | None = None, model: str | None = None,
+                status: str | None = None) -> tuple[list[Prediction], int]:
+        """One page of the account's predictions, newest first, and the total count."""
+        body: dict[str, Any] = {"page": page, "page_size": page_size}
+        if created_after is not None:
+            body["created_after"] = _iso(created_after)
+        if created_before is not None:
+            body["created_before"] = _iso(created_before)
+        if model:
+            body["model"] = model
+        if status:
+            body["status"] = status
+        data = self._call("POST", "/api/v3/predictions", kind="history", json=body) or {}
+        items = [Prediction.from_api(item) for item in data.get("items") or []]
+        return items, int(data.get("total") or len(items))
+
+    def reconcile(self, model: str, *, sent_at: float, params: dict[str, Any] | None = None,
+                  exclude: set[str] | frozenset[str] = frozenset(), window: float = 300.0) -> Prediction | None:
+        """Find the task a submit whose reply was lost created: same model, created around ``sent_at``.
+
+        ``exclude`` holds ids already known (in the ledger). When several candidates remain, those whose recorded
+        input (if the API returns one) matches ``params`` win; if that still leaves more than one, the one created
+        closest after ``sent_at``. Returns None when no task was created (then nothing was charged).
+        """
+        items, _ = self.history(created_after=sent_at - 60, created_before=sent_at + window, model=model,
+                                page_size=100)
+        candidates = [p for p in items if p.id not in exclude and (not p.model or p.model == model)]
+        if params is not None:
+            matching = [p for p in candidates if _input_matches(p.raw.get("input"), params)]
+            if matching:
+                candidates = matching
+        if not candidates:
+            return None
+        return min(candidates, key=lambda p: abs((p.created_ts or sent_at) - sent_at))
+
+
+def task_failed(pred: Prediction) -> TaskFailed:
+    """The error for a task that ended without a video, with a readable reason."""
+    from .errors import TASK_ERROR_CODES
+
+    reason = TASK_ERROR_CODES.get(pred.code or 0, "")
+    detail = pred.error or reason or "no reason given"
+    hint = {
+        1200: "Change the image or prompt; failed runs are refunded.",
+        1402: "Upload the image again (uploads last 7 days) or check its URL.",
+    }.get(pred.code or 0, "Failed runs are refunded; try again or change the inputs.")
+    code = f" code {pred.code}" if pred.code else ""
+    return TaskFailed(f"Task {pred.id} {pred.status}{code}: {detail}. {hint}", task_id=pred.id, code=pred.code)
+
+
+def _sleep_until(deadline: float, cancel: threading.Event | None) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return
+    if cancel is not None:
+        cancel.wait(remaining)
+    else:
+        time.sleep(remaining)
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _input_matches(recorded: Any, params: dict[str, Any]) -> bool:
+    if not isinstance(recorded, dict):
+        return False
+    return all(recorded.get(k) == v for k, v in params.items() if k not in ("image", "last_image"))
+
+
+def _read_upload(source: Any, filename: str | None) -> tuple[bytes, str, str]:
+    """Bytes, a filename and a content type for a path, bytes or PIL image."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        data = path.read_bytes()
+        filename = filename or path.name
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        filename = filename or "upload.bin"
+    elif hasattr(source, "save") and hasattr(source, "size"):
+        buf = io.BytesIO()
+        source.save(buf, format="PNG")
+        data = buf.getvalue()
+        filename = filename or "image.png"
+    else:
+        raise ValidationError(f"upload: expected a path, bytes or a PIL image, got {type(source).__name__}")
+    content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    return data, filename, content_type
+
+
+__all__ = ["Client", "Prediction", "PollSchedule", "RetryPolicy", "TERMINAL_STATUSES", "task_failed"]
