@@ -180,10 +180,12 @@ class Client:
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None, *,
                  retry: RetryPolicy | None = None, poll: PollSchedule | None = None,
-                 session: requests.Session | None = None):
+                 session: requests.Session | None = None, backend_id: str | None = None):
         key = api_key if api_key is not None else os.environ.get("WAVESPEED_API_KEY", "")
         self.base_url = (base_url or os.environ.get("WAVESPEED_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self._auth = _BearerAuth(key.strip()) if key and key.strip() else None
+        # What the ledger files jobs under: the base URL, or a stable name such as "local" for the embedded API.
+        self.backend_id = backend_id or self.base_url
         self.retry = retry or RetryPolicy()
         self.poll = poll or PollSchedule()
         self._session = session or requests.Session()

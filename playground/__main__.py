@@ -1,0 +1,155 @@
+"""Command line: `python -m playground generate IMAGE`, `resume`, `history`, `price`, `balance`, `local`.
+
+User errors print one clear line and exit with status 2 (1 for API failures); never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .contract import ASPECT_RATIOS, RESOLUTIONS, SPICY
+from .errors import WaveSpeedError
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m playground", description=__doc__.splitlines()[0])
+    p.add_argument("--backend", choices=["auto", "api", "local"], default="auto",
+                   help="auto: the API when WAVESPEED_API_KEY is set, else the free local preview")
+    p.add_argument("--base-url", help="API base URL (default WAVESPEED_BASE_URL or https://api.wavespeed.ai)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="image to video")
+    g.add_argument("image", help="path or URL of the first frame")
+    g.add_argument("--prompt")
+    g.add_argument("--last-image")
+    g.add_argument("--duration", type=int, default=5)
+    g.add_argument("--resolution", choices=RESOLUTIONS, default="720p")
+    g.add_argument("--aspect-ratio", choices=ASPECT_RATIOS)
+    g.add_argument("--camera-fixed", type=_bool, default=False)
+    g.add_argument("--audio", type=_bool, default=True, dest="generate_audio")
+    g.add_argument("--seed", type=int, default=-1)
+    g.add_argument("--out-dir")
+    g.add_argument("--no-reuse", action="store_true", help="pay again even if an identical request is in the ledger")
+    g.add_argument("--model", default=SPICY)
+
+    sub.add_parser("resume", help="collect unfinished jobs from the ledger")
+    h = sub.add_parser("history", help="the ledger")
+    h.add_argument("--limit", type=int, default=20)
+    pr = sub.add_parser("price", help="what a request costs")
+    pr.add_argument("--duration", type=int, default=5)
+    pr.add_argument("--resolution", choices=RESOLUTIONS, default="720p")
+    pr.add_argument("--audio", type=_bool, default=True, dest="generate_audio")
+    pr.add_argument("--table", action="store_true", help="the whole price table")
+    sub.add_parser("balance", help="the account's balance")
+    lo = sub.add_parser("local", help="serve the embedded local API in the foreground")
+    lo.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for python -m playground.local")
+    return p
+
+
+class _Bar:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self) -> None:
+        self.last = ""
+
+    def __call__(self, ev) -> None:
+        frac = ev.fraction
+        bar = "" if frac is None else "[" + "#" * int(frac * 30) + "." * (30 - int(frac * 30)) + "] "
+        est = f" / ~{ev.estimate:.0f}s" if ev.estimate else ""
+        line = f"\r{bar}{ev.phase:<11} {ev.elapsed:5.1f}s{est} {ev.request_id or ''}"
+        if line != self.last:
+            sys.stderr.write(line.ljust(90))
+            sys.stderr.flush()
+            self.last = line
+
+    def close(self) -> None:
+        if self.last:
+            sys.stderr.write("\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "local":
+        from .local.__main__ import main as local_main
+
+        return local_main(args.rest)
+    try:
+        return _run(args)
+    except WaveSpeedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if exc.__class__.__name__ in ("ValidationError", "CapExceeded") else 1
+    except KeyboardInterrupt:
+        print("\nstopped; unfinished jobs stay in the ledger: run `python -m playground resume`", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .backend import connect
+    from .pricing import format_usd, price_table, quote
+
+    if args.command == "price":
+        if args.table:
+            print(price_table().to_string(index=False))
+            return 0
+        q = quote(SPICY, {"duration": args.duration, "resolution": args.resolution,
+                          "generate_audio": args.generate_audio})
+        print(q.label())
+        return 0
+
+    from .jobs import Ledger
+
+    ledger = Ledger()
+    if args.command == "history":
+        df = ledger.history(limit=args.limit)
+        print("the ledger is empty" if df.empty else df.drop(columns=["base_url"]).to_string(index=False))
+        return 0
+
+    client = connect(base_url=args.base_url, backend=args.backend)
+    if args.command == "balance":
+        print(format_usd(client.balance()))
+        return 0
+    if args.command == "resume":
+        from .pipeline import resume
+
+        outcomes = resume(client, ledger)
+        if not outcomes:
+            print("nothing to resume")
+        for o in outcomes:
+            print(f"job {o.job_id} task {o.request_id or '-'}: {o.status} {o.video_path or o.error}")
+        return 0
+    if args.command == "generate":
+        from .pipeline import generate
+
+        bar = _Bar()
+        try:
+            result = generate(args.image, args.prompt, last_image=args.last_image, model=args.model, client=client,
+                              ledger=ledger, on_progress=bar, reuse=not args.no_reuse, out_dir=args.out_dir,
+                              duration=args.duration, resolution=args.resolution, aspect_ratio=args.aspect_ratio,
+                              camera_fixed=args.camera_fixed, generate_audio=args.generate_audio, seed=args.seed)
+        finally:
+            bar.close()
+        note = " (reused, not paid again)" if result.reused else ""
+        print(f"{result.video_path}\ntask {result.request_id}  seed {result.seed}  {format_usd(result.cost)}{note}")
+        return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,317 @@
+"""The ledger: every paid request, its id, status, cost and local files, in SQLite under ``PLAYGROUND_HOME``.
+
+A row is written *before* the submit POST (state ``pending``) and updated after it and at every status change, so a
+crash at any point leaves a row that :func:`playground.pipeline.resume` can finish. WAL mode and one short-lived
+connection per operation make it safe across threads and processes. The key is never stored: rows carry
+``account``, a short one-way fingerprint of it, so spending can be summed per key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+# Local states besides the API's statuses: before the POST, after a lost reply, and refused (nothing created).
+PENDING, UNKNOWN, REJECTED, LOST = "pending", "unknown", "rejected", "lost"
+UNFINISHED = (PENDING, UNKNOWN, "created", "processing")
+UPLOAD_LIFETIME_S = 7 * 24 * 3600
+UPLOAD_REUSE_S = 6 * 24 * 3600  # a day's margin before the API forgets an upload
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    sent_at REAL,
+    finished_at REAL,
+    base_url TEXT NOT NULL,
+    account TEXT NOT NULL DEFAULT '',
+    session TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL,
+    params TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    seed INTEGER,
+    resolution TEXT,
+    duration INTEGER,
+    audio INTEGER,
+    cost REAL NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,
+    request_id TEXT,
+    outputs TEXT NOT NULL DEFAULT '[]',
+    nsfw TEXT NOT NULL DEFAULT '[]',
+    inference_ms INTEGER,
+    error TEXT NOT NULL DEFAULT '',
+    error_code INTEGER,
+    video_path TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (fingerprint, status);
+CREATE INDEX IF NOT EXISTS jobs_request ON jobs (request_id);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+CREATE TABLE IF NOT EXISTS uploads (
+    content_hash TEXT NOT NULL,
+    base_url TEXT NOT NULL,
+    url TEXT NOT NULL,
+    uploaded_at REAL NOT NULL,
+    PRIMARY KEY (content_hash, base_url)
+);
+"""
+
+
+def default_home() -> Path:
+    """``PLAYGROUND_HOME``, else the per-user data dir (``~/.local/share/seedance-playground`` on Linux)."""
+    env = os.environ.get("PLAYGROUND_HOME")
+    if env:
+        return Path(env).expanduser()
+    try:
+        from platformdirs import user_data_dir
+
+        return Path(user_data_dir("seedance-playground", appauthor=False))
+    except ImportError:  # platformdirs comes with gradio; this is only a fallback
+        return Path.home() / ".local" / "share" / "seedance-playground"
+
+
+def account_tag(api_key: str | None) -> str:
+    """A short one-way fingerprint of a key, so spending can be grouped without storing the key."""
+    if not api_key:
+        return ""
+    return hashlib.sha256(("seedance-playground:" + api_key).encode()).hexdigest()[:12]
+
+
+def fingerprint(base_url: str, model: str, params: dict[str, Any], media_hashes: dict[str, str]) -> str:
+    """Identity of a request: the backend, the model, the parameters, and the images' content (not their URLs)."""
+    stable = {k: v for k, v in params.items() if k not in media_hashes}
+    stable.update({f"{k}#sha256": v for k, v in media_hashes.items()})
+    blob = json.dumps([base_url.rstrip("/"), model, stable], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass
+class Job:
+    """One row of the ledger."""
+
+    id: int
+    created_at: float
+    updated_at: float
+    sent_at: float | None
+    finished_at: float | None
+    base_url: str
+    account: str
+    session: str
+    model: str
+    params: dict
+    fingerprint: str
+    seed: int | None
+    resolution: str | None
+    duration: int | None
+    audio: bool | None
+    cost: float
+    status: str
+    request_id: str | None
+    outputs: list
+    nsfw: list
+    inference_ms: int | None
+    error: str
+    error_code: int | None
+    video_path: str | None
+
+    @property
+    def unfinished(self) -> bool:
+        return self.status in UNFINISHED or (self.status == "completed" and not self.has_video)
+
+    @property
+    def has_video(self) -> bool:
+        return bool(self.video_path) and Path(self.video_path).exists()
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        d = dict(row)
+        d["params"] = json.loads(d["params"])
+        d["outputs"] = json.loads(d["outputs"])
+        d["nsfw"] = json.loads(d["nsfw"])
+        d["audio"] = None if d["audio"] is None else bool(d["audio"])
+        return cls(**d)
+
+
+_COLUMNS = {f.name for f in fields(Job)}
+
+
+class Ledger:
+    """The SQLite ledger. ``Ledger()`` opens ``PLAYGROUND_HOME/ledger.sqlite3``."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path else default_home() / "ledger.sqlite3"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+
+    def __repr__(self) -> str:
+        return f"Ledger({str(self.path)!r})"
+
+    @property
+    def home(self) -> Path:
+        return self.path.parent
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA busy_timeout=30000")
+        db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield db
+        finally:
+            db.close()
+
+    # ---- jobs ------------------------------------------------------------------------------------------------
+
+    def record_pending(self, *, base_url: str, model: str, params: dict[str, Any], fingerprint: str, cost: float,
+                       account: str = "", session: str = "") -> int:
+        """Write the row for a request about to be sent. Returns its id."""
+        now = time.time()
+        with self._connect() as db:
+            cur = db.execute(
+                "INSERT INTO jobs (created_at, updated_at, base_url, account, session, model, params, fingerprint,"
+                " seed, resolution, duration, audio, cost, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (now, now, base_url, account, session, model, json.dumps(params, sort_keys=True), fingerprint,
+                 params.get("seed"), params.get("resolution"), params.get("duration"),
+                 None if params.get("generate_audio") is None else int(bool(params.get("generate_audio"))),
+                 cost, PENDING),
+            )
+            return int(cur.lastrowid)
+
+    def update(self, job_id: int, **changes: Any) -> None:
+        """Change columns of a row (lists are stored as JSON)."""
+        unknown = set(changes) - _COLUMNS
+        if unknown:
+            raise KeyError(f"not ledger columns: {sorted(unknown)}")
+        changes["updated_at"] = time.time()
+        for key in ("outputs", "nsfw", "params"):
+            if key in changes:
+                changes[key] = json.dumps(list(changes[key]) if key != "params" else changes[key])
+        if "audio" in changes and changes["audio"] is not None:
+            changes["audio"] = int(bool(changes["audio"]))
+        assignments = ", ".join(f"{k} = ?" for k in changes)
+        with self._connect() as db:
+            db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*changes.values(), job_id))
+
+    def get(self, job_id: int) -> Job:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no job {job_id} in the ledger")
+        return Job.from_row(row)
+
+    def by_request_id(self, request_id: str) -> Job | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM jobs WHERE request_id = ? ORDER BY id DESC LIMIT 1",
+                             (request_id,)).fetchone()
+        return Job.from_row(row) if row else None
+
+    def jobs(self, *, limit: int | None = None, base_url: str | None = None, session: str | None = None,
+             account: str | None = None) -> list[Job]:
+        """Rows, newest first, optionally only one backend's, session's or account's."""
+        sql, args = "SELECT * FROM jobs WHERE 1=1", []
+        for col, value in (("base_url", base_url), ("session", session), ("account", account)):
+            if value is not None:
+                sql += f" AND {col} = ?"
+                args.append(value)
+        sql += " ORDER BY id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        with self._connect() as db:
+            return [Job.from_row(r) for r in db.execute(sql, args).fetchall()]
+
+    def unfinished(self, base_url: str | None = None) -> list[Job]:
+        """Rows that may still produce (or owe) a video: not yet ended, or ended without a local file."""
+        return [j for j in self.jobs(base_url=base_url) if j.unfinished and j.status != LOST]
+
+    def find_reusable(self, fp: str) -> Job | None:
+        """The newest completed row for this fingerprint whose video is still on disk or still downloadable."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM jobs WHERE fingerprint = ? AND status = 'completed' ORDER BY id DESC",
+                              (fp,)).fetchall()
+        for row in rows:
+            job = Job.from_row(row)
+            if job.has_video or (job.outputs and time.time() - (job.finished_at or 0) < UPLOAD_REUSE_S):
+                return job
+        return None
+
+    def known_request_ids(self, base_url: str) -> set[str]:
+        with self._connect() as db:
+            rows = db.execute("SELECT request_id FROM jobs WHERE base_url = ? AND request_id IS NOT NULL",
+                              (base_url,)).fetchall()
+        return {r[0] for r in rows}
+
+    def spent(self, *, since: float = 0.0, account: str | None = None, session: str | None = None,
+              base_url: str | None = None) -> float:
+        """USD committed since ``since``: every row that may be charged (all but rejected, failed and lost)."""
+        sql = ("SELECT COALESCE(SUM(cost), 0) FROM jobs WHERE created_at >= ? AND status NOT IN "
+               "('rejected', 'failed', 'cancelled', 'lost', 'timeout', 'deleted')")
+        args: list[Any] = [since]
+        for col, value in (("account", account), ("session", session), ("base_url", base_url)):
+            if value is not None:
+                sql += f" AND {col} = ?"
+                args.append(value)
+        with self._connect() as db:
+            return float(db.execute(sql, args).fetchone()[0])
+
+    def inference_stats(self, model: str, resolution: str | None, duration: int | None,
+                        base_url: str | None = None, last: int = 20) -> tuple[float, float] | None:
+        """Median and spread (median absolute deviation, at least 5%) in seconds of past runs, or None."""
+        sql = ("SELECT inference_ms FROM jobs WHERE model = ? AND resolution IS ? AND duration IS ? AND "
+               "status = 'completed' AND inference_ms IS NOT NULL")
+        args: list[Any] = [model, resolution, duration]
+        if base_url is not None:
+            sql += " AND base_url = ?"
+            args.append(base_url)
+        sql += f" ORDER BY id DESC LIMIT {int(last)}"
+        with self._connect() as db:
+            values = sorted(r[0] / 1000.0 for r in db.execute(sql, args).fetchall())
+        if not values:
+            return None
+        median = values[len(values) // 2]
+        mad = sorted(abs(v - median) for v in values)[len(values) // 2]
+        return median, max(mad, 0.05 * median)
+
+    def history(self, limit: int | None = None, **filters: Any):
+        """The ledger as a pandas DataFrame, newest first."""
+        import pandas as pd
+
+        columns = ["id", "created_at", "status", "request_id", "model", "resolution", "duration", "audio", "seed",
+                   "cost", "inference_ms", "nsfw", "error", "error_code", "video_path", "base_url"]
+        rows = []
+        for job in self.jobs(limit=limit, **filters):
+            row = {c: getattr(job, c) for c in columns}
+            row["created_at"] = pd.Timestamp(job.created_at, unit="s", tz="UTC")
+            row["nsfw"] = any(job.nsfw)
+            row["prompt"] = job.params.get("prompt") or ""
+            rows.append(row)
+        return pd.DataFrame(rows, columns=[*columns, "prompt"])
+
+    # ---- uploads ---------------------------------------------------------------------------------------------
+
+    def cached_upload(self, content_hash: str, base_url: str) -> str | None:
+        """The URL of an earlier upload of the same bytes to the same API, while it is still fresh."""
+        with self._connect() as db:
+            row = db.execute("SELECT url, uploaded_at FROM uploads WHERE content_hash = ? AND base_url = ?",
+                             (content_hash, base_url)).fetchone()
+        if row and time.time() - row["uploaded_at"] < UPLOAD_REUSE_S:
+            return row["url"]
+        return None
+
+    def remember_upload(self, content_hash: str, base_url: str, url: str) -> None:
+        with self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO uploads VALUES (?,?,?,?)", (content_hash, base_url, url, time.time()))
+
+    def forget_upload(self, content_hash: str, base_url: str) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM uploads WHERE content_hash = ? AND base_url = ?", (content_hash, base_url))

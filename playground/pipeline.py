@@ -1,0 +1,418 @@
+"""One call from "image + parameters" to "video on disk": validate, upload, ledger, submit, wait, download, probe.
+
+>>> from playground import generate
+>>> result = generate("cat.png", prompt="slow zoom in", resolution="480p", duration=4)   # doctest: +SKIP
+>>> result.video_path, result.seed, result.cost                                          # doctest: +SKIP
+
+Every request is in the ledger before its POST is sent and after every change, so :func:`resume` can collect what a
+crash, a kill or a cancelled wait left behind, and nothing paid for is lost or paid twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .client import Client, Prediction, task_failed
+from .contract import SEED_MAX, SPICY, typical_inference_seconds, validate, with_defaults
+from .errors import (
+    AuthError,
+    Cancelled,
+    InsufficientCredits,
+    NotFound,
+    OutputExpired,
+    RateLimited,
+    SubmitOutcomeUnknown,
+    TaskFailed,
+    TaskTimeout,
+    ValidationError,
+    WaveSpeedError,
+)
+from .images import PreparedImage, is_url, prepare_image
+from .jobs import LOST, PENDING, REJECTED, UNKNOWN, Job, Ledger, fingerprint
+from .pricing import quote
+
+log = logging.getLogger(__name__)
+
+PHASES = ("validating", "uploading", "submitting", "queued", "processing", "downloading", "probing", "done", "reused")
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Where a generate call is: ``phase`` (see PHASES), the API status, seconds elapsed and expected."""
+
+    phase: str
+    elapsed: float
+    message: str = ""
+    status: str | None = None
+    estimate: float | None = None
+    request_id: str | None = None
+    job_id: int | None = None
+
+    @property
+    def fraction(self) -> float | None:
+        """A rough 0..1 progress figure for a progress bar; None before the task is submitted."""
+        steps = {"validating": 0.0, "uploading": 0.02, "submitting": 0.05, "downloading": 0.95, "probing": 0.98,
+                 "done": 1.0, "reused": 1.0}
+        if self.phase in steps:
+            return steps[self.phase]
+        if self.estimate:
+            return 0.05 + 0.9 * min(self.elapsed / self.estimate, 0.97)
+        return None
+
+
+ProgressHook = Callable[[ProgressEvent], None]
+Guard = Callable[[float, dict], None]
+
+
+@dataclass
+class Result:
+    """A finished generation: the video on disk and everything needed to reproduce or account for it."""
+
+    job_id: int
+    request_id: str
+    model: str
+    params: dict
+    seed: int
+    cost: float
+    video_path: Path
+    output_url: str
+    nsfw: bool
+    inference_ms: int | None
+    wall_s: float
+    reused: bool = False
+    info: Any = field(default=None, repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.video_path} (task {self.request_id}, seed {self.seed}, ${self.cost:.3f})"
+
+
+def default_client() -> Client:
+    """The API when a key is set, else the embedded local API (see :mod:`playground.backend`)."""
+    from .backend import connect
+
+    return connect()
+
+
+def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, model: str = SPICY,
+             client: Client | None = None, ledger: Ledger | None = None, on_progress: ProgressHook | None = None,
+             reuse: bool = True, cancel: threading.Event | None = None, timeout: float | None = None,
+             out_dir: str | Path | None = None, session: str = "", account: str = "",
+             guard: Guard | None = None, probe_output: bool = True, **params: Any) -> Result:
+    """Turn an image (path, bytes, PIL image or URL) into a video on disk.
+
+    ``params`` are the model's fields (duration, resolution, aspect_ratio, camera_fixed, generate_audio, seed).
+    A seed of -1 or None is replaced by a concrete random seed that is sent, so every result can be reproduced.
+    With ``reuse`` and an explicit seed, an identical completed request in the ledger is returned instead of paying
+    again. ``guard(cost, params)`` may raise (e.g. a spending cap) just before money is committed. ``cancel`` stops
+    the wait at once; the job stays in the ledger for :func:`resume`.
+    """
+    t0 = time.monotonic()
+    emit = _Emitter(on_progress, t0)
+    emit("validating", "checking the inputs")
+    client = client or default_client()
+    ledger = ledger or Ledger()
+
+    params = {k: v for k, v in params.items() if v is not None}
+    if prompt is not None and str(prompt).strip():
+        params["prompt"] = str(prompt)
+    placeholders = {"image": "https://placeholder.invalid/image.png"}
+    if last_image is not None:
+        placeholders["last_image"] = "https://placeholder.invalid/last.png"
+    problems = validate(model, {**params, **placeholders})
+    if image is None:
+        problems.insert(0, "image: is required")
+    if problems:
+        raise ValidationError(problems)
+
+    seed = params.get("seed")
+    explicit_seed = seed is not None and seed != -1
+    if not explicit_seed:
+        seed = random.randint(0, SEED_MAX)
+    params["seed"] = int(seed)
+
+    media: dict[str, Any] = {"image": image}
+    if last_image is not None:
+        media["last_image"] = last_image
+    prepared: dict[str, PreparedImage] = {}
+    hashes: dict[str, str] = {}
+    for name, source in media.items():
+        if is_url(source):
+            hashes[name] = "url:" + source
+        else:
+            prepared[name] = prepare_image(source, name)
+            hashes[name] = prepared[name].sha256
+
+    full = with_defaults(model, params)
+    fp = fingerprint(client.backend_id, model, full, hashes)
+    out_dir = Path(out_dir) if out_dir else ledger.home / "outputs"
+
+    if reuse and explicit_seed:
+        earlier = ledger.find_reusable(fp)
+        if earlier is not None:
+            try:
+                return _reuse(earlier, client, ledger, out_dir, emit, t0, probe_output)
+            except OutputExpired:
+                log.info("job %s's video is gone and its output expired; paying for a new one", earlier.id)
+
+    cost = quote(model, full).usd
+    if guard is not None:
+        guard(cost, full)
+
+    for name, prep in prepared.items():
+        emit("uploading", f"uploading {name}")
+        full[name] = _upload(client, ledger, prep)
+    for name, source in media.items():
+        if is_url(source):
+            full[name] = source
+
+    job_id = ledger.record_pending(base_url=client.backend_id, model=model, params=full, fingerprint=fp, cost=cost,
+                                   account=account, session=session)
+    emit("submitting", "sending the request", job_id=job_id)
+    sent_at = time.time()
+    ledger.update(job_id, sent_at=sent_at)
+    try:
+        pred = client.submit(model, full, validate_first=False)
+    except SubmitOutcomeUnknown as exc:
+        ledger.update(job_id, status=UNKNOWN, error=str(exc))
+        pred = _reconcile_now(client, ledger, job_id, model, full, sent_at)
+        if pred is None:
+            raise
+    except (ValidationError, AuthError, InsufficientCredits, RateLimited, NotFound) as exc:
+        # The API answered and refused: no task exists, nothing is charged.
+        ledger.update(job_id, status=REJECTED, error=str(exc), error_code=exc.code)
+        raise
+    except WaveSpeedError as exc:
+        ledger.update(job_id, status=UNKNOWN, error=str(exc))
+        raise
+    ledger.update(job_id, request_id=pred.id, status=pred.status)
+
+    pred = _wait(client, ledger, job_id, pred, emit, cancel=cancel, timeout=timeout, raise_on_failure=True)
+    video = _download(client, ledger, job_id, pred, out_dir, seed, emit)
+    info = _probe(video, emit) if probe_output else None
+    emit("done", "done", status="completed", request_id=pred.id, job_id=job_id)
+    return Result(job_id, pred.id, model, full, int(seed), cost, video, pred.outputs[0], pred.nsfw, pred.inference_ms,
+                  time.monotonic() - t0, False, info)
+
+
+@dataclass
+class ResumeOutcome:
+    """What :func:`resume` did with one unfinished ledger row."""
+
+    job_id: int
+    request_id: str | None
+    status: str
+    video_path: Path | None = None
+    error: str = ""
+
+
+def resume(client: Client | None = None, ledger: Ledger | None = None, *, on_progress: ProgressHook | None = None,
+           out_dir: str | Path | None = None, timeout: float | None = None,
+           job_ids: list[int] | None = None) -> list[ResumeOutcome]:
+    """Re-poll every unfinished ledger row of this backend and download what is done.
+
+    Rows whose submit reply was lost are first reconciled through the history endpoint. Nothing is ever re-sent.
+    """
+    client = client or default_client()
+    ledger = ledger or Ledger()
+    out_dir = Path(out_dir) if out_dir else ledger.home / "outputs"
+    outcomes = []
+    for job in ledger.unfinished(base_url=client.backend_id):
+        if job_ids is not None and job.id not in job_ids:
+            continue
+        emit = _Emitter(on_progress, time.monotonic())
+        try:
+            outcomes.append(_resume_one(client, ledger, job, out_dir, emit, timeout))
+        except WaveSpeedError as exc:
+            outcomes.append(ResumeOutcome(job.id, exc.task_id or job.request_id, ledger.get(job.id).status, None,
+                                          str(exc)))
+    return outcomes
+
+
+def _resume_one(client: Client, ledger: Ledger, job: Job, out_dir: Path, emit: _Emitter,
+                timeout: float | None) -> ResumeOutcome:
+    request_id = job.request_id
+    if not request_id:
+        if job.status == PENDING and job.sent_at is None:
+            ledger.update(job.id, status=LOST, error="never sent: the process stopped before the POST")
+            return ResumeOutcome(job.id, None, LOST, error="never sent")
+        pred = _reconcile_now(client, ledger, job.id, job.model, job.params, job.sent_at or job.created_at)
+        if pred is None:
+            ledger.update(job.id, status=LOST, error="no task was created for this request; nothing was charged")
+            return ResumeOutcome(job.id, None, LOST, error="no task was created")
+        request_id = pred.id
+    try:
+        pred = client.get(request_id)
+    except NotFound:
+        ledger.update(job.id, status=LOST, error=f"the API no longer knows task {request_id}")
+        return ResumeOutcome(job.id, request_id, LOST, error="task unknown to the API")
+    ledger.update(job.id, status=pred.status)
+    pred = _wait(client, ledger, job.id, pred, emit, timeout=timeout, raise_on_failure=False)
+    if pred.status != "completed":
+        return ResumeOutcome(job.id, request_id, pred.status, error=ledger.get(job.id).error)
+    video = _download(client, ledger, job.id, pred, out_dir, job.seed, emit)
+    emit("done", "done", status="completed", request_id=request_id, job_id=job.id)
+    return ResumeOutcome(job.id, request_id, "completed", video)
+
+
+def _reconcile_now(client: Client, ledger: Ledger, job_id: int, model: str, params: dict,
+                   sent_at: float) -> Prediction | None:
+    """Look for the task a lost submit created; record it on the row if found."""
+    try:
+        pred = client.reconcile(model, sent_at=sent_at, params=params,
+                                exclude=ledger.known_request_ids(client.backend_id))
+    except WaveSpeedError as exc:
+        log.warning("could not look for the task of job %s yet: %s", job_id, exc)
+        return None
+    if pred is not None:
+        log.info("job %s: the lost submit created task %s", job_id, pred.id)
+        ledger.update(job_id, request_id=pred.id, status=pred.status, error="")
+    return pred
+
+
+def _wait(client: Client, ledger: Ledger, job_id: int, pred: Prediction, emit: _Emitter, *,
+          cancel: threading.Event | None = None, timeout: float | None = None,
+          raise_on_failure: bool) -> Prediction:
+    job = ledger.get(job_id)
+    stats = ledger.inference_stats(job.model, job.resolution, job.duration, base_url=client.backend_id)
+    if stats:
+        expected, spread = stats
+    elif job.resolution and job.duration:
+        expected, spread = typical_inference_seconds(job.resolution, job.duration), None
+    else:
+        expected, spread = None, None
+    state = {"status": pred.status}
+
+    def on_update(p: Prediction) -> None:
+        if p.status != state["status"]:
+            state["status"] = p.status
+            ledger.update(job_id, status=p.status)
+        emit(_phase_of(p.status), f"task {p.status}", status=p.status, estimate=expected, request_id=p.id,
+             job_id=job_id)
+
+    if not pred.done:
+        on_update(pred)
+        ticker = emit.ticker(lambda: (_phase_of(state["status"]), f"task {state['status']}", state["status"],
+                                      expected, pred.id, job_id))
+        try:
+            pred = client.wait(pred.id, on_update=on_update, timeout=timeout, expected=expected, spread=spread,
+                               cancel=cancel, raise_on_failure=False)
+        except (Cancelled, TaskTimeout) as exc:
+            ledger.update(job_id, error=str(exc))
+            raise
+        finally:
+            ticker.stop()
+    changes: dict[str, Any] = {"status": pred.status, "outputs": list(pred.outputs),
+                               "nsfw": list(pred.has_nsfw_contents), "inference_ms": pred.inference_ms,
+                               "finished_at": time.time()}
+    if pred.status != "completed":
+        error = task_failed(pred)
+        changes.update(error=str(error), error_code=pred.code)
+        ledger.update(job_id, **changes)
+        if raise_on_failure:
+            raise error
+        return pred
+    if not pred.outputs:
+        changes.update(status="failed", error=f"task {pred.id} completed without an output URL")
+        ledger.update(job_id, **changes)
+        raise TaskFailed(f"Task {pred.id} completed without an output URL; report it to the API's support.",
+                         task_id=pred.id)
+    ledger.update(job_id, **changes, error="")
+    return pred
+
+
+def _download(client: Client, ledger: Ledger, job_id: int, pred: Prediction, out_dir: Path, seed: int | None,
+              emit: _Emitter) -> Path:
+    emit("downloading", "downloading the video", status=pred.status, request_id=pred.id, job_id=job_id)
+    dest = out_dir / f"job{job_id:05d}-{pred.id[:12]}-seed{seed}.mp4"
+    try:
+        path = client.download(pred.outputs[0], dest, task_id=pred.id)
+    except OutputExpired as exc:
+        ledger.update(job_id, error=str(exc))
+        raise
+    ledger.update(job_id, video_path=str(path))
+    return path
+
+
+def _probe(path: Path, emit: _Emitter):
+    from .media import probe
+
+    emit("probing", "reading the video")
+    return probe(path)
+
+
+def _reuse(job: Job, client: Client, ledger: Ledger, out_dir: Path, emit: _Emitter, t0: float,
+           probe_output: bool) -> Result:
+    if not job.has_video:
+        pred = Prediction(id=job.request_id or "", model=job.model, status="completed", outputs=tuple(job.outputs))
+        _download(client, ledger, job.id, pred, out_dir, job.seed, emit)
+        job = ledger.get(job.id)
+    video = Path(job.video_path or "")
+    emit("reused", f"reused job {job.id}: identical request already paid for", status="completed",
+         request_id=job.request_id, job_id=job.id)
+    info = _probe(video, emit) if probe_output else None
+    return Result(job.id, job.request_id or "", job.model, job.params, int(job.seed or 0), job.cost, video,
+                  job.outputs[0] if job.outputs else "", any(job.nsfw), job.inference_ms, time.monotonic() - t0,
+                  True, info)
+
+
+def _upload(client: Client, ledger: Ledger, prep: PreparedImage) -> str:
+    cached = ledger.cached_upload(prep.sha256, client.backend_id)
+    if cached:
+        return cached
+    url = client.upload(prep.data, filename=prep.filename)
+    ledger.remember_upload(prep.sha256, client.backend_id, url)
+    return url
+
+
+def _phase_of(status: str | None) -> str:
+    return "queued" if status == "created" else "processing"
+
+
+class _Emitter:
+    """Calls the progress hook (from the caller's thread and a ticker thread) one event at a time."""
+
+    def __init__(self, hook: ProgressHook | None, t0: float):
+        self.hook, self.t0 = hook, t0
+        self._lock = threading.Lock()
+
+    def __call__(self, phase: str, message: str = "", *, status: str | None = None, estimate: float | None = None,
+                 request_id: str | None = None, job_id: int | None = None) -> None:
+        if self.hook is None:
+            return
+        event = ProgressEvent(phase, time.monotonic() - self.t0, message, status, estimate, request_id, job_id)
+        with self._lock:
+            try:
+                self.hook(event)
+            except Exception:  # a broken progress display must not lose a paid job
+                log.exception("progress hook failed")
+
+    def ticker(self, describe: Callable[[], tuple], every: float = 1.0) -> _Ticker:
+        return _Ticker(self, describe, every)
+
+
+class _Ticker:
+    """Emits a progress event every second while waiting, so elapsed time moves between sparse polls."""
+
+    def __init__(self, emit: _Emitter, describe: Callable[[], tuple], every: float):
+        self._stop = threading.Event()
+        self._thread = None
+        if emit.hook is not None:
+            def run() -> None:
+                while not self._stop.wait(every):
+                    phase, message, status, estimate, request_id, job_id = describe()
+                    emit(phase, message, status=status, estimate=estimate, request_id=request_id, job_id=job_id)
+
+            self._thread = threading.Thread(target=run, name="progress-ticker", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
