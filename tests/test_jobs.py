@@ -1,0 +1,114 @@
+"""The ledger: rows before and after the POST, safe across threads and processes, sums for caps."""
+
+import multiprocessing
+import threading
+import time
+
+from playground.contract import SPICY
+from playground.jobs import PENDING, Ledger, account_tag, fingerprint
+
+PARAMS = {"image": "https://x/a.png", "resolution": "480p", "duration": 4, "generate_audio": True, "seed": 7}
+
+
+def _record(ledger, **kw):
+    return ledger.record_pending(base_url="http://api", model=SPICY, params=PARAMS, fingerprint="fp", cost=0.096,
+                                 **kw)
+
+
+def test_a_row_is_pending_until_updated_and_keeps_its_fields(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite3")
+    job_id = _record(ledger, account=account_tag("secret-key"), session="s1")
+    job = ledger.get(job_id)
+    assert job.status == PENDING and job.unfinished and job.seed == 7 and job.resolution == "480p"
+    ledger.update(job_id, request_id="abc", status="completed", outputs=["http://o/1.mp4"], nsfw=[False],
+                  inference_ms=1200)
+    job = ledger.get(job_id)
+    assert job.outputs == ["http://o/1.mp4"] and job.inference_ms == 1200
+    assert job.unfinished  # completed but no local video yet: still owed
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x")
+    ledger.update(job_id, video_path=str(video))
+    assert not ledger.get(job_id).unfinished
+    assert ledger.find_reusable("fp").id == job_id
+    assert ledger.by_request_id("abc").id == job_id
+
+
+def test_spending_is_summed_per_account_and_session_and_excludes_refunds(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite3")
+    a, b = account_tag("key-a"), account_tag("key-b")
+    j1 = _record(ledger, account=a, session="s1")
+    _record(ledger, account=a, session="s2")
+    j3 = _record(ledger, account=b, session="s1")
+    ledger.update(j3, status="failed")
+    assert ledger.spent(account=a) == 0.192
+    assert ledger.spent(account=a, session="s1") == 0.096
+    assert ledger.spent(account=b) == 0.0
+    assert ledger.spent(since=time.time() + 10) == 0.0
+    ledger.update(j1, status="rejected")
+    assert ledger.spent(account=a) == 0.096
+
+
+def test_inference_stats_come_from_completed_runs_of_the_same_shape(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite3")
+    assert ledger.inference_stats(SPICY, "480p", 4) is None
+    for ms in (1000, 1200, 1100, 5000):
+        j = _record(ledger)
+        ledger.update(j, status="completed", inference_ms=ms)
+    median, spread = ledger.inference_stats(SPICY, "480p", 4)
+    assert median == 1.2 and 0.06 <= spread <= 0.2
+    assert ledger.inference_stats(SPICY, "720p", 4) is None
+
+
+def test_fingerprint_depends_on_content_not_upload_urls():
+    p1 = {**PARAMS, "image": "https://cdn/1.png"}
+    p2 = {**PARAMS, "image": "https://cdn/2.png"}
+    h = {"image": "abc"}
+    assert fingerprint("u", SPICY, p1, h) == fingerprint("u", SPICY, p2, h)
+    assert fingerprint("u", SPICY, p1, h) != fingerprint("u", SPICY, {**p1, "seed": 8}, h)
+    assert fingerprint("u", SPICY, p1, h) != fingerprint("other", SPICY, p1, h)
+    assert fingerprint("u", SPICY, p1, h) != fingerprint("u", SPICY, p1, {"image": "abd"})
+
+
+def test_account_tag_is_one_way_and_short():
+    tag = account_tag("sk-very-secret-0123456789")
+    assert len(tag) == 12 and "secret" not in tag and tag == account_tag("sk-very-secret-0123456789")
+    assert account_tag("") == ""
+
+
+def _write_rows(path, n):
+    ledger = Ledger(path)
+    for _ in range(n):
+        j = _record(ledger)
+        ledger.update(j, status="processing")
+
+
+def test_many_threads_and_processes_write_without_losing_rows(tmp_path):
+    path = tmp_path / "l.sqlite3"
+    Ledger(path)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_write_rows, args=(path, 25)) for _ in range(2)]
+    threads = [threading.Thread(target=_write_rows, args=(path, 25)) for _ in range(3)]
+    for w in (*procs, *threads):
+        w.start()
+    for w in (*procs, *threads):
+        w.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    assert len(Ledger(path).jobs()) == 125
+
+
+def test_uploads_are_cached_per_backend(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite3")
+    ledger.remember_upload("h", "http://a", "http://a/u.png")
+    assert ledger.cached_upload("h", "http://a") == "http://a/u.png"
+    assert ledger.cached_upload("h", "http://b") is None
+    ledger.forget_upload("h", "http://a")
+    assert ledger.cached_upload("h", "http://a") is None
+
+
+def test_history_is_a_dataframe_newest_first(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite3")
+    first = _record(ledger)
+    second = _record(ledger)
+    df = ledger.history()
+    assert list(df["id"]) == [second, first]
+    assert {"status", "request_id", "cost", "seed", "video_path", "prompt"} <= set(df.columns)
