@@ -1,0 +1,93 @@
+"""How fast the local renderer makes 5 s clips, against its real-time targets on this machine.
+
+Usage: python bench/bench_render.py [--quick] [--repeats N] [--preset veryfast]
+Targets (5 s clips, 16:9, audio on): 480p at least 4x real time, 720p at least 1.5x; 1080p is reported only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+from playground.local import render  # noqa: E402
+
+DURATION = 5
+TARGETS = {"480p": 4.0, "720p": 1.5}  # minimum real-time factor
+
+
+def photo_like(size: tuple[int, int] = (1920, 1280), seed: int = 0) -> Image.Image:
+    """A busy picture (gradients, shapes, fine grain) so the encoder works about as hard as on a photo."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0, 1, w, dtype=np.float32)[None, :]
+    y = np.linspace(0, 1, h, dtype=np.float32)[:, None]
+    rgb = np.stack([70 + 140 * x + 0 * y, 50 + 150 * y + 0 * x, 180 - 120 * x * y], -1)
+    img = Image.fromarray(rgb.astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for _ in range(120):
+        cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.01, 0.06) * w
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour, outline=(20, 20, 20), width=2)
+    grain = rng.normal(0, 6, (h, w, 1)).astype(np.int16)
+    return Image.fromarray((np.asarray(img, np.int16) + grain).clip(0, 255).astype(np.uint8))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="480p and 720p only, one run each")
+    parser.add_argument("--repeats", type=int, default=None, help="runs per resolution (default 3, quick 1)")
+    parser.add_argument("--preset", default=render.X264_PRESET, help="x264 preset to measure")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (1 if args.quick else 3)
+    resolutions = ["480p", "720p"] if args.quick else ["480p", "720p", "1080p"]
+    render.X264_PRESET = args.preset
+
+    image = photo_like()
+    print(f"renderer bench: {DURATION} s clips, 16:9, audio on, x264 preset {args.preset}, "
+          f"{repeats} run(s) each, {os.cpu_count()} cores")
+    header = f"{'res':>6} {'size':>10} {'wall s':>7} {'x real':>7} {'frames':>7} {'encode':>7} {'MB':>6}  target"
+    print(header)
+    print("-" * len(header))
+    all_met = True
+    with tempfile.TemporaryDirectory() as tmp:
+        # One untimed warm-up so imports and the first ffmpeg start do not count.
+        render.render_video(image, Path(tmp) / "warmup.mp4", resolution="480p", aspect_ratio="16:9", duration=1)
+        for resolution in resolutions:
+            walls, frame_shares = [], []
+            path = Path(tmp) / f"{resolution}.mp4"
+            for run in range(repeats):
+                started = time.perf_counter()
+                stats = render.render_video(image, path, resolution=resolution, aspect_ratio="16:9",
+                                            duration=DURATION, seed=run, generate_audio=True)
+                wall = time.perf_counter() - started
+                walls.append(wall)
+                frame_shares.append(stats.frame_seconds / wall)
+            wall = statistics.median(walls)
+            factor = DURATION / wall
+            frame_share = statistics.median(frame_shares)
+            target = TARGETS.get(resolution)
+            if target is None:
+                verdict = "(no target)"
+            else:
+                met = factor >= target
+                all_met &= met
+                verdict = f">= {target}x {'met' if met else 'MISSED'}"
+            size = f"{stats.width}x{stats.height}"
+            print(f"{resolution:>6} {size:>10} {wall:7.2f} {factor:6.2f}x {frame_share:6.0%} {1 - frame_share:7.0%} "
+                  f"{path.stat().st_size / 1e6:6.2f}  {verdict}")
+    print("all targets met" if all_met else "some targets MISSED")
+    return 0 if all_met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
