@@ -1,0 +1,18 @@
+"""The embedded WaveSpeed-compatible API: free, offline, procedural previews rendered from the input image.
+
+It speaks the v3 contract (``shared/contract/wavespeed-v3.md``) over real HTTP, so the official ``wavespeed`` SDK
+and our client run against it unchanged, and it injects faults on demand (see :mod:`playground.local.faults`).
+
+>>> with start_server(LocalConfig(timing="instant")) as server:   # doctest: +SKIP
+...     from wavespeed import Client
+...     client = Client(api_key="any-key", base_url=server.url)
+...     url = client.upload("photo.png")
+...     client.run("bytedance/seedance-v1.5-pro/image-to-video-spicy", {"image": url, "resolution": "480p"})
+{'outputs': ['http://127.0.0.1:54321/media/outputs/….mp4']}
+"""
+
+from .config import LocalConfig
+from .faults import Fault, FaultPlan
+from .server import LocalServer, start_server
+
+__all__ = ["LocalConfig", "LocalServer", "start_server", "Fault", "FaultPlan"]

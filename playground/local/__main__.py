@@ -1,0 +1,70 @@
+"""Run the local API in the foreground: ``python -m playground.local --port 8765``.
+
+Faults come from ``--faults`` or the ``PLAYGROUND_LOCAL_FAULTS`` environment variable, e.g.
+``PLAYGROUND_LOCAL_FAULTS="result:503x2,submit:drop_after_accept,task:fail:1200,output:404"``
+(the spec language is described in playground/local/faults.py). Ctrl-C stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from . import LocalConfig, start_server
+from .faults import FaultPlan
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m playground.local", description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0: a free port chosen by the OS")
+    p.add_argument("--timing", choices=("instant", "realistic"), default="instant")
+    p.add_argument("--speed", type=float, default=1.0, help="realistic timing: factor on the modelled time")
+    p.add_argument("--keys", default="", help="comma-separated accepted keys (default: any non-empty key)")
+    p.add_argument("--concurrency", type=int, default=2, help="tasks of one key processing at once")
+    p.add_argument("--rpm", type=int, default=None, help="submits per minute per key (default: no limit)")
+    p.add_argument("--balance", type=float, default=10.0, help="starting USD balance of each key")
+    p.add_argument("--allow-fetch", action="store_true", help="fetch image URLs that are not loopback")
+    p.add_argument("--data-dir", type=Path, default=None, help="keep uploads and outputs here (default: temp)")
+    p.add_argument("--render-workers", type=int, default=2)
+    p.add_argument("--sync-wait", type=float, default=60.0, help="seconds enable_sync_mode holds a submit")
+    p.add_argument("--faults", default=os.environ.get("PLAYGROUND_LOCAL_FAULTS", ""),
+                   help="fault spec (default: $PLAYGROUND_LOCAL_FAULTS)")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = LocalConfig(
+            timing=args.timing, speed=args.speed, concurrency=args.concurrency, rpm=args.rpm, balance=args.balance,
+            keys=frozenset(k.strip() for k in args.keys.split(",") if k.strip()) or None,
+            allow_fetch=args.allow_fetch, data_dir=args.data_dir, render_workers=args.render_workers,
+            sync_wait=args.sync_wait, faults=FaultPlan.parse(args.faults),
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    server = start_server(config, host=args.host, port=args.port)
+    print(server.url, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

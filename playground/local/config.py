@@ -1,0 +1,51 @@
+"""How one local API server behaves: timing, keys, limits, balance, faults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .faults import FaultPlan
+
+TIMINGS = ("instant", "realistic")
+
+
+@dataclass
+class LocalConfig:
+    """Settings of :func:`playground.local.start_server`.
+
+    ``timing="instant"`` renders as fast as the machine can; ``"realistic"`` keeps a task "processing" for
+    ``contract.typical_inference_seconds(resolution, duration) * speed`` seconds (at least the render time).
+    """
+
+    timing: str = "instant"
+    speed: float = 1.0  # realistic-mode factor: 0.05 makes a 5 s 480p clip take ~1.25 s
+    keys: frozenset[str] | None = None  # None: any non-empty bearer key is accepted; else other keys get 401
+    concurrency: int = 2  # tasks of one key processing at once (Bronze level); later ones wait as "created"
+    rpm: int | None = None  # submits per minute per key; over it: HTTP 429 with Retry-After
+    balance: float = 10.0  # starting USD balance of every key's account
+    allow_fetch: bool = False  # fetch non-loopback image URLs; otherwise such tasks fail with code 1402
+    data_dir: Path | None = None  # uploads and outputs; None: a temporary directory removed at stop
+    render_workers: int = 2
+    faults: FaultPlan | str = field(default_factory=FaultPlan)  # a plan, or its spec text
+    sync_wait: float = 60.0  # how long enable_sync_mode holds a submit before answering 5004
+    upload_max_bytes: int = 200 * 1024 * 1024
+    upload_ticket_seconds: float = 3600.0  # how long a PUT upload URL stays valid
+
+    def __post_init__(self) -> None:
+        if self.timing not in TIMINGS:
+            raise ValueError(f"timing: {self.timing!r} is not known; choose one of {', '.join(TIMINGS)}")
+        if self.speed <= 0:
+            raise ValueError(f"speed: {self.speed} must be greater than 0")
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency: {self.concurrency} must be at least 1")
+        if self.rpm is not None and self.rpm < 1:
+            raise ValueError(f"rpm: {self.rpm} must be at least 1 (or None for no limit)")
+        if self.render_workers < 1:
+            raise ValueError(f"render_workers: {self.render_workers} must be at least 1")
+        if self.keys is not None:
+            self.keys = frozenset(k for k in self.keys if k)
+        if self.data_dir is not None:
+            self.data_dir = Path(self.data_dir)
+        if isinstance(self.faults, str):
+            self.faults = FaultPlan.parse(self.faults)

@@ -1,0 +1,484 @@
+"""The HTTP side of the local API: FastAPI routes in the WaveSpeed v3 shape, served by uvicorn in a thread.
+
+Every JSON reply is the contract's envelope ``{"code", "message", "data"}``. A thin ASGI layer in front of the app
+logs each request (never its headers), injects the faults of the server's :class:`FaultPlan` and can drop a
+connection without a reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from playground import contract, pricing
+
+from .config import LocalConfig
+from .faults import HTTP_ERRORS, FaultPlan
+from .state import TERMINAL, ApiError, LocalState, account_id, webhook_allowed
+
+log = logging.getLogger(__name__)
+
+DROP_REPLY = "playground.drop_reply"  # scope flag: the handler asks for its reply to be replaced by a dropped socket
+REQUEST_LOG_LIMIT = 10_000
+_REASONS = {429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+            504: "Gateway Timeout"}
+
+
+def envelope(data: Any) -> JSONResponse:
+    return JSONResponse({"code": 200, "message": "success", "data": data})
+
+
+def error_reply(status: int, message: str, *, code: int | None = None,
+                headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"code": code if code is not None else status, "message": message, "data": None},
+                        status_code=status, headers=headers)
+
+
+def classify(method: str, path: str) -> str:
+    """The endpoint name faults and counts use for a request: submit, result, upload, ..., or "other"."""
+    if path.startswith("/media/put/"):
+        return "upload"
+    if path.startswith("/media/"):
+        return "download" if method in ("GET", "HEAD") else "other"
+    if not path.startswith("/api/v3/"):
+        return "other"
+    rest = path[len("/api/v3/"):].rstrip("/")
+    if method == "GET":
+        if rest == "balance":
+            return "balance"
+        if rest.startswith("predictions/"):
+            return "result"
+        return "other"
+    if method != "POST":
+        return "other"
+    fixed = {"media/uploads": "upload", "media/upload/binary": "upload", "model/price": "price",
+             "predictions": "history", "predictions/delete": "delete"}
+    return fixed.get(rest, "submit")
+
+
+def _abort_connection(send) -> bool:
+    """Close the client's socket at once, without a reply (uvicorn's send is bound to its request cycle)."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        return False
+    transport.abort()
+    return True
+
+
+class _Gateway:
+    """ASGI layer in front of the app: request log, injected faults, dropped replies."""
+
+    def __init__(self, app, faults: FaultPlan):
+        self.app = app
+        self.faults = faults
+        self.lock = threading.Lock()
+        self.entries: list[list[Any]] = []  # [method, path, endpoint, status]; status None: connection dropped
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        endpoint = classify(method, path)
+        entry = [method, path, endpoint, None]
+        with self.lock:
+            self.entries.append(entry)
+            if len(self.entries) > REQUEST_LOG_LIMIT:
+                del self.entries[: len(self.entries) - REQUEST_LOG_LIMIT]
+
+        if endpoint != "other":
+            delay = self.faults.take_delay(endpoint)
+            if delay:
+                await asyncio.sleep(delay)
+            fault = self.faults.take(endpoint, ("drop",) + HTTP_ERRORS)
+            if fault is not None and fault.action == "drop":
+                await self._drop(send)
+                return
+            if fault is not None:
+                status = int(fault.action)
+                headers = {"Retry-After": f"{fault.retry_after:g}"} if status == 429 else None
+                entry[3] = status
+                await error_reply(status, f"{_REASONS[status]} (injected fault on {endpoint})",
+                                  headers=headers)(scope, receive, send)
+                return
+
+        dropped = False
+
+        async def guarded_send(message) -> None:
+            nonlocal dropped
+            if dropped:
+                return
+            if message["type"] == "http.response.start":
+                if scope.get(DROP_REPLY):
+                    dropped = True
+                    await self._drop(send)
+                    return
+                entry[3] = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, guarded_send)
+
+    @staticmethod
+    async def _drop(send) -> None:
+        if not _abort_connection(send):
+            # Unknown server: announce a body, send none and fail, which makes the server close the connection.
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1024")]})
+            raise ConnectionAbortedError("reply dropped on purpose (injected fault)")
+        # Let the server notice the closed socket before the app returns, so it does not try to answer.
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    def log_snapshot(self) -> list[tuple[str, str, int | None]]:
+        with self.lock:
+            return [(m, p, s) for m, p, _, s in self.entries]
+
+    def count(self, method: str | None = None, path_prefix: str = "", endpoint: str | None = None) -> int:
+        with self.lock:
+            return sum(1 for m, p, e, _ in self.entries
+                       if (method is None or m == method.upper()) and p.startswith(path_prefix)
+                       and (endpoint is None or e == endpoint))
+
+
+def _base_url(request: Request, state: LocalState) -> str:
+    base = str(request.base_url).rstrip("/")
+    state.own_netlocs.add(base.split("://", 1)[1].lower())
+    return base
+
+
+def _authorize(request: Request, config: LocalConfig) -> str:
+    """The account of the request's bearer key; ApiError 401 when it is missing, empty or not accepted."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key or (config.keys is not None and key not in config.keys):
+        raise ApiError(401, "Unauthorized")
+    return account_id(key)
+
+
+async def _json_object(request: Request, what: str = "body") -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"{what}: is not valid JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, f"{what}: expected a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    value = body.pop(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ApiError(400, f"{name}: expected true or false, got {value!r}")
+    return value
+
+
+def build_app(state: LocalState, faults: FaultPlan) -> FastAPI:
+    """The FastAPI app of one server (without the gateway layer)."""
+    config = state.config
+    app = FastAPI(title="playground local WaveSpeed-compatible API", docs_url=None, redoc_url=None,
+                  openapi_url=None)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return error_reply(exc.status, exc.message, code=exc.code, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        message = {404: "Not Found: no such endpoint", 405: "Method Not Allowed"}.get(exc.status_code, str(exc.detail))
+        return error_reply(exc.status_code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        problems = ["{}: {}".format(".".join(str(x) for x in e.get("loc", ())[1:]) or "request", e.get("msg"))
+                    for e in exc.errors()]
+        return error_reply(400, "; ".join(problems))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_reply(500, f"internal error of the local API: {type(exc).__name__}")
+
+    # --- uploads and files (the PUT URL and downloads need no key) ---
+
+    @app.post("/api/v3/media/uploads")
+    async def upload_ticket(request: Request):
+        _authorize(request, config)
+        body = await _json_object(request)
+        return envelope(state.new_upload(body.get("filename"), body.get("size"), body.get("content_type"),
+                                         _base_url(request, state)))
+
+    @app.put("/media/put/{upload_id}")
+    async def upload_put(upload_id: str, request: Request):
+        upload = state.upload_for_put(upload_id, request.query_params.get("token", ""),
+                                      request.query_params.get("expires", ""))
+        tmp = state.uploads_dir / f".incoming-{uuid.uuid4().hex}"
+        received = 0
+        try:
+            with tmp.open("wb") as out:
+                async for chunk in request.stream():
+                    received += len(chunk)
+                    if received > upload.size:
+                        raise ApiError(400, f"size: the upload is over the {upload.size} bytes the ticket declared")
+                    out.write(chunk)
+            state.finish_upload(upload, received, tmp)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return envelope(None)
+
+    @app.post("/api/v3/media/upload/binary")
+    async def upload_binary(request: Request):
+        _authorize(request, config)
+        try:
+            form = await request.form(max_part_size=config.upload_max_bytes)
+        except Exception as exc:  # malformed multipart bodies raise several types
+            raise ApiError(400, f"file: expected a multipart/form-data body with a file field ({exc})") from None
+        item = form.get("file")
+        if item is None or isinstance(item, str):
+            raise ApiError(400, "file: is required (a multipart/form-data file field named 'file')")
+        data = await item.read()
+        await form.close()
+        return envelope(state.store_legacy_upload(item.filename or "upload", data, _base_url(request, state)))
+
+    @app.get("/media/uploads/{upload_id}/{filename}")
+    async def download_upload(upload_id: str, filename: str):
+        path, ctype = state.upload_file(upload_id, filename)
+        if path is None:
+            raise ApiError(404, "File not found: it was never uploaded or has expired")
+        return FileResponse(path, media_type=ctype)
+
+    @app.get("/media/outputs/{name}")
+    async def download_output(name: str):
+        task_id, path = state.output_file(name)
+        if task_id is not None and faults.take("output", ("404",), task_id=task_id) is not None:
+            raise ApiError(404, "File not found: the output has expired (outputs are kept 7 days)")
+        if path is None:
+            raise ApiError(404, "File not found: no such output, or the task has not completed")
+        return FileResponse(path, media_type="video/mp4")
+
+    # --- account ---
+
+    @app.get("/api/v3/balance")
+    async def balance(request: Request):
+        account = _authorize(request, config)
+        return envelope({"balance": state.balance(account)})
+
+    @app.post("/api/v3/model/price")
+    async def price(request: Request):
+        _authorize(request, config)
+        body = await _json_object(request)
+        model_id = body.get("model_id")
+        if not isinstance(model_id, str) or not model_id:
+            raise ApiError(400, "model_id: is required (e.g. bytedance/seedance-v1.5-pro/image-to-video-spicy)")
+        inputs = body.get("inputs") or {}
+        if not isinstance(inputs, dict):
+            raise ApiError(400, f"inputs: expected a JSON object of the model's inputs, got {inputs!r}")
+        try:
+            problems = contract.validate(model_id, inputs, allow_unknown=True)
+        except contract.UnknownModel as exc:
+            raise ApiError(400, str(exc)) from None
+        # A price needs no image: only problems with the values given count.
+        problems = [p for p in problems if not p.endswith(": is required")]
+        if problems:
+            raise ApiError(400, "; ".join(problems))
+        usd = round(pricing.estimate_cost(model_id, inputs), 6)
+        return envelope({"model_id": model_id, "price": usd, "discounted_price": usd, "currency": "USD"})
+
+    # --- predictions ---
+
+    @app.post("/api/v3/predictions/delete")
+    async def delete(request: Request):
+        account = _authorize(request, config)
+        body = await _json_object(request)
+        return envelope(state.delete(account, body.get("ids")))
+
+    @app.post("/api/v3/predictions")
+    async def history(request: Request):
+        account = _authorize(request, config)
+        return envelope(state.history(account, await _json_object(request)))
+
+    @app.get("/api/v3/predictions/{task_id}/result")
+    async def result(task_id: str, request: Request):
+        return envelope(state.get(_authorize(request, config), task_id))
+
+    @app.get("/api/v3/predictions/{task_id}")
+    async def prediction(task_id: str, request: Request):
+        return envelope(state.get(_authorize(request, config), task_id))
+
+    @app.post("/api/v3/{model_id:path}")
+    async def submit(model_id: str, request: Request):
+        account = _authorize(request, config)
+        state.check_rate(account)
+        body = await _json_object(request)
+        sync = _flag(body, "enable_sync_mode")
+        _flag(body, "enable_base64_output")  # accepted; outputs stay URLs (a video as base64 helps no one)
+        webhook = request.query_params.get("webhook")
+        if webhook and not webhook_allowed(webhook):
+            log.warning("webhook ignored: the local API only calls loopback URLs")
+            webhook = None
+        task = state.submit(account, model_id.strip("/"), body, base_url=_base_url(request, state), webhook=webhook)
+        if faults.take("submit", ("drop_after_accept",)) is not None:
+            request.scope[DROP_REPLY] = True
+            return Response()
+        if sync:
+            return envelope(await _wait_for_end(state, account, task.id, config.sync_wait))
+        return envelope(task.prediction())
+
+    return app
+
+
+async def _wait_for_end(state: LocalState, account: str, task_id: str, wait: float) -> dict[str, Any]:
+    """Hold a sync-mode submit until the task ends; past ``wait`` answer "processing" with code 5004."""
+    deadline = time.monotonic() + wait
+    while not state.stopping:
+        status = state.status(task_id)
+        if status is None or status in TERMINAL:
+            break
+        if time.monotonic() >= deadline:
+            data = state.get(account, task_id)
+            data.update(status="processing", code=5004, error=f"Sync mode timed out after {wait:g} seconds")
+            return data
+        await asyncio.sleep(0.05)
+    return state.get(account, task_id)
+
+
+class LocalServer:
+    """A running local API. Use :func:`start_server`; stop with :meth:`stop` or a ``with`` block."""
+
+    def __init__(self, config: LocalConfig, host: str, port: int):
+        self.config = config
+        self.faults: FaultPlan = config.faults.copy() if isinstance(config.faults, FaultPlan) else FaultPlan()
+        self._state = LocalState(config, self.faults)
+        self._gateway = _Gateway(build_app(self._state, self.faults), self.faults)
+        self._socket = _bind(host, port)
+        bound_port = self._socket.getsockname()[1]
+        self._state.own_port = bound_port
+        self.host, self.port = host, bound_port
+        shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        self.url = f"http://[{shown}]:{bound_port}" if ":" in shown else f"http://{shown}:{bound_port}"
+        uv_config = uvicorn.Config(self._gateway, log_config=None, access_log=False, http="h11", ws="none",
+                                   lifespan="off", loop="asyncio", timeout_graceful_shutdown=3,
+                                   log_level="warning")
+        self._uvicorn = uvicorn.Server(uv_config)
+        self._thread = threading.Thread(target=self._serve, name=f"playground-local-http-{bound_port}", daemon=True)
+        self._error: BaseException | None = None
+        self._stopped = False
+
+    def _serve(self) -> None:
+        try:
+            self._uvicorn.run(sockets=[self._socket])
+        except BaseException as exc:  # reported to start() or stop()
+            self._error = exc
+
+    def _start(self, timeout: float = 15.0) -> None:
+        self._state.start()
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._uvicorn.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the local API did not start on port {self.port}: {self._error!r}")
+            time.sleep(0.01)
+        log.info("local API listening at %s (%s timing)", self.url, self.config.timing)
+
+    def stop(self) -> None:
+        """Stop serving, finish or cancel renders, join every thread, close the socket and remove temp files."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._state.stop_accepting()
+        self._uvicorn.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        self._socket.close()
+        self._state.stop()
+        log.info("local API at %s stopped", self.url)
+
+    def __enter__(self) -> LocalServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"LocalServer({self.url!r}, timing={self.config.timing!r})"
+
+    # --- introspection for tests (in-process) ---
+
+    def count(self, method: str, path_prefix: str = "") -> int:
+        """Requests received with ``method`` whose path starts with ``path_prefix`` (dropped replies included)."""
+        return self._gateway.count(method, path_prefix)
+
+    def count_endpoint(self, endpoint: str) -> int:
+        """Requests received for an endpoint name: submit, result, upload, balance, price, history, delete, download."""
+        return self._gateway.count(endpoint=endpoint)
+
+    @property
+    def submits(self) -> int:
+        """Submit POSTs received, including rejected ones and ones whose reply was dropped."""
+        return self._gateway.count(endpoint="submit")
+
+    @property
+    def requests_log(self) -> list[tuple[str, str, int | None]]:
+        """(method, path, status) per request; status None when the connection was dropped on purpose."""
+        return self._gateway.log_snapshot()
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """Every task the server holds, as prediction objects, oldest first."""
+        return self._state.tasks()
+
+    def balance(self, key: str) -> float:
+        return self._state.balance(account_id(key))
+
+    def set_balance(self, key: str, usd: float) -> None:
+        self._state.set_balance(account_id(key), usd)
+
+    def max_in_flight(self, key: str | None = None) -> int:
+        """The most tasks ever processing at once for ``key`` (None: for all keys together)."""
+        return self._state.max_in_flight(None if key is None else account_id(key))
+
+    @property
+    def data_dir(self) -> Path:
+        return self._state.data_dir
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def start_server(config: LocalConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> LocalServer:
+    """Start a local API in background threads and return once it answers; port 0 lets the OS pick one.
+
+    >>> with start_server(LocalConfig(timing="instant")) as server:   # doctest: +SKIP
+    ...     Client(api_key="any", base_url=server.url).run(SPICY, {"image": url})
+    """
+    server = LocalServer(config or LocalConfig(), host, port)
+    server._start()
+    return server
