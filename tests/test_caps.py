@@ -1,0 +1,124 @@
+"""Operator caps: parsed from the environment, checked against the ledger before anything is sent."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from playground.caps import Caps, start_of_utc_day
+from playground.errors import CapExceeded, ValidationError
+from playground.jobs import Ledger
+
+P480_5S_AUDIO = {"resolution": "480p", "duration": 5, "generate_audio": True}
+
+
+def _charge(ledger: Ledger, cost: float, *, account: str = "acct", session: str = "s1", status: str = "completed",
+            created_at: float | None = None) -> int:
+    job = ledger.record_pending(base_url="https://api", model="m", params=P480_5S_AUDIO, fingerprint="fp",
+                                cost=cost, account=account, session=session)
+    changes = {"status": status}
+    if created_at is not None:
+        changes["created_at"] = created_at
+    ledger.update(job, **changes)
+    return job
+
+
+def test_caps_come_from_the_environment():
+    caps = Caps.from_env({"PLAYGROUND_MAX_COST_PER_REQUEST": "0.5", "PLAYGROUND_MAX_COST_PER_SESSION": "1",
+                          "PLAYGROUND_MAX_COST_PER_DAY": "10", "PLAYGROUND_MAX_RESOLUTION": "720p",
+                          "PLAYGROUND_MAX_DURATION": "8", "PLAYGROUND_HIDE_NSFW": "1"})
+    assert (caps.max_cost_per_request, caps.max_cost_per_session, caps.max_cost_per_day) == (0.5, 1.0, 10.0)
+    assert (caps.max_resolution, caps.max_duration, caps.hide_nsfw, caps.public) == ("720p", 8, True, False)
+    assert caps.any
+
+
+def test_no_variables_means_no_caps_and_a_space_is_public():
+    assert not Caps.from_env({}).any
+    assert Caps.from_env({"SPACE_ID": "someone/seedance"}).public
+
+
+@pytest.mark.parametrize("env, field", [
+    ({"PLAYGROUND_MAX_COST_PER_DAY": "ten"}, "PLAYGROUND_MAX_COST_PER_DAY"),
+    ({"PLAYGROUND_MAX_COST_PER_REQUEST": "-1"}, "PLAYGROUND_MAX_COST_PER_REQUEST"),
+    ({"PLAYGROUND_MAX_RESOLUTION": "4k"}, "PLAYGROUND_MAX_RESOLUTION"),
+    ({"PLAYGROUND_MAX_DURATION": "5.5"}, "PLAYGROUND_MAX_DURATION"),
+])
+def test_a_bad_setting_is_refused_naming_the_variable(env, field):
+    with pytest.raises(ValidationError, match=field):
+        Caps.from_env(env)
+
+
+def test_size_and_per_request_caps_name_the_limit():
+    caps = Caps(max_cost_per_request=0.2, max_resolution="720p", max_duration=6)
+    caps.check(0.12, P480_5S_AUDIO)
+    with pytest.raises(CapExceeded, match="up to 720p"):
+        caps.check(0.5, {"resolution": "1080p", "duration": 4})
+    with pytest.raises(CapExceeded, match="up to 6 s"):
+        caps.check(0.1, {"resolution": "480p", "duration": 8})
+    with pytest.raises(CapExceeded, match=r"\$0.20 per request"):
+        caps.check(0.26, {"resolution": "720p", "duration": 5})
+
+
+def test_a_budget_refuses_once_spending_has_reached_it():
+    caps = Caps(max_cost_per_day=0.10, max_cost_per_session=1.0)
+    caps.check(0.12, P480_5S_AUDIO, spent_today=0.0)          # the first job may overshoot by its own cost
+    caps.check(0.12, P480_5S_AUDIO, spent_today=0.09)
+    with pytest.raises(CapExceeded, match=r"daily budget of \$0.10"):
+        caps.check(0.12, P480_5S_AUDIO, spent_today=0.12)
+    with pytest.raises(CapExceeded, match=r"session has used its budget of \$1.00"):
+        caps.check(0.12, P480_5S_AUDIO, spent_session=1.0)
+
+
+def test_the_guard_reads_today_and_this_session_from_the_ledger(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    caps = Caps(max_cost_per_day=0.10, max_cost_per_session=0.20)
+    guard = caps.guard(ledger, account="acct", session="s1")
+    guard(0.12, P480_5S_AUDIO)
+    guard.release()
+    _charge(ledger, 0.12)
+    with pytest.raises(CapExceeded, match="daily budget"):
+        guard(0.12, P480_5S_AUDIO)
+    # Yesterday's spending, failed jobs and other accounts do not count against today's budget.
+    fresh = Ledger(tmp_path / "other.sqlite3")
+    _charge(fresh, 5.0, created_at=start_of_utc_day() - 60)
+    _charge(fresh, 5.0, status="failed")
+    _charge(fresh, 5.0, account="someone else")
+    Caps(max_cost_per_day=0.10).guard(fresh, account="acct", session="s2")(0.12, P480_5S_AUDIO)
+
+
+def test_the_session_budget_is_per_session(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    caps = Caps(max_cost_per_session=0.10)
+    _charge(ledger, 0.12, session="s1")
+    with pytest.raises(CapExceeded, match="session"):
+        caps.guard(ledger, account="acct", session="s1")(0.05, P480_5S_AUDIO)
+    caps.guard(ledger, account="acct", session="s2")(0.05, P480_5S_AUDIO)
+
+
+def test_jobs_allowed_but_not_yet_in_the_ledger_count_until_released(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    caps = Caps(max_cost_per_day=0.10)
+    passed, refused = [], []
+    barrier = threading.Barrier(6)
+
+    def visitor(i: int) -> None:
+        guard = caps.guard(ledger, account="acct", session=f"s{i}")
+        barrier.wait()
+        try:
+            guard(0.12, P480_5S_AUDIO)
+            passed.append(i)
+        except CapExceeded:
+            refused.append(i)
+
+    threads = [threading.Thread(target=visitor, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(passed) == 1 and len(refused) == 5
+    other = caps.guard(ledger, account="acct", session="x")
+    with pytest.raises(CapExceeded):
+        other(0.12, P480_5S_AUDIO)
+    caps._release(list(caps._reserved))
+    other(0.12, P480_5S_AUDIO)
