@@ -1,0 +1,133 @@
+"""Code for the current parameters, as the playground's Code tab shows it: cURL and Python (requests).
+
+The key is never written into a snippet: both read it from ``WAVESPEED_API_KEY`` in the shell, whatever key the
+page holds. A local image becomes an upload step; a URL is used as is.
+
+>>> print(curl_snippet({"image": "https://example.com/cat.png", "resolution": "480p"}).splitlines()[4])
+TASK=$(curl -sS -X POST "$BASE/api/v3/bytedance/seedance-v1.5-pro/image-to-video-spicy" \\
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from .client import DEFAULT_BASE_URL
+from .contract import SPICY
+from .images import is_url
+
+KEY_ENV = "WAVESPEED_API_KEY"
+_MEDIA_FIELDS = ("image", "last_image")
+
+
+def mask_key(key: str | None) -> str:
+    """What the page may say about a key: whether one is set, never any of its characters."""
+    return "set (hidden)" if key else "not set"
+
+
+def _split_media(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The request body with local files replaced by placeholders, and those files by field."""
+    body: dict[str, Any] = {}
+    files: dict[str, str] = {}
+    for name, value in params.items():
+        if value is None or (name == "prompt" and not str(value).strip()):
+            continue
+        if name in _MEDIA_FIELDS and not is_url(value):
+            files[name] = Path(str(value)).name or f"{name}.png"
+            body[name] = f"<{name} URL from the upload step>"
+        else:
+            body[name] = value
+    return body, files
+
+
+def curl_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str = DEFAULT_BASE_URL) -> str:
+    """A shell script: upload any local images, submit once, poll the result, print the video URL."""
+    body, files = _split_media(params)
+    lines = [f"export {KEY_ENV}=...   # your key; never paste it into shared code",
+             f"BASE={shlex.quote(base_url.rstrip('/'))}"]
+    for name, filename in files.items():
+        var = name.upper() + "_URL"
+        lines += [
+            "",
+            f"# upload {filename} (kept 7 days) and keep its URL",
+            f'{var}=$(curl -sS -X POST "$BASE/api/v3/media/upload/binary" \\',
+            f'  -H "Authorization: Bearer ${KEY_ENV}" -F file=@{shlex.quote(filename)} \\',
+            "  | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"data\"][\"download_url\"])')",
+        ]
+    # Inside single quotes: a quote in the prompt closes, escapes and reopens them.
+    payload = json.dumps(body, indent=2, ensure_ascii=False).replace("'", "'\\''")
+    for name in files:
+        payload = payload.replace(json.dumps(body[name]), f'"\'"${name.upper()}_URL"\'"')
+    lines += [
+        "",
+        "# submit once (a submit is charged: never retry it blindly), keep the task id",
+        f'TASK=$(curl -sS -X POST "$BASE/api/v3/{model}" \\',
+        f'  -H "Authorization: Bearer ${KEY_ENV}" -H "Content-Type: application/json" \\',
+        f"  -d '{payload}' \\",
+        "  | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"data\"][\"id\"])')",
+        "",
+        "# poll the result every 5 s until it ends",
+        "while :; do",
+        f'  RESULT=$(curl -sS "$BASE/api/v3/predictions/$TASK/result" -H "Authorization: Bearer ${KEY_ENV}")',
+        "  STATUS=$(echo \"$RESULT\" \\",
+        "    | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"data\"][\"status\"])')",
+        '  case "$STATUS" in completed|failed|cancelled|timeout|deleted) break;; esac',
+        "  sleep 5",
+        "done",
+        "echo \"$RESULT\" | python3 -m json.tool",
+    ]
+    return "\n".join(lines)
+
+
+def python_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str = DEFAULT_BASE_URL) -> str:
+    """A Python script using only ``requests``: upload, submit once, poll, download the MP4."""
+    body, files = _split_media(params)
+    out = [
+        "import os",
+        "import time",
+        "",
+        "import requests",
+        "",
+        f"BASE = {base_url.rstrip('/')!r}",
+        f'HEADERS = {{"Authorization": f"Bearer {{os.environ[{KEY_ENV!r}]}}"}}',
+        "",
+        "",
+        "def data(response):",
+        "    response.raise_for_status()",
+        "    body = response.json()",
+        '    if body.get("code") != 200:',
+        '        raise RuntimeError(body.get("message"))',
+        '    return body["data"]',
+        "",
+        "",
+    ]
+    for name, filename in files.items():
+        out += [
+            f"# upload {filename} (kept 7 days)",
+            f"with open({filename!r}, 'rb') as fh:",
+            f'    {name}_url = data(requests.post(f"{{BASE}}/api/v3/media/upload/binary", headers=HEADERS,',
+            '                       files={"file": fh}))["download_url"]',
+            "",
+        ]
+    items = [f"    {name!r}: {f'{name}_url' if name in files else repr(value)}," for name, value in body.items()]
+    rendered = "{\n" + "\n".join(items) + "\n}"
+    out += [
+        f"payload = {rendered}",
+        "",
+        "# submit once: a submit is charged, so never retry it blindly",
+        f'task = data(requests.post(f"{{BASE}}/api/v3/{model}", headers=HEADERS, json=payload, timeout=60))',
+        "while task[\"status\"] not in (\"completed\", \"failed\", \"cancelled\", \"timeout\", \"deleted\"):",
+        "    time.sleep(5)",
+        '    task = data(requests.get(f"{BASE}/api/v3/predictions/{task[\'id\']}/result", headers=HEADERS,'
+        " timeout=30))",
+        'if task["status"] != "completed":',
+        '    raise SystemExit(f"task {task[\'id\']} {task[\'status\']}: {task.get(\'error\')}")',
+        "",
+        'video = requests.get(task["outputs"][0], timeout=120)  # no key for the output URL',
+        'with open(f"{task[\'id\']}.mp4", "wb") as fh:',
+        "    fh.write(video.content)",
+        'print(task["id"], task["outputs"][0])',
+    ]
+    return "\n".join(out)
