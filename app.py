@@ -1,0 +1,8 @@
+"""Seedance Playground: the Gradio app (a Hugging Face Space's entry point). Layout lives in playground/ui.py."""
+
+from playground.ui import build_app, launch_kwargs
+
+demo = build_app()
+
+if __name__ == "__main__":
+    demo.launch(**launch_kwargs())

@@ -1,0 +1,94 @@
+"""The playground's named endpoints through gradio_client, against a local API started by the test."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from browser_support import SAMPLES, client_factory_for, launched
+from gradio_client import Client as GradioClient
+from gradio_client import handle_file
+
+from playground.caps import Caps
+from playground.contract import output_size
+from playground.jobs import Ledger
+from playground.local import LocalConfig, start_server
+from playground.media import probe
+from playground.pricing import quote
+from playground.ui import build_app
+
+SPICY_SAMPLE = SAMPLES / "sunset_beach.jpg"  # 1280x720: 16:9
+OWNER_KEY = "owner-key-do-not-leak-7f3a"
+
+
+@pytest.fixture
+def app(local_api, tmp_path):
+    demo = build_app(client_factory=client_factory_for(local_api), ledger=Ledger(tmp_path / "ledger.sqlite3"),
+                     caps=Caps(), owner_key="")
+    with launched(demo) as running:
+        yield running
+
+
+def test_generate_returns_an_mp4_of_the_contracts_size(app, local_api):
+    client = GradioClient(app.url, verbose=False)
+    video, details = client.predict(image=handle_file(str(SPICY_SAMPLE)), prompt="slow zoom in", duration=4,
+                                    resolution="480p", generate_audio=False, api_name="/generate")
+    info = probe(video)
+    assert (info.width, info.height) == output_size("480p", image_size=(1280, 720)) == (864, 496)
+    assert info.frames == 4 * 24 and not info.has_audio and info.video_codec == "h264"
+    assert details["cost_usd"] == pytest.approx(0.048) and details["request_id"] and details["seed"] >= 0
+    assert local_api.submits == 1
+
+
+def test_price_matches_the_pricing_module(app):
+    client = GradioClient(app.url, verbose=False)
+    for resolution, duration, audio in (("480p", 4, False), ("720p", 5, True), ("1080p", 12, True)):
+        got = client.predict(resolution=resolution, duration=duration, generate_audio=audio, api_name="/price")
+        assert got == pytest.approx(quote("bytedance/seedance-v1.5-pro/image-to-video-spicy",
+                                          {"resolution": resolution, "duration": duration,
+                                           "generate_audio": audio}).usd)
+
+
+def test_only_generate_and_price_are_public(app):
+    info = GradioClient(app.url, verbose=False).view_api(print_info=False, return_format="dict")
+    assert sorted(info["named_endpoints"]) == ["/generate", "/price"]
+    assert not info["unnamed_endpoints"]
+
+
+def test_a_bad_image_is_refused_by_name_before_anything_is_sent(app, local_api, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture")
+    client = GradioClient(app.url, verbose=False)
+    with pytest.raises(Exception, match="image: .*is not an image"):
+        client.predict(image=handle_file(str(notes)), resolution="480p", duration=4, api_name="/generate")
+    assert local_api.count("POST", "/api/v3/") == 0
+
+
+def test_the_hosts_daily_cap_refuses_the_second_job(local_api, tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    demo = build_app(client_factory=client_factory_for(local_api), ledger=ledger,
+                     caps=Caps(max_cost_per_day=0.10), owner_key=OWNER_KEY)
+    with launched(demo) as running:
+        client = GradioClient(running.url, verbose=False)
+        job = dict(image=handle_file(str(SPICY_SAMPLE)), resolution="480p", duration=5, generate_audio=True,
+                   api_name="/generate")
+        video, details = client.predict(**job)
+        assert details["cost_usd"] == pytest.approx(0.12)
+        with pytest.raises(Exception, match=r"daily budget of \$0\.10"):
+            client.predict(**job)
+        config = requests.get(running.url + "config", timeout=10).text
+    assert local_api.submits == 1
+    assert local_api.balance(OWNER_KEY) == pytest.approx(10.0 - 0.12)
+    assert ledger.spent() == pytest.approx(0.12)
+    assert OWNER_KEY not in config
+
+
+def test_nsfw_outputs_are_flagged_and_hidden_when_the_host_says_so(tmp_path):
+    with start_server(LocalConfig(timing="instant", faults="task:nsfw")) as server:
+        demo = build_app(client_factory=client_factory_for(server), ledger=Ledger(tmp_path / "ledger.sqlite3"),
+                         caps=Caps(hide_nsfw=True), owner_key="")
+        with launched(demo) as running:
+            video, details = GradioClient(running.url, verbose=False).predict(
+                image=handle_file(str(SPICY_SAMPLE)), resolution="480p", duration=4, generate_audio=False,
+                api_name="/generate")
+    assert details["nsfw"] is True
+    assert video is None
