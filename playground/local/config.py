@@ -43,6 +43,8 @@ class LocalConfig:
             raise ValueError(f"rpm: {self.rpm} must be at least 1 (or None for no limit)")
         if self.render_workers < 1:
             raise ValueError(f"render_workers: {self.render_workers} must be at least 1")
+        if isinstance(self.keys, str):
+            self.keys = frozenset(k.strip() for k in self.keys.split(","))
         if self.keys is not None:
             self.keys = frozenset(k for k in self.keys if k)
         if self.data_dir is not None:

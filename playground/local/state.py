@@ -451,28 +451,35 @@ class LocalState:
         with self._cond:
             while not self._stopping:
                 now = time.monotonic()
-                self._finish_ready(now)
-                self._start_waiting(now)
+                # Ending a task frees a slot and starting one may end it at once (injected failures): repeat.
+                while self._finish_ready(now) | self._start_waiting(now):
+                    pass
                 dues = [t.due for t in self._tasks.values()
                         if t.status == "processing" and t.outcome is not None and t.due is not None]
                 timeout = max(0.0, min(dues) - now) if dues else None
                 self._cond.wait(timeout)
 
-    def _finish_ready(self, now: float) -> None:
+    def _finish_ready(self, now: float) -> bool:
+        finished = False
         for task in list(self._tasks.values()):
             if task.status != "processing" or task.outcome is None:
                 continue
             code, message = task.outcome
             if code is not None:
                 self._end(task, "failed", code=code, error=message)
+                finished = True
             elif task.due is None or now >= task.due:
                 self._end(task, "completed", code=None, error="")
+                finished = True
+        return finished
 
-    def _start_waiting(self, now: float) -> None:
+    def _start_waiting(self, now: float) -> bool:
+        started = False
         busy = collections.Counter(t.account for t in self._tasks.values() if t.status == "processing")
         for task in list(self._tasks.values()):
             if task.status != "created" or busy[task.account] >= self.config.concurrency:
                 continue
+            started = True
             busy[task.account] += 1
             task.status = "processing"
             task.started = now
@@ -488,6 +495,7 @@ class LocalState:
             else:
                 self._executor.submit(self._render, task)
             log.info("task %s processing", task.id)
+        return started
 
     def _end(self, task: Task, status: str, *, code: int | None, error: str) -> None:
         """Move ``task`` to a terminal status (caller holds the lock); failed and cancelled tasks are refunded."""
