@@ -13,13 +13,16 @@ import os
 import threading
 from typing import Any
 
-from .client import Client
+from .client import Client, PollSchedule
 
 log = logging.getLogger(__name__)
 
 LOCAL = "local"
 API = "api"
 LOCAL_KEY = "local-preview"
+# The local API's times are the renderer's (instant) or scaled by PLAYGROUND_LOCAL_SPEED, not the contract's typical
+# seconds, so the first poll of a job the ledger has no history for is not put off by up to 30 s.
+LOCAL_FIRST_POLL_MAX_S = 1.0
 
 _local_server: Any = None
 _local_lock = threading.Lock()
@@ -65,7 +68,8 @@ def connect(api_key: str | None = None, *, base_url: str | None = None, backend:
     if backend == "auto":
         backend = API if key else LOCAL
     if backend == LOCAL:
-        return Client(api_key=LOCAL_KEY, base_url=local_server().url, backend_id=LOCAL)
+        return Client(api_key=LOCAL_KEY, base_url=local_server().url, backend_id=LOCAL,
+                      poll=PollSchedule(max_gap=LOCAL_FIRST_POLL_MAX_S))
     if backend != API:
         raise ValueError(f"backend: {backend!r} is not known; choose 'auto', 'api' or 'local'")
     if not key:
