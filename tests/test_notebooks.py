@@ -1,0 +1,116 @@
+"""Both notebooks, executed end to end with papermill against the embedded local API, and checked by what they write."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from PIL import Image
+
+from playground.contract import SPICY
+from playground.media import probe
+from playground.pricing import estimate_cost
+from playground.sweep import MEASURE_COLUMNS, SWEEP_COLUMNS
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+SEED_SWEEP = NOTEBOOKS / "seed_sweep.ipynb"
+COST = NOTEBOOKS / "cost_vs_resolution.ipynb"
+KERNEL = "playground-tests"
+
+
+@pytest.mark.parametrize("path", [SEED_SWEEP, COST], ids=lambda p: p.name)
+def test_notebooks_are_stored_without_outputs_and_take_papermill_parameters(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.outputs == [] and c.execution_count is None for c in code), "clear the outputs before committing"
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    for name in ("image_path", "prompt", "duration", "max_cost", "output_dir"):
+        assert f"\n{name} = " in "\n" + tagged[0].source
+
+
+@pytest.fixture
+def kernel_env(tmp_path, monkeypatch):
+    """A kernel on this very interpreter, with a fresh PLAYGROUND_HOME and no API key: the local API is used."""
+    spec_dir = tmp_path / "jupyter" / "kernels" / KERNEL
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "playground tests", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("PLAYGROUND_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    for name in ("WAVESPEED_API_KEY", "WAVESPEED_BASE_URL", "PLAYGROUND_LOCAL_TIMING", "PLAYGROUND_LOCAL_SPEED"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def run(notebook: Path, tmp_path: Path, **parameters) -> nbformat.NotebookNode:
+    import papermill
+
+    return papermill.execute_notebook(str(notebook), str(tmp_path / notebook.name), parameters=parameters,
+                                      kernel_name=KERNEL, cwd=str(tmp_path), progress_bar=False,
+                                      execution_timeout=300)
+
+
+@pytest.mark.slow
+def test_the_seed_sweep_notebook_runs_end_to_end_on_the_local_api(kernel_env):
+    out = kernel_env / "out"
+    run(SEED_SWEEP, kernel_env, output_dir=str(out), seeds=6, resolution="480p", duration=4,
+        generate_audio=True, max_cost=1.0, final_resolution="1080p")
+
+    sweep = pd.read_csv(out / "sweep.csv")
+    assert list(sweep.columns) == list(SWEEP_COLUMNS)
+    assert list(sweep["seed"]) == [1, 2, 3, 4, 5, 6]
+    assert (sweep["status"] == "completed").all()
+    price = estimate_cost(SPICY, {"resolution": "480p", "duration": 4, "generate_audio": True})
+    assert list(sweep["cost"]) == [price] * 6
+
+    sheet = Image.open(out / "contact_sheet.png")
+    first = probe(sweep["output_path"][0])
+    assert (first.width, first.height) == (864, 496)
+    assert sheet.size == (6 * 256, 6 * round(256 * 496 / 864))  # 6 frames across, a row per seed
+
+    tiled = probe(out / "side_by_side.mp4")
+    assert tiled.video_codec == "h264" and tiled.pix_fmt == "yuv420p" and tiled.frames == 96
+    assert tiled.width % 2 == 0 and tiled.height % 2 == 0
+
+    ranked = pd.read_csv(out / "ranked.csv")
+    assert ranked["score"].is_monotonic_decreasing and len(ranked) == 6
+    final = pd.read_csv(out / "final.csv").iloc[0]
+    assert final["seed"] == ranked["seed"][0] and final["resolution"] == "1080p"
+    assert final["cost"] == estimate_cost(SPICY, {"resolution": "1080p", "duration": 4, "generate_audio": True})
+    video = probe(final["output_path"])
+    assert (video.width, video.height, video.frames) == (1920, 1080, 96)
+
+
+@pytest.mark.slow
+def test_the_cost_notebook_runs_end_to_end_on_the_local_api(kernel_env):
+    out = kernel_env / "out"
+    run(COST, kernel_env, output_dir=str(out), resolutions=["480p", "720p", "1080p"], duration=4,
+        generate_audio=True, max_cost=1.0)
+
+    pivot = pd.read_csv(out / "price_pivot.csv", index_col="resolution")
+    assert list(pivot.index) == ["480p", "720p", "1080p"] and len(pivot.columns) == 9
+    for resolution in pivot.index:
+        for duration in pivot.columns:
+            assert pivot.loc[resolution, duration] == estimate_cost(
+                SPICY, {"resolution": resolution, "duration": int(duration), "generate_audio": True})
+    assert len(pd.read_csv(out / "price_table.csv")) == 3 * 9 * 2
+
+    measured = pd.read_csv(out / "measured.csv")
+    assert list(measured.columns) == list(MEASURE_COLUMNS)
+    assert list(measured["resolution"]) == ["480p", "720p", "1080p"]
+    assert list(measured["width"]) == [864, 1280, 1920] and (measured["status"] == "completed").all()
+    for row in measured.to_dict("records"):
+        assert row["cost"] == estimate_cost(SPICY, {"resolution": row["resolution"], "duration": 4,
+                                                    "generate_audio": True})
+        assert row["inference_s"] > 0 and row["file_mb"] > 0
+    for picture in ("price.png", "measured.png"):
+        assert Image.open(out / picture).size[0] > 300
