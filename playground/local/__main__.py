@@ -55,12 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     server = start_server(config, host=args.host, port=args.port)
     print(server.url, flush=True)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Handlers rather than KeyboardInterrupt: a shell may start background jobs with SIGINT ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
         server.stop()
     return 0

@@ -364,11 +364,11 @@ class LocalServer:
 
     def __init__(self, config: LocalConfig, host: str, port: int):
         self.config = config
+        self._socket = _bind(host, port)  # first: a taken port fails before anything else exists
+        bound_port = self._socket.getsockname()[1]
         self.faults: FaultPlan = config.faults.copy() if isinstance(config.faults, FaultPlan) else FaultPlan()
         self._state = LocalState(config, self.faults)
         self._gateway = _Gateway(build_app(self._state, self.faults), self.faults)
-        self._socket = _bind(host, port)
-        bound_port = self._socket.getsockname()[1]
         self._state.own_port = bound_port
         self.host, self.port = host, bound_port
         shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
