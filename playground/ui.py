@@ -570,16 +570,25 @@ def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | N
                           preprocess=False, api_visibility="private", concurrency_limit=None,
                           show_progress="hidden")
 
-        def set_key(key, keep):
+        def store_key(key, keep):
             key = (key or "").strip()
-            return key, (key if keep else ""), (gr.update(value=API_LABEL) if key else gr.update())
+            return key, (key if keep else "")
 
-        key_box.change(set_key, inputs=[key_box, remember], outputs=[key_state, stored_key, backend],
+        def use_key(key, keep, choice, request: gr.Request):
+            # One handler sets both the radio and the line, so a slower event cannot overwrite the line.
+            key = (key or "").strip()
+            choice = API_LABEL if key else choice
+            return key, (key if keep else ""), gr.update(value=choice), describe_backend(choice, key, request)
+
+        key_box.change(store_key, inputs=[key_box, remember], outputs=[key_state, stored_key],
                        api_visibility="private", concurrency_limit=None, show_progress="hidden")
+        gr.on([key_box.submit, key_box.blur], use_key, inputs=[key_box, remember, backend],
+              outputs=[key_state, stored_key, backend, backend_line], api_visibility="private",
+              concurrency_limit=None, show_progress="hidden")
         remember.change(lambda key, keep: key if keep else "", inputs=[key_state, remember], outputs=stored_key,
                         api_visibility="private", concurrency_limit=None, show_progress="hidden")
-        gr.on([key_box.submit, key_box.blur, backend.change], describe_backend, inputs=[backend, key_state],
-              outputs=backend_line, api_visibility="private", concurrency_limit=None, show_progress="hidden")
+        backend.input(describe_backend, inputs=[backend, key_state], outputs=backend_line,
+                      api_visibility="private", concurrency_limit=None, show_progress="hidden")
 
         def restore(saved, request: gr.Request):
             key = (saved or "").strip()
@@ -601,16 +610,18 @@ def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | N
         def finish_run():
             return gr.update(visible=True), gr.update(visible=False)
 
-        def run_page(img, url, text, last, d, r, a, c, au, s, b, choice, key, request: gr.Request,
+        def run_page(img, url, text, last, d, r, a, c, au, s, b, choice, typed, key, request: gr.Request,
                      progress=gr.Progress()):  # noqa: B008 - Gradio's way to ask for a progress bar
             session = _session(request)
+            # The box holds the freshest key: the visitor may click Run before its blur event stored it.
+            key = (typed or "").strip() or key
             try:
                 payer = pg.payer(choice, key)
             except WaveSpeedError as exc:
                 raise _readable(exc) from None
             source = _image_source(img, url)
             if source is None:
-                raise gr.Error("image: upload an image or give its URL", title="Check the inputs")
+                raise _readable(ValidationError("image: upload an image or give its URL"))
 
             def on_status(fraction, line):
                 progress(fraction, desc=line)
@@ -655,7 +666,7 @@ def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | N
 
         run_outputs = [video, gallery, status, seed_out, request_out, cost_out, inference_out, nsfw_notice,
                        request_json, response_json, history]
-        run_inputs = [image, image_url, prompt, last_image, *param_inputs, batch, backend, key_state]
+        run_inputs = [image, image_url, prompt, last_image, *param_inputs, batch, backend, key_box, key_state]
         (run_btn.click(start_run, outputs=[run_btn, cancel_btn, status], api_visibility="private",
                        concurrency_limit=None, show_progress="hidden")
          .then(run_page, inputs=run_inputs, outputs=run_outputs, preprocess=False, api_visibility="private",
@@ -688,7 +699,7 @@ def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | N
                 raise _readable(exc) from None
             source = _image_source(image, image_url)
             if source is None:
-                raise gr.Error("image: upload an image or give its URL", title="Check the inputs")
+                raise _readable(ValidationError("image: upload an image or give its URL"))
             outcome = pg.run(source, prompt, _file_path(last_image),
                              _params(duration, resolution, aspect_ratio, camera_fixed, generate_audio, seed),
                              batch=1, payer=payer, session=session)
