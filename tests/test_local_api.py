@@ -286,15 +286,26 @@ def test_a_task_belongs_to_its_key(local_api):
 
 
 def test_tasks_beyond_the_concurrency_limit_wait_as_created(png_file):
-    # 480p 4 s is modelled at 20 s; x0.06 keeps each task processing for about 1.2 s.
-    with start_server(LocalConfig(timing="realistic", speed=0.06, concurrency=2)) as server:
+    # 480p 4 s is modelled at 20 s; x0.1 keeps each task processing for about 2 s.
+    with start_server(LocalConfig(timing="realistic", speed=0.1, concurrency=2)) as server:
         url = sdk(server).upload(str(png_file))
         ids = [submit(server, {"image": url, "resolution": "480p", "duration": 4}).json()["data"]["id"]
                for _ in range(3)]
-        time.sleep(0.3)
-        statuses = [call(server, "GET", f"/api/v3/predictions/{i}/result").json()["data"]["status"] for i in ids]
-        assert statuses == ["processing", "processing", "created"]
-        assert all(wait_until_done(server, i)["status"] == "completed" for i in ids)
+
+        def statuses_become(expected: list[str]) -> list[str]:
+            # The scheduler runs in its own thread: give it a moment to move tasks along.
+            deadline = time.monotonic() + 1.0
+            while True:
+                seen = [call(server, "GET", f"/api/v3/predictions/{i}/result").json()["data"]["status"] for i in ids]
+                if seen == expected or time.monotonic() > deadline:
+                    return seen
+                time.sleep(0.02)
+
+        assert statuses_become(["processing", "processing", "created"]) == ["processing", "processing", "created"]
+        # Cancelling one frees its slot for the waiting task.
+        call(server, "POST", "/api/v3/predictions/delete", json={"ids": [ids[0]]})
+        assert statuses_become(["cancelled", "processing", "processing"]) == ["cancelled", "processing", "processing"]
+        assert [wait_until_done(server, i)["status"] for i in ids[1:]] == ["completed", "completed"]
         assert server.max_in_flight(KEY) == 2
 
 
