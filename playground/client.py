@@ -146,27 +146,50 @@ class RetryPolicy:
 class PollSchedule:
     """When to ask for a task's result: sparse before the expected finish, dense around it, never below a floor.
 
-    ``expected`` seconds after the task started, with a spread ``spread`` (from the ledger's past runs of the same
-    model, resolution and duration, else a third of the contract's typical time): the first poll lands at
-    ``expected - 2 * spread`` (but within ``max_gap``), then polls every ``floor`` seconds, each gap growing by
-    ``growth`` up to ``ceiling``. A task still queued (``created``) restarts the clock. The floor keeps the lag
-    between the task finishing and the client knowing around ``floor / 2``, against the official SDK's fixed 1 s
-    polling, with far fewer requests on long video jobs.
+    ``expected`` is the inference time in seconds and ``spread`` its uncertainty: from the ledger's past runs of the
+    same model, resolution and duration (median and median absolute deviation), else the contract's typical time
+    with ``spread=None``. Polls are spaced so that:
+
+    * before ``expected - 2 * spread`` they are sparse: one poll lands there. Without history (``spread`` None),
+      the schedule probes at doubling gaps from ``probe`` seconds (1.5, 3, 6, ...) up to a third of the estimate,
+      which also catches tasks that fail or finish early;
+    * from there to ``expected + 2 * spread`` (the window it most likely finishes in) they are dense: every
+      ``spread / 4`` seconds, at least ``floor`` and at most ``ceiling``;
+    * after the window each gap is ``growth`` times the last, up to ``ceiling``, so a wrong estimate does not
+      hammer the API; no gap is longer than ``max_gap`` or shorter than ``floor``.
+
+    The clock starts when the task starts processing: while it is queued (``created``) the finish moves with it.
+    With history, the lag between the task finishing and the client knowing is about ``floor / 2`` (the official SDK,
+    polling every second, has about 0.5 s) with a handful of requests per job instead of one per second.
     """
 
     floor: float = 0.5
     growth: float = 1.25
     ceiling: float = 5.0
     max_gap: float = 30.0
+    probe: float = 1.5
 
-    def first_delay(self, expected: float | None, spread: float | None) -> float:
+    def window(self, expected: float | None, spread: float | None) -> tuple[float, float]:
+        """Seconds after the start between which polls are dense."""
         if not expected:
-            return self.floor * 2
+            return 0.0, 0.0
         spread = spread if spread is not None else expected / 3
-        return min(self.max_gap, max(self.floor, expected - 2 * spread))
+        return max(0.0, expected - 2 * spread), expected + 2 * spread
 
-    def next_delay(self, dense_polls: int) -> float:
-        return min(self.ceiling, self.floor * self.growth ** dense_polls)
+    def next_delay(self, elapsed: float, expected: float | None, spread: float | None, late_polls: int,
+                   polls: int) -> float:
+        """The gap before the next poll, ``elapsed`` seconds after the task started, after ``polls`` polls of which
+        ``late_polls`` came after the window."""
+        early, late = self.window(expected, spread)
+        if elapsed + self.floor < early:
+            gap = early - elapsed
+            if spread is None:
+                gap = min(gap, self.probe * 2 ** polls)
+            return min(self.max_gap, max(self.floor, gap))
+        dense = min(self.ceiling, max(self.floor, (late - early) / 16))
+        if elapsed < late:
+            return dense
+        return min(self.ceiling, self.max_gap, dense * self.growth ** late_polls)
 
 
 UpdateHook = Callable[[Prediction], None]
@@ -347,10 +370,15 @@ class Client:
         goes on at the API and can be resumed by id.
         """
         start = time.monotonic()
-        first = self.poll.first_delay(expected, spread)
-        delay, dense, last_status = first, 0, None
+        started = start          # when the task is believed to have started processing
+        polls = late = 0
+        last_poll, last_status = start, None
         while True:
-            wake = time.monotonic() + delay
+            now = time.monotonic()
+            delay = self.poll.next_delay(now - started, expected, spread, late, polls)
+            if now - started >= self.poll.window(expected, spread)[1]:
+                late += 1
+            wake = now + delay
             if timeout is not None:
                 wake = min(wake, start + timeout)
             _sleep_until(wake, cancel)
@@ -361,22 +389,20 @@ class Client:
                 raise TaskTimeout(f"Task {task_id} is not finished after {timeout:.0f} s of waiting; it goes on at "
                                   "the API. Resume it later to collect the video.", task_id=task_id)
             pred = self.get(task_id)
+            polls += 1
             if on_update is not None:
                 on_update(pred)
             if pred.done:
                 if raise_on_failure and pred.status != "completed":
                     raise task_failed(pred)
                 return pred
+            now = time.monotonic()
             if pred.status == "created":
                 # Still queued behind the account's concurrency: the expected finish moves with it.
-                delay, dense = first, 0
+                started, late = now, 0
             elif last_status == "created":
-                # It started somewhere in the last gap: on average half a gap ago.
-                delay, dense = max(self.poll.floor, first - delay / 2), 0
-            else:
-                delay = self.poll.next_delay(dense)
-                dense += 1
-            last_status = pred.status
+                started, late = (now + last_poll) / 2, 0  # it started somewhere in the last gap
+            last_poll, last_status = now, pred.status
 
     def upload(self, source: str | os.PathLike | bytes | Any, *, filename: str | None = None) -> str:
         """Upload a file, bytes or PIL image; return its download URL (valid 7 days).
@@ -556,9 +582,10 @@ def task_failed(pred: Prediction) -> TaskFailed:
     reason = TASK_ERROR_CODES.get(pred.code or 0, "")
     detail = pred.error or reason or "no reason given"
     hint = {
-        1200: "Change the image or prompt; failed runs are refunded.",
+        1200: "Change the image or prompt.",
         1402: "Upload the image again (uploads last 7 days) or check its URL.",
-    }.get(pred.code or 0, "Failed runs are refunded; try again or change the inputs.")
+    }.get(pred.code or 0, "Try again or change the inputs.")
+    hint += " Failed runs are refunded."
     code = f" code {pred.code}" if pred.code else ""
     return TaskFailed(f"Task {pred.id} {pred.status}{code}: {detail}. {hint}", task_id=pred.id, code=pred.code)
 

@@ -193,7 +193,13 @@ def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, m
         raise
     ledger.update(job_id, request_id=pred.id, status=pred.status)
 
-    pred = _wait(client, ledger, job_id, pred, emit, cancel=cancel, timeout=timeout, raise_on_failure=True)
+    try:
+        pred = _wait(client, ledger, job_id, pred, emit, cancel=cancel, timeout=timeout, raise_on_failure=True)
+    except TaskFailed as exc:
+        if exc.code == 1402:  # the API could not fetch our upload: the next try must upload afresh
+            for prep in prepared.values():
+                ledger.forget_upload(prep.sha256, client.backend_id)
+        raise
     video = _download(client, ledger, job_id, pred, out_dir, seed, emit)
     info = _probe(video, emit) if probe_output else None
     emit("done", "done", status="completed", request_id=pred.id, job_id=job_id)
