@@ -15,11 +15,13 @@ class LocalConfig:
     """Settings of :func:`playground.local.start_server`.
 
     ``timing="instant"`` renders as fast as the machine can; ``"realistic"`` keeps a task "processing" for
-    ``contract.typical_inference_seconds(resolution, duration) * speed`` seconds (at least the render time).
+    ``contract.typical_inference_seconds(resolution, duration) * speed`` seconds, give or take ``jitter`` (at least
+    the render time).
     """
 
     timing: str = "instant"
     speed: float = 1.0  # realistic-mode factor: 0.05 makes a 5 s 480p clip take ~1.25 s
+    jitter: float = 0.1  # realistic mode: each task's time is drawn uniformly within +-10%, as real runs vary
     keys: frozenset[str] | None = None  # None: any non-empty bearer key is accepted; else other keys get 401
     concurrency: int = 2  # tasks of one key processing at once (Bronze level); later ones wait as "created"
     rpm: int | None = None  # submits per minute per key; over it: HTTP 429 with Retry-After
@@ -37,6 +39,8 @@ class LocalConfig:
             raise ValueError(f"timing: {self.timing!r} is not known; choose one of {', '.join(TIMINGS)}")
         if self.speed <= 0:
             raise ValueError(f"speed: {self.speed} must be greater than 0")
+        if not 0.0 <= self.jitter < 1.0:
+            raise ValueError(f"jitter: {self.jitter} is out of range; allowed 0 to below 1")
         if self.concurrency < 1:
             raise ValueError(f"concurrency: {self.concurrency} must be at least 1")
         if self.rpm is not None and self.rpm < 1:

@@ -444,6 +444,10 @@ class LocalServer:
         """Every task the server holds, as prediction objects, oldest first."""
         return self._state.tasks()
 
+    def finished_at(self, task_id: str) -> float | None:
+        """``time.monotonic()`` (this process's clock) when the task ended; None while it runs."""
+        return self._state.finished_at(task_id)
+
     def balance(self, key: str) -> float:
         return self._state.balance(account_id(key))
 

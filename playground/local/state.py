@@ -14,6 +14,7 @@ import hmac
 import logging
 import math
 import mimetypes
+import random
 import re
 import secrets
 import shutil
@@ -171,6 +172,7 @@ class LocalState:
     def __init__(self, config: LocalConfig, faults: FaultPlan):
         self.config = config
         self.faults = faults
+        self._jitter_rng = random.Random()
         self._owns_dir = config.data_dir is None
         self.data_dir = Path(tempfile.mkdtemp(prefix="playground-local-")) if self._owns_dir else Path(config.data_dir)
         self.uploads_dir = self.data_dir / "uploads"
@@ -293,6 +295,12 @@ class LocalState:
         with self._cond:
             task = self._tasks.get(task_id)
             return task.status if task else None
+
+    def finished_at(self, task_id: str) -> float | None:
+        """``time.monotonic()`` when the task ended, for measuring clients' lag; None while it runs."""
+        with self._cond:
+            task = self._tasks.get(task_id)
+            return task.finished if task else None
 
     def tasks(self) -> list[dict[str, Any]]:
         with self._cond:
@@ -485,7 +493,8 @@ class LocalState:
             task.started = now
             if self.config.timing == "realistic":
                 modelled = contract.typical_inference_seconds(task.params["resolution"], task.params["duration"])
-                task.due = now + modelled * self.config.speed
+                spread = self.config.jitter
+                task.due = now + modelled * self.config.speed * self._jitter_rng.uniform(1 - spread, 1 + spread)
             acc = self._account(task.account)
             acc.max_in_flight = max(acc.max_in_flight, busy[task.account])
             self._max_in_flight_all = max(self._max_in_flight_all, sum(busy.values()))
