@@ -1,6 +1,8 @@
 """generate() end to end over HTTP against the local API: the video, reproducibility, reuse, progress."""
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from playground.client import Client
@@ -156,3 +158,26 @@ def test_cancel_stops_the_wait_at_once_and_resume_collects_the_video(tmp_path):
         assert [o.status for o in outcomes] == ["completed"]
         assert probe(outcomes[0].video_path).frames == 96
         assert srv.submits == 1
+
+
+_BAD_VALUES = {
+    "duration": st.one_of(st.integers(max_value=3), st.integers(min_value=13), st.text(max_size=3),
+                          st.floats(4.1, 11.9)),
+    "resolution": st.text(max_size=6).filter(lambda s: s not in ("480p", "720p", "1080p")),
+    "aspect_ratio": st.text(max_size=5).filter(lambda s: s not in ("21:9", "16:9", "4:3", "1:1", "3:4", "9:16")),
+    "seed": st.one_of(st.integers(max_value=-2), st.integers(min_value=2**31)),
+    "camera_fixed": st.one_of(st.integers(), st.text(max_size=3)),
+    "generate_audio": st.one_of(st.integers(), st.text(max_size=3)),
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_bad_parameter_is_named_and_nothing_is_sent(server, env, data):
+    client, ledger, image, tmp = env
+    field = data.draw(st.sampled_from(sorted(_BAD_VALUES)))
+    value = data.draw(_BAD_VALUES[field])
+    with pytest.raises(ValidationError) as err:
+        generate(image, client=client, ledger=ledger, **{field: value})
+    assert str(err.value).startswith(f"{field}:")
+    assert server.submits == 0 and server.count("POST", "/api/v3/media") == 0
