@@ -608,7 +608,11 @@ def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | N
             return gr.update(visible=False), gr.update(visible=True), "Starting…"
 
         def finish_run():
-            return gr.update(visible=True), gr.update(visible=False)
+            return gr.update(visible=True), gr.update(visible=False), gr.update()
+
+        def fail_run():
+            return (gr.update(visible=True), gr.update(visible=False),
+                    "Stopped: see the message. Anything that was sent is in History.")
 
         def run_page(img, url, text, last, d, r, a, c, au, s, b, choice, typed, key, request: gr.Request,
                      progress=gr.Progress()):  # noqa: B008 - Gradio's way to ask for a progress bar
@@ -667,15 +671,17 @@ def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | N
         run_outputs = [video, gallery, status, seed_out, request_out, cost_out, inference_out, nsfw_notice,
                        request_json, response_json, history]
         run_inputs = [image, image_url, prompt, last_image, *param_inputs, batch, backend, key_box, key_state]
-        (run_btn.click(start_run, outputs=[run_btn, cancel_btn, status], api_visibility="private",
-                       concurrency_limit=None, show_progress="hidden")
-         .then(run_page, inputs=run_inputs, outputs=run_outputs, preprocess=False, api_visibility="private",
-               concurrency_limit=GENERATE_CONCURRENCY, concurrency_id="generate",
-               show_progress_on=[video, status])
-         .then(finish_run, outputs=[run_btn, cancel_btn], api_visibility="private", concurrency_limit=None,
-               show_progress="hidden")
-         .then(describe_backend, inputs=[backend, key_state], outputs=backend_line, api_visibility="private",
-               concurrency_limit=None, show_progress="hidden"))
+        running = (run_btn.click(start_run, outputs=[run_btn, cancel_btn, status], api_visibility="private",
+                                 concurrency_limit=None, show_progress="hidden")
+                   .then(run_page, inputs=run_inputs, outputs=run_outputs, preprocess=False,
+                         api_visibility="private", concurrency_limit=GENERATE_CONCURRENCY, concurrency_id="generate",
+                         show_progress_on=[video, status]))
+        # Gradio's page runs .then only after a success: .failure puts Run back after an error too.
+        for after, fn in ((running.then, finish_run), (running.failure, fail_run)):
+            after(fn, outputs=[run_btn, cancel_btn, status], api_visibility="private", concurrency_limit=None,
+                  show_progress="hidden").then(describe_backend, inputs=[backend, key_state], outputs=backend_line,
+                                               api_visibility="private", concurrency_limit=None,
+                                               show_progress="hidden")
 
         def cancel_page(request: gr.Request):
             if not pg.cancel(_session(request)):

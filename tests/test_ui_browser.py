@@ -100,13 +100,12 @@ def test_a_non_image_upload_is_refused_readably_and_sends_nothing(browser, local
                                ".some(t => t.innerText.includes('is not an image'))", timeout=30_000)
         assert "image: holiday.png is not an image" in toast_texts(page)
         assert "Traceback" not in page.content()
+        # Run refuses it too, by name, and the Run button comes back.
         page.locator("#run-button").click()
-        page.wait_for_function("() => [...document.querySelectorAll('.toast-body')]"
-                               ".filter(t => t.innerText.includes('is not an image')).length >= 1 && "
-                               "document.querySelector('#run-button') && "
-                               "getComputedStyle(document.querySelector('#run-button')).display !== 'none'",
-                               timeout=30_000)
-        page.wait_for_timeout(500)
+        page.locator("#cancel-button").wait_for(state="visible")
+        page.locator("#run-button").wait_for(state="visible", timeout=30_000)
+        assert "image: holiday.png is not an image" in toast_texts(page)
+        assert page.locator("#status-line").inner_text().startswith("Stopped")
     assert local_api.count("POST", "/api/v3/") == 0
     assert local_api.submits == 0
 
