@@ -62,27 +62,27 @@ def run(notebook: Path, tmp_path: Path, **parameters) -> nbformat.NotebookNode:
 @pytest.mark.slow
 def test_the_seed_sweep_notebook_runs_end_to_end_on_the_local_api(kernel_env):
     out = kernel_env / "out"
-    run(SEED_SWEEP, kernel_env, output_dir=str(out), seeds=6, resolution="480p", duration=4,
+    run(SEED_SWEEP, kernel_env, output_dir=str(out), seeds=4, resolution="480p", duration=4,
         generate_audio=True, max_cost=1.0, final_resolution="1080p")
 
     sweep = pd.read_csv(out / "sweep.csv")
     assert list(sweep.columns) == list(SWEEP_COLUMNS)
-    assert list(sweep["seed"]) == [1, 2, 3, 4, 5, 6]
+    assert list(sweep["seed"]) == [1, 2, 3, 4]
     assert (sweep["status"] == "completed").all()
     price = estimate_cost(SPICY, {"resolution": "480p", "duration": 4, "generate_audio": True})
-    assert list(sweep["cost"]) == [price] * 6
+    assert list(sweep["cost"]) == [price] * 4
 
     sheet = Image.open(out / "contact_sheet.png")
     first = probe(sweep["output_path"][0])
     assert (first.width, first.height) == (864, 496)
-    assert sheet.size == (6 * 256, 6 * round(256 * 496 / 864))  # 6 frames across, a row per seed
+    assert sheet.size == (6 * 256, 4 * round(256 * 496 / 864))  # 6 frames across, a row per seed
 
     tiled = probe(out / "side_by_side.mp4")
     assert tiled.video_codec == "h264" and tiled.pix_fmt == "yuv420p" and tiled.frames == 96
     assert tiled.width % 2 == 0 and tiled.height % 2 == 0
 
     ranked = pd.read_csv(out / "ranked.csv")
-    assert ranked["score"].is_monotonic_decreasing and len(ranked) == 6
+    assert ranked["score"].is_monotonic_decreasing and len(ranked) == 4
     final = pd.read_csv(out / "final.csv").iloc[0]
     assert final["seed"] == ranked["seed"][0] and final["resolution"] == "1080p"
     assert final["cost"] == estimate_cost(SPICY, {"resolution": "1080p", "duration": 4, "generate_audio": True})
