@@ -92,3 +92,11 @@ def test_nsfw_outputs_are_flagged_and_hidden_when_the_host_says_so(tmp_path):
                 api_name="/generate")
     assert details["nsfw"] is True
     assert video is None
+
+
+def test_the_mcp_server_is_on_only_when_gradio_mcp_is_installed():
+    import importlib.util
+
+    from playground.ui import launch_kwargs
+
+    assert launch_kwargs().get("mcp_server", False) == (importlib.util.find_spec("mcp") is not None)

@@ -173,3 +173,31 @@ def test_cancel_stops_the_wait_and_the_job_can_be_resumed_from_history(browser, 
             page.wait_for_function(VIDEO_PLAYS, timeout=60_000, polling=250)
             assert ledger.get(job.id).has_video
     assert server.submits == 1
+
+
+def test_a_key_is_remembered_on_this_browser_only_when_asked(browser, tmp_path):
+    key = "wsk-carol-5d2e7f10aa"
+    with start_server(LocalConfig(timing="instant")) as server:
+        demo = build_app(client_factory=client_factory_for(server), ledger=Ledger(tmp_path / "ledger.sqlite3"),
+                         caps=Caps(), owner_key="")
+        with launched(demo) as app:
+            page = open_page(browser, app.url)
+            page.get_by_label("WaveSpeed API key").fill(key)
+            page.get_by_label("WaveSpeed API key").press("Enter")
+            page.wait_for_function("() => document.querySelector('#backend-line').innerText"
+                                   ".includes('with your key')")
+            page.reload()
+            page.wait_for_function("() => document.querySelector('#backend-line')?.innerText.includes('In use')")
+            assert "local preview" in page.locator("#backend-line").inner_text()
+
+            page.get_by_label("Remember on this browser").check()
+            page.get_by_label("WaveSpeed API key").fill(key)
+            page.get_by_label("WaveSpeed API key").press("Enter")
+            page.wait_for_function("() => document.querySelector('#backend-line').innerText"
+                                   ".includes('with your key')")
+            page.reload()
+            page.wait_for_function("() => document.querySelector('#backend-line')?.innerText"
+                                   ".includes('remembered on this browser')", timeout=30_000)
+            assert "with your key" in page.locator("#backend-line").inner_text()
+            assert key not in page.content()
+            page.context.close()
