@@ -213,8 +213,13 @@ def validate(model_id: str, params: dict[str, Any], *, allow_unknown: bool = Fal
 
 def with_defaults(model_id: str, params: dict[str, Any]) -> dict[str, Any]:
     """``params`` with the model's defaults filled in for omitted fields (None counts as omitted)."""
-    merged = get_model(model_id).defaults()
+    spec = get_model(model_id)
+    merged = spec.defaults()
     merged.update({k: v for k, v in params.items() if v is not None})
+    for p in spec.params:  # 5.0 from a slider is sent as 5: the API's integer fields want integers
+        value = merged.get(p.name)
+        if p.type is int and isinstance(value, float) and value.is_integer():
+            merged[p.name] = int(value)
     return merged
 
 

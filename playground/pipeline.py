@@ -137,20 +137,10 @@ def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, m
         seed = random.randint(0, SEED_MAX)
     params["seed"] = int(seed)
 
-    media: dict[str, Any] = {"image": image}
-    if last_image is not None:
-        media["last_image"] = last_image
-    prepared: dict[str, PreparedImage] = {}
-    hashes: dict[str, str] = {}
-    for name, source in media.items():
-        if is_url(source):
-            hashes[name] = "url:" + source
-        else:
-            prepared[name] = prepare_image(source, name)
-            hashes[name] = prepared[name].sha256
-
+    media = read_media(image, last_image)
+    prepared = {prep.field: prep for prep in media.uploads}
     full = with_defaults(model, params)
-    fp = fingerprint(client.backend_id, model, full, hashes)
+    fp = request_fingerprint(client, model, full, media)
     out_dir = Path(out_dir) if out_dir else ledger.home / "outputs"
 
     if reuse and explicit_seed:
@@ -165,11 +155,11 @@ def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, m
     if guard is not None:
         guard(cost, full)
 
-    for name, prep in prepared.items():
-        emit("uploading", f"uploading {name}")
-        full[name] = _upload(client, ledger, prep)
-    for name, source in media.items():
-        if is_url(source):
+    for name, source in media.sources.items():
+        if name in prepared:
+            emit("uploading", f"uploading {name}")
+            full[name] = ensure_uploaded(client, ledger, prepared[name])
+        else:
             full[name] = source
 
     job_id = ledger.record_pending(base_url=client.backend_id, model=model, params=full, fingerprint=fp, cost=cost,
@@ -368,7 +358,42 @@ def _reuse(job: Job, client: Client, ledger: Ledger, out_dir: Path, emit: _Emitt
                   True, info)
 
 
-def _upload(client: Client, ledger: Ledger, prep: PreparedImage) -> str:
+@dataclass(frozen=True)
+class Media:
+    """A request's images, read and checked once: ``sources`` to send (URLs as given, else checked bytes), their
+    content ``hashes`` (what identifies the request, not the upload URLs) and the ones to ``uploads``."""
+
+    sources: dict[str, Any]
+    hashes: dict[str, str]
+    uploads: tuple[PreparedImage, ...]
+
+
+def read_media(image: Any, last_image: Any = None) -> Media:
+    """Read and check ``image`` and ``last_image`` (paths, bytes, PIL images or URLs); refusals name the field."""
+    if image is None:
+        raise ValidationError("image: is required")
+    sources: dict[str, Any] = {}
+    hashes: dict[str, str] = {}
+    uploads = []
+    for name, source in (("image", image), ("last_image", last_image)):
+        if source is None:
+            continue
+        if is_url(source):
+            sources[name], hashes[name] = source, "url:" + source
+        else:
+            prep = prepare_image(source, name)
+            sources[name], hashes[name] = prep.data, prep.sha256
+            uploads.append(prep)
+    return Media(sources, hashes, tuple(uploads))
+
+
+def request_fingerprint(client: Client, model: str, params: dict[str, Any], media: Media) -> str:
+    """The identity the ledger files a request under: backend, model, parameters with defaults, image contents."""
+    return fingerprint(client.backend_id, model, with_defaults(model, params), media.hashes)
+
+
+def ensure_uploaded(client: Client, ledger: Ledger, prep: PreparedImage) -> str:
+    """The URL of ``prep`` at the API: an upload of the same bytes still fresh in the ledger, else a new one."""
     cached = ledger.cached_upload(prep.sha256, client.backend_id)
     if cached:
         return cached

@@ -28,9 +28,8 @@ from typing import Any
 from .client import Client
 from .contract import RESOLUTIONS, SEED_MAX, SPICY, get_model, validate, with_defaults
 from .errors import CapExceeded, RateLimited, ValidationError, WaveSpeedError
-from .images import PreparedImage, is_url, prepare_image
-from .jobs import REJECTED, Ledger, fingerprint
-from .pipeline import ProgressEvent, Result, generate, resume
+from .jobs import REJECTED, Ledger
+from .pipeline import Media, ProgressEvent, Result, ensure_uploaded, generate, read_media, request_fingerprint, resume
 from .pricing import format_usd, price_table, quote
 
 log = logging.getLogger(__name__)
@@ -217,7 +216,7 @@ def grid_sweep(image: Any, grid: dict[str, Sequence], prompt: str | None = None,
     if estimate.n_new:
         # Upload once before the workers start, so they all find the image in the ledger's upload cache.
         for prep in media.uploads:
-            _ensure_uploaded(client, ledger, prep)
+            ensure_uploaded(client, ledger, prep)
     runner = _SweepRunner(estimate, media.sources, client, ledger, workers, out_dir, progress)
     frame = runner.run()
     frame.attrs["estimate"] = estimate.message()
@@ -410,37 +409,9 @@ def _combinations(grid: dict[str, Sequence]) -> list[dict[str, Any]]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(list(grid[n]) for n in names))]
 
 
-@dataclass(frozen=True)
-class _Media:
-    """The sweep's images, read and checked once: what to pass to generate and what to upload first."""
-
-    sources: dict[str, Any]
-    hashes: dict[str, str]
-    uploads: tuple[PreparedImage, ...]
-
-
-def _read_media(image: Any, last_image: Any) -> _Media:
-    if image is None:
-        raise ValidationError("image: is required")
-    sources: dict[str, Any] = {}
-    hashes: dict[str, str] = {}
-    uploads = []
-    for name, source in (("image", image), ("last_image", last_image)):
-        if source is None:
-            continue
-        if is_url(source):
-            sources[name], hashes[name] = source, "url:" + source
-        else:
-            prep = prepare_image(source, name)
-            # The checked bytes hash the same as the original would, so generate() sees the same request.
-            sources[name], hashes[name] = prep.data, prep.sha256
-            uploads.append(prep)
-    return _Media(sources, hashes, tuple(uploads))
-
-
 def _plan(image: Any, prompt: str | None, seeds: int | Iterable[int], grid: dict[str, Sequence], model: str,
           last_image: Any, client: Client, ledger: Ledger,
-          params: dict[str, Any]) -> tuple[SweepEstimate, _Media]:
+          params: dict[str, Any]) -> tuple[SweepEstimate, Media]:
     """The jobs of a sweep, priced, with the ledger's knowledge of each; and its images."""
     grid = dict(grid)
     if "seed" in grid:
@@ -456,13 +427,12 @@ def _plan(image: Any, prompt: str | None, seeds: int | Iterable[int], grid: dict
                                   f"{', '.join(n for n in spec.names if n not in ('image', 'last_image', 'seed'))}")
     seed_values = seed_list(seeds if seeds is not None else 1)
     combos = _combinations(grid)
-    media = _read_media(image, last_image)
-    hashes = media.hashes
+    media = read_media(image, last_image)
 
     base = {k: v for k, v in params.items() if v is not None}
     if prompt is not None and str(prompt).strip():
         base["prompt"] = str(prompt)
-    placeholders = {name: f"https://placeholder.invalid/{name}.png" for name in hashes}
+    placeholders = {name: f"https://placeholder.invalid/{name}.png" for name in media.hashes}
     jobs: list[PlannedJob] = []
     problems: list[str] = []
     confirmed = True
@@ -478,7 +448,7 @@ def _plan(image: Any, prompt: str | None, seeds: int | Iterable[int], grid: dict
             full = with_defaults(model, fields_)
             q = quote(model, full)
             confirmed = confirmed and q.confirmed
-            fp = fingerprint(client.backend_id, model, full, hashes)
+            fp = request_fingerprint(client, model, full, media)
             jobs.append(PlannedJob(len(jobs), seed, full, q.usd, fp))
     if problems:
         raise ValidationError(problems)
@@ -504,15 +474,6 @@ def _ledger_states(ledger: Ledger, backend_id: str, fps: set[str]) -> dict[str, 
         if job.fingerprint in fps and job.fingerprint not in states and job.status != "completed":
             states[job.fingerprint] = ("unfinished", job.id)
     return states
-
-
-def _ensure_uploaded(client: Client, ledger: Ledger, prep: PreparedImage) -> str:
-    url = ledger.cached_upload(prep.sha256, client.backend_id)
-    if url:
-        return url
-    url = client.upload(prep.data, filename=prep.filename)
-    ledger.remember_upload(prep.sha256, client.backend_id, url)
-    return url
 
 
 def _describe_params(params: dict, exclude: Iterable[str] = ()) -> str:

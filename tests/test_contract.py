@@ -87,3 +87,10 @@ def test_omitted_ratio_follows_the_image():
     assert output_size("480p", image_size=(1000, 1000)) == (640, 640)
     assert output_size("480p", image_size=(2400, 1000)) == (992, 432)
     assert contract.frame_count(5) == 120
+
+
+def test_whole_floats_from_sliders_are_sent_as_integers():
+    from playground.contract import with_defaults
+
+    full = with_defaults(SPICY, {"image": "u", "duration": 6.0, "seed": 3.0})
+    assert full["duration"] == 6 and isinstance(full["duration"], int) and isinstance(full["seed"], int)
