@@ -50,7 +50,7 @@ def prepare_image(source: Any, field: str = "image", limits: ImageLimits = IMAGE
     Refused with a ValidationError naming ``field``: non-images, empty or truncated files, sides outside
     300-6000 px, width/height outside 0.4-2.5, files over 30 MB.
     """
-    name = "image.png"
+    name = "image"
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.is_file():
@@ -81,12 +81,14 @@ def prepare_image(source: Any, field: str = "image", limits: ImageLimits = IMAGE
             img.load()
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             what = "is not an image" if isinstance(exc, UnidentifiedImageError) else "is damaged or truncated"
-            raise ValidationError(f"{field}: {name} {what}; use a JPEG, PNG, WebP, BMP, TIFF or GIF") from None
+            label = name if isinstance(source, (str, os.PathLike)) else "the file"
+            raise ValidationError(f"{field}: {label} {what}; use a JPEG, PNG, WebP, BMP, TIFF or GIF") from None
     else:
         img, fmt = source, ""
 
-    oriented = ImageOps.exif_transpose(img)
-    rotated = oriented is not img and oriented.size != img.size
+    # Only an EXIF orientation other than 1 changes the picture; then the bytes must be re-encoded upright.
+    turned = raw is not None and img.getexif().get(0x0112, 1) not in (1, None)
+    oriented = ImageOps.exif_transpose(img) if turned else img
     w, h = oriented.size
     if min(w, h) < limits.min_side or max(w, h) > limits.max_side:
         raise ValidationError(f"{field}: {w}x{h} px is outside the allowed {limits.min_side} to {limits.max_side} "
@@ -96,9 +98,9 @@ def prepare_image(source: Any, field: str = "image", limits: ImageLimits = IMAGE
         raise ValidationError(f"{field}: width/height is {ratio:.2f} ({w}x{h}); allowed {limits.min_ratio} to "
                               f"{limits.max_ratio}")
 
-    if raw is not None and fmt in _SEND_AS_IS and not rotated and oriented is img:
+    if raw is not None and fmt in _SEND_AS_IS and not turned:
         data = raw
-        filename = name if "." in name else f"{name}.{fmt.lower()}"
+        filename = name if "." in name else f"{name}.{'jpg' if fmt == 'JPEG' else fmt.lower()}"
     else:
         buf = io.BytesIO()
         oriented.convert("RGBA" if oriented.mode in ("RGBA", "LA", "P") else "RGB").save(buf, format="PNG")

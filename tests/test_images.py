@@ -27,7 +27,7 @@ def test_a_good_png_passes_through_untouched():
     ("data", "words"),
     [
         (b"", "image: the file is empty"),
-        (b"%PDF-1.4 not an image at all", "image: image.png is not an image"),
+        (b"%PDF-1.4 not an image at all", "image: the file is not an image"),
         (_png(800, 450)[:200], "damaged or truncated"),
         (_png(1, 1), "outside the allowed 300 to 6000"),
         (_png(9000, 2000), "outside the allowed 300 to 6000"),
@@ -81,3 +81,10 @@ def test_any_size_is_either_accepted_within_limits_or_refused_with_the_field(w, 
         assert not ok and str(exc).startswith("image:")
     else:
         assert ok and prep.size == (w, h)
+
+
+def test_an_upright_jpeg_is_sent_as_the_same_bytes():
+    buf = io.BytesIO()
+    Image.new("RGB", (800, 450), (10, 200, 30)).save(buf, format="JPEG")
+    prep = prepare_image(buf.getvalue())
+    assert prep.data == buf.getvalue() and prep.filename == "image.jpg"
