@@ -310,7 +310,7 @@ def test_tasks_beyond_the_concurrency_limit_wait_as_created(png_file):
 
 
 def test_realistic_timing_keeps_a_task_processing_for_the_modelled_time(png_file):
-    with start_server(LocalConfig(timing="realistic", speed=0.1)) as server:  # 480p 4 s -> 2 s
+    with start_server(LocalConfig(timing="realistic", speed=0.1, jitter=0.0)) as server:  # 480p 4 s -> 2 s
         url = sdk(server).upload(str(png_file))
         started = time.monotonic()
         task = submit(server, {"image": url, "resolution": "480p", "duration": 4}).json()["data"]
@@ -419,3 +419,13 @@ def test_starting_and_stopping_leaves_no_thread_or_open_port(png_file):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     assert not data_dir.exists()
     server.stop()  # a second stop is harmless
+
+
+def test_realistic_times_vary_within_the_jitter_as_real_runs_do(png_file):
+    with start_server(LocalConfig(timing="realistic", speed=0.05, jitter=0.3, concurrency=4)) as server:  # ~1 s
+        url = sdk(server).upload(str(png_file))
+        ids = [submit(server, {"image": url, "resolution": "480p", "duration": 4}).json()["data"]["id"]
+               for _ in range(4)]
+        times = [wait_until_done(server, i)["timings"]["inference"] for i in ids]
+    assert all(600 <= ms for ms in times), times
+    assert len(set(times)) > 1, times
