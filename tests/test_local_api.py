@@ -429,3 +429,15 @@ def test_realistic_times_vary_within_the_jitter_as_real_runs_do(png_file):
         times = [wait_until_done(server, i)["timings"]["inference"] for i in ids]
     assert all(600 <= ms for ms in times), times
     assert len(set(times)) > 1, times
+
+
+def test_the_seedance_1_model_renders_at_its_own_sizes(png_file):
+    with start_server(LocalConfig()) as server:
+        url = sdk(server).upload(str(png_file))
+        body = {"image": url, "prompt": "a slow pan", "resolution": "720p", "aspect_ratio": "16:9", "duration": 2}
+        reply = call(server, "POST", "/api/v3/bytedance/seedance-v1-pro-fast/image-to-video", json=body)
+        done = wait_until_done(server, reply.json()["data"]["id"])
+        path = png_file.with_suffix(".mp4")
+        download(done["outputs"][0], path)
+    info = probe(path)
+    assert (info.width, info.height, info.frames, info.has_audio) == (1248, 704, 48, False)

@@ -28,7 +28,7 @@ import imageio_ffmpeg
 import numpy as np
 from PIL import Image, ImageChops
 
-from playground.contract import ASPECT_RATIOS, FPS, RESOLUTIONS, frame_count, output_size
+from playground.contract import ASPECT_RATIOS, FPS, RESOLUTIONS, SPICY, frame_count, output_size
 
 log = logging.getLogger(__name__)
 
@@ -306,11 +306,12 @@ def render_video(
     camera_fixed: bool = False,
     last_image: Image.Image | None = None,
     generate_audio: bool = True,
+    model_id: str = SPICY,
 ) -> RenderStats:
     """Render a clip from ``image`` to ``out_path`` (MP4, H.264 yuv420p, 24 fps, AAC mono when audio is on).
 
-    The size follows the contract (``aspect_ratio`` omitted: the ratio closest to the image); the image is
-    centre-cropped to it. The camera move is chosen by ``seed`` and steered by words in ``prompt``
+    The size follows the contract for ``model_id`` (``aspect_ratio`` omitted: the ratio closest to the image);
+    the image is centre-cropped to it. The camera move is chosen by ``seed`` and steered by words in ``prompt``
     ("zoom in", "pan left", "static", ...). With ``last_image`` the clip crossfades into it and ends on it.
     The file appears at ``out_path`` only once complete. Raises ValueError for unsupported parameters and
     RuntimeError when ffmpeg fails.
@@ -318,7 +319,7 @@ def render_video(
     >>> render_video(img, "out.mp4", resolution="480p", aspect_ratio="16:9", prompt="slow zoom in")  # doctest: +SKIP
     """
     _check_request(resolution, aspect_ratio, duration, seed)
-    size = output_size(resolution, aspect_ratio, image_size=image.size)
+    size = output_size(resolution, aspect_ratio, image_size=image.size, model_id=model_id)
     w, h = size
     n = frame_count(duration)
     out = Path(out_path)

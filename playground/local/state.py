@@ -540,6 +540,7 @@ class LocalState:
                 duration=int(task.params["duration"]), seed=int(task.params["seed"]),
                 prompt=task.params.get("prompt"), camera_fixed=bool(task.params.get("camera_fixed", False)),
                 last_image=last, generate_audio=spec.has_audio and bool(task.params.get("generate_audio", False)),
+                model_id=task.model,
             )
             outcome = (None, "")
         except InputError as exc:
