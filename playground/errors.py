@@ -72,6 +72,15 @@ class SubmitOutcomeUnknown(WaveSpeedError):
     """The submit POST was sent but its reply was lost: the task may exist and be charged. Never re-sent; reconcile."""
 
 
+class UnsafeURL(ValidationError):
+    """A URL this process will not fetch: not http(s), or (for the real API) a private, loopback or link-local host."""
+
+
+class OutputInvalid(WaveSpeedError):
+    """The downloaded output is not a playable video (or is too large); nothing was recorded as the video. The job
+    stays in the ledger with its task id for ``resume``."""
+
+
 class CapExceeded(WaveSpeedError):
     """An operator's spending cap refuses the request before it is sent."""
 

@@ -15,7 +15,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     inference_ms INTEGER,
     error TEXT NOT NULL DEFAULT '',
     error_code INTEGER,
-    video_path TEXT
+    video_path TEXT,
+    candidates TEXT NOT NULL DEFAULT '[]',
+    visitor TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (fingerprint, status);
 CREATE INDEX IF NOT EXISTS jobs_request ON jobs (request_id);
@@ -121,6 +123,10 @@ class Job:
     error: str
     error_code: int | None
     video_path: str | None
+    # Task ids a lost submit may have created, when reconciling could not prove which one is ours.
+    candidates: list = field(default_factory=list)
+    # Who asked, for per-visitor caps on a hosted app (the client address Gradio sees), else "".
+    visitor: str = ""
 
     @property
     def unfinished(self) -> bool:
@@ -136,11 +142,24 @@ class Job:
         d["params"] = json.loads(d["params"])
         d["outputs"] = json.loads(d["outputs"])
         d["nsfw"] = json.loads(d["nsfw"])
+        d["candidates"] = json.loads(d.get("candidates") or "[]")
         d["audio"] = None if d["audio"] is None else bool(d["audio"])
         return cls(**d)
 
 
 _COLUMNS = {f.name for f in fields(Job)}
+# Columns added after the first release, for ledgers written by an older version.
+_LATER_COLUMNS = {"candidates": "TEXT NOT NULL DEFAULT '[]'", "visitor": "TEXT NOT NULL DEFAULT ''"}
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+    for name, decl in _LATER_COLUMNS.items():
+        if name not in have:
+            try:
+                db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
+            except sqlite3.OperationalError:  # another process added it first
+                pass
 
 
 class Ledger:
@@ -152,6 +171,7 @@ class Ledger:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            _add_missing_columns(db)
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r})"
@@ -194,7 +214,7 @@ class Ledger:
         if unknown:
             raise KeyError(f"not ledger columns: {sorted(unknown)}")
         changes["updated_at"] = time.time()
-        for key in ("outputs", "nsfw", "params"):
+        for key in ("outputs", "nsfw", "params", "candidates"):
             if key in changes:
                 changes[key] = json.dumps(list(changes[key]) if key != "params" else changes[key])
         if "audio" in changes and changes["audio"] is not None:
