@@ -1,4 +1,5 @@
-"""Command line: `python -m playground generate IMAGE`, `resume`, `history`, `price`, `balance`, `local`.
+"""Command line: `seedance-playground` (or `python -m playground`) `generate IMAGE`, `resume`, `history`, `price`,
+`balance`, `local` (serve the local API) and `ui` (start the playground).
 
 User errors print one clear line and exit with status 2 (1 for API failures); never a traceback.
 """
@@ -23,7 +24,7 @@ def _bool(text: str) -> bool:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m playground", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="seedance-playground", description=__doc__.splitlines()[0])
     p.add_argument("--backend", choices=["auto", "api", "local"], default="auto",
                    help="auto: the API when WAVESPEED_API_KEY is set, else the free local preview")
     p.add_argument("--base-url", help="API base URL (default WAVESPEED_BASE_URL or https://api.wavespeed.ai)")
@@ -53,8 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--audio", type=_bool, default=True, dest="generate_audio")
     pr.add_argument("--table", action="store_true", help="the whole price table")
     sub.add_parser("balance", help="the account's balance")
-    lo = sub.add_parser("local", help="serve the embedded local API in the foreground")
-    lo.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for python -m playground.local")
+    # Its options (--port, --timing, --faults ...) are python -m playground.local's; see `local --help`.
+    sub.add_parser("local", help="serve the embedded local API in the foreground (--port N, ...)", add_help=False)
+    ui = sub.add_parser("ui", help="start the Gradio playground (like python app.py)")
+    ui.add_argument("--host", default=None, help="default GRADIO_SERVER_NAME or 127.0.0.1")
+    ui.add_argument("--port", type=int, default=None, help="default GRADIO_SERVER_PORT or 7860")
+    ui.add_argument("--share", action="store_true", help="a public gradio.live link")
     return p
 
 
@@ -80,13 +85,21 @@ class _Bar:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    parser = _parser()
+    args, rest = parser.parse_known_args(argv)
     if args.command == "local":
         from .local.__main__ import main as local_main
 
-        return local_main(args.rest)
+        return local_main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "ui":
+        from .ui import serve
+
+        serve(host=args.host, port=args.port, share=args.share)
+        return 0
     try:
         return _run(args)
     except WaveSpeedError as exc:
