@@ -5,4 +5,4 @@ from playground.ui import build_app, launch_kwargs
 demo = build_app()
 
 if __name__ == "__main__":
-    demo.launch(**launch_kwargs())
+    demo.launch(**launch_kwargs(demo))

@@ -67,11 +67,19 @@ CREATE TABLE IF NOT EXISTS uploads (
 """
 
 
+SPACE_PERSISTENT_STORAGE = Path("/data")
+
+
 def default_home() -> Path:
-    """``PLAYGROUND_HOME``, else the per-user data dir (``~/.local/share/seedance-playground`` on Linux)."""
+    """``PLAYGROUND_HOME``; else, on a Hugging Face Space with persistent storage (a writable ``/data``), a folder
+    there, so history and paid videos survive restarts; else the per-user data dir
+    (``~/.local/share/seedance-playground`` on Linux)."""
     env = os.environ.get("PLAYGROUND_HOME")
     if env:
         return Path(env).expanduser()
+    if os.environ.get("SPACE_ID") and SPACE_PERSISTENT_STORAGE.is_dir() and \
+            os.access(SPACE_PERSISTENT_STORAGE, os.W_OK):
+        return SPACE_PERSISTENT_STORAGE / "seedance-playground"
     try:
         from platformdirs import user_data_dir
 

@@ -164,6 +164,7 @@ class Playground:
         self._owner_key = (owner_key if owner_key is not None else backends.env_key()).strip()
         self.model = model
         self._cancels: dict[str, threading.Event] = {}
+        self._failures: dict[str, str] = {}  # session -> why its last run stopped, for the status line
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -262,6 +263,27 @@ class Playground:
             elif isinstance(slot, WaveSpeedError):
                 outcome.errors.append(slot)
         return outcome
+
+    def refuse(self, session: str, exc: WaveSpeedError) -> gr.Error:
+        """The toast for ``exc``; the reason is kept for the status line (a toast may be missed or gone)."""
+        with self._lock:
+            self._failures[session] = str(exc)
+        return _readable(exc)
+
+    def stopped_line(self, session: str, *, within_s: float = 600.0) -> str:
+        """The status line after a run stopped: why, in one sentence; for a paid video the page could not show,
+        where it is (History, and the path on a private machine)."""
+        with self._lock:
+            reason = self._failures.pop(session, "")
+        if reason:
+            return f"Stopped: {reason.rstrip('.')}. Anything that was sent is in History."
+        recent = [j for j in self.ledger.jobs(limit=5, session=session) if time.time() - j.updated_at < within_s]
+        shown = next((j for j in recent if j.has_video), None)
+        if shown is not None:
+            where = "" if self.caps.public else f" (on this machine: {shown.video_path})"
+            return (f"Stopped: job {shown.id}'s video was made ({format_usd(shown.cost)}) but could not be shown "
+                    f"here. History has it{where}: pick it and press \"Show / download again\".")
+        return "Stopped: something went wrong in the playground. Anything that was sent is in History."
 
     def cancel(self, session: str) -> bool:
         """Stop this session's waits at once. Returns whether a run was in flight."""
@@ -418,8 +440,9 @@ def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | N
     spec = get_model(SPICY)
     dur = spec.param("duration")
     defaults = spec.defaults()
-    # Videos are served from the ledger's folder, which lies outside Gradio's own cache.
-    gr.set_static_paths([str(pg.ledger.home / "outputs"), str(SAMPLES_DIR)])
+    # The samples ship inside the package (site-packages once installed): Gradio serves them as they are. Videos
+    # are handed to Gradio through launch(allowed_paths=...) (see launch_kwargs), which copies each into its cache.
+    gr.set_static_paths([str(SAMPLES_DIR)])
 
     with gr.Blocks(title="Seedance Playground", delete_cache=DELETE_CACHE, analytics_enabled=False) as demo:
         key_state = gr.State("")
@@ -610,9 +633,8 @@ def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | N
         def finish_run():
             return gr.update(visible=True), gr.update(visible=False), gr.update()
 
-        def fail_run():
-            return (gr.update(visible=True), gr.update(visible=False),
-                    "Stopped: see the message. Anything that was sent is in History.")
+        def fail_run(request: gr.Request):
+            return gr.update(visible=True), gr.update(visible=False), pg.stopped_line(_session(request))
 
         def run_page(img, url, text, last, d, r, a, c, au, s, b, choice, typed, key, request: gr.Request,
                      progress=gr.Progress()):  # noqa: B008 - Gradio's way to ask for a progress bar
@@ -622,10 +644,10 @@ def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | N
             try:
                 payer = pg.payer(choice, key)
             except WaveSpeedError as exc:
-                raise _readable(exc) from None
+                raise pg.refuse(session, exc) from None
             source = _image_source(img, url)
             if source is None:
-                raise _readable(ValidationError("image: upload an image or give its URL"))
+                raise pg.refuse(session, ValidationError("image: upload an image or give its URL"))
 
             def on_status(fraction, line):
                 progress(fraction, desc=line)
@@ -640,7 +662,7 @@ def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | N
                             f"Cancelled after {outcome.wall_s:.0f} s: job {outcome.cancelled_jobs[0]} is in "
                             "History; resume it there.", "", "", "", "", gr.update(visible=False), gr.update(),
                             gr.update(), rows)
-                raise _readable(outcome.errors[0])
+                raise pg.refuse(session, outcome.errors[0])
             for exc in outcome.errors:
                 gr.Warning(str(exc))
             first = outcome.results[0]
@@ -802,13 +824,35 @@ def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | N
     return demo
 
 
-def launch_kwargs() -> dict[str, Any]:
-    """What ``demo.launch`` needs besides the defaults: theme, CSS and, when ``gradio[mcp]`` is installed, the MCP
-    server. Host and port come from ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` as Gradio reads them."""
+def launch_kwargs(demo: gr.Blocks | None = None) -> dict[str, Any]:
+    """What ``demo.launch`` needs besides the defaults: theme, CSS, the folders Gradio may serve files from, and,
+    when ``gradio[mcp]`` is installed, the MCP server. Host and port come from ``GRADIO_SERVER_NAME`` /
+    ``GRADIO_SERVER_PORT`` as Gradio reads them.
+
+    Gradio serves a returned file only from the working directory, the temp dir or ``allowed_paths``: the videos
+    live in ``PLAYGROUND_HOME/outputs`` (anywhere: a home folder, ``/data`` on a Space), so that folder, and only it
+    (never the ledger beside it), is allowed, with the bundled samples.
+    """
+    ledger = getattr(getattr(demo, "playground", None), "ledger", None) or Ledger()
+    outputs = ledger.home / "outputs"
+    outputs.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {
         "theme": gr.themes.Soft(primary_hue="violet", secondary_hue="indigo", neutral_hue="slate"),
         "css": CSS,
+        "allowed_paths": [str(outputs), str(SAMPLES_DIR)],
     }
     if importlib.util.find_spec("mcp") is not None:
         kwargs["mcp_server"] = True
     return kwargs
+
+
+def serve(*, host: str | None = None, port: int | None = None, share: bool = False) -> None:
+    """Build the playground and serve it until stopped (``seedance-playground ui``; ``python app.py`` does the
+    same)."""
+    demo = build_app()
+    kwargs = launch_kwargs(demo)
+    if host:
+        kwargs["server_name"] = host
+    if port:
+        kwargs["server_port"] = port
+    demo.launch(share=share, **kwargs)

@@ -57,7 +57,7 @@ def launched(demo) -> Iterator[RunningApp]:
     from playground.ui import launch_kwargs
 
     port = free_port()
-    kwargs = launch_kwargs()
+    kwargs = launch_kwargs(demo)
     kwargs.pop("mcp_server", None)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **kwargs)
     try:
