@@ -54,3 +54,12 @@ def shared_local_api():
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def installed_venv(tmp_path_factory):
+    """A fresh virtual environment with the package installed from a wheel built from this checkout."""
+    from install_support import build_wheel, make_venv
+
+    wheel = build_wheel(tmp_path_factory.mktemp("dist"))
+    return make_venv(tmp_path_factory.mktemp("venv-wheel"), str(wheel))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import nbformat
@@ -34,17 +33,25 @@ def test_notebooks_are_stored_without_outputs_and_take_papermill_parameters(path
         assert f"\n{name} = " in "\n" + tagged[0].source
 
 
+@pytest.mark.parametrize("path", [SEED_SWEEP, COST], ids=lambda p: p.name)
+def test_notebooks_import_the_installed_package_and_say_how_to_install_it(path):
+    nb = nbformat.read(path, as_version=4)
+    assert "sys.path" not in "".join(c.source for c in nb.cells)
+    assert '%pip install "seedance-playground[notebooks]' in nb.cells[0].source
+
+
 @pytest.fixture
-def kernel_env(tmp_path, monkeypatch):
-    """A kernel on this very interpreter, with a fresh PLAYGROUND_HOME and no API key: the local API is used."""
+def kernel_env(tmp_path, monkeypatch, installed_venv):
+    """A kernel on a fresh virtual environment with the package installed from its wheel (not this checkout), run
+    in a folder outside the checkout, with a fresh PLAYGROUND_HOME and no API key: the local API is used."""
     spec_dir = tmp_path / "jupyter" / "kernels" / KERNEL
     spec_dir.mkdir(parents=True)
     (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": [installed_venv.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "playground tests", "language": "python"}))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     monkeypatch.setenv("PLAYGROUND_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.delenv("PYTHONPATH", raising=False)
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     for name in ("WAVESPEED_API_KEY", "WAVESPEED_BASE_URL", "PLAYGROUND_LOCAL_TIMING", "PLAYGROUND_LOCAL_SPEED"):
         monkeypatch.delenv(name, raising=False)

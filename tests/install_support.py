@@ -1,0 +1,75 @@
+"""A newcomer's machine: the package built as a wheel and installed in a fresh virtual environment, a home folder
+outside the temp dir, and an environment with no key and no PLAYGROUND_HOME."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import venv
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Variables a newcomer does not have (the tests' own and the API's).
+NOT_A_NEWCOMERS = ("PLAYGROUND_HOME", "WAVESPEED_API_KEY", "WAVESPEED_BASE_URL", "PYTHONPATH", "XDG_DATA_HOME",
+                   "PLAYGROUND_PUBLIC", "SPACE_ID", "GRADIO_SERVER_PORT", "GRADIO_SERVER_NAME", "VIRTUAL_ENV")
+
+
+def newcomer_home() -> Path:
+    """A new, empty home folder that is neither under the temp dir nor under the checkout (Gradio serves files
+    from both without asking, which is how the tests once hid a broken page)."""
+    for parent in ("/var/tmp", str(Path.home())):
+        if os.access(parent, os.W_OK):
+            home = Path(tempfile.mkdtemp(prefix="seedance-newcomer-", dir=parent))
+            break
+    else:  # pragma: no cover - every machine here has one of them
+        raise RuntimeError("no writable folder outside the temp dir")
+    assert not home.resolve().is_relative_to(Path(tempfile.gettempdir()).resolve())
+    assert not home.resolve().is_relative_to(ROOT)
+    return home
+
+
+def newcomer_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in NOT_A_NEWCOMERS}
+    env.update(HOME=str(home), **extra)
+    return env
+
+
+@dataclass
+class Venv:
+    """A virtual environment with the package installed from a built wheel."""
+
+    path: Path
+
+    @property
+    def python(self) -> str:
+        return str(self.path / "bin" / "python")
+
+    @property
+    def bin(self) -> Path:
+        return self.path / "bin"
+
+    def run(self, *args: str, cwd: Path, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+        env = {**env, "PATH": f"{self.bin}{os.pathsep}{env.get('PATH', '')}"}
+        return subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def build_wheel(dest: Path) -> Path:
+    """``pip wheel`` of the checkout, as a user would build it; returns the wheel's path."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                    str(dest), str(ROOT)], check=True, capture_output=True, text=True, timeout=300)
+    (wheel,) = dest.glob("seedance_playground-*.whl")
+    return wheel
+
+
+def make_venv(where: Path, *requirements: str, editable: bool = False) -> Venv:
+    """A fresh venv that sees this interpreter's packages (so no download is needed for the dependencies) and has
+    ``requirements`` installed into it by pip, with their dependencies checked."""
+    venv.EnvBuilder(system_site_packages=True, with_pip=False, symlinks=True).create(where)
+    env = Venv(where)
+    cmd = [env.python, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    cmd += ["-e", *requirements] if editable else list(requirements)
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
+    return env
