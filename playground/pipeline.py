@@ -188,7 +188,7 @@ def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, m
     except TaskFailed as exc:
         if exc.code == 1402:  # the API could not fetch our upload: the next try must upload afresh
             for prep in prepared.values():
-                ledger.forget_upload(prep.sha256, client.backend_id)
+                ledger.forget_upload(prep.sha256, client.base_url)
         raise
     video = _download(client, ledger, job_id, pred, out_dir, seed, emit)
     info = _probe(video, emit) if probe_output else None
@@ -394,11 +394,12 @@ def request_fingerprint(client: Client, model: str, params: dict[str, Any], medi
 
 def ensure_uploaded(client: Client, ledger: Ledger, prep: PreparedImage) -> str:
     """The URL of ``prep`` at the API: an upload of the same bytes still fresh in the ledger, else a new one."""
-    cached = ledger.cached_upload(prep.sha256, client.backend_id)
+    # Keyed by the server's URL, not the backend's name: each process's embedded local API is a new server.
+    cached = ledger.cached_upload(prep.sha256, client.base_url)
     if cached:
         return cached
     url = client.upload(prep.data, filename=prep.filename)
-    ledger.remember_upload(prep.sha256, client.backend_id, url)
+    ledger.remember_upload(prep.sha256, client.base_url, url)
     return url
 
 

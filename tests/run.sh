@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+# The package itself too (editable), so `import playground`, `seedance-playground` and the notebooks work anywhere.
+python -m pip install --disable-pip-version-check -q -r requirements-dev.txt -e .
 
 # Browser tests drive Debian's chromium (Playwright cannot download its own browser here).
 if [ ! -x /usr/bin/chromium ]; then
