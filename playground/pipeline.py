@@ -10,6 +10,7 @@ crash, a kill or a cancelled wait left behind, and nothing paid for is lost or p
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import random
 import threading
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .client import Client, Prediction, task_failed
 from .contract import SEED_MAX, SPICY, typical_inference_seconds, validate, with_defaults
@@ -34,7 +36,7 @@ from .errors import (
     ValidationError,
     WaveSpeedError,
 )
-from .images import PreparedImage, is_url, prepare_image
+from .images import PreparedImage, check_image_url, is_url, prepare_image
 from .jobs import LOST, PENDING, REJECTED, UNKNOWN, Job, Ledger, fingerprint
 from .pricing import quote
 
@@ -120,8 +122,9 @@ def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, m
     ledger = ledger or Ledger()
 
     params = {k: v for k, v in params.items() if v is not None}
-    if prompt is not None and str(prompt).strip():
-        params["prompt"] = str(prompt)
+    # A blank prompt is omitted; anything but text goes to the contract's check as it is (never str()-ed and sent).
+    if prompt is not None and not (isinstance(prompt, str) and not prompt.strip()):
+        params["prompt"] = prompt
     placeholders = {"image": "https://placeholder.invalid/image.png"}
     if last_image is not None:
         placeholders["last_image"] = "https://placeholder.invalid/last.png"
@@ -137,7 +140,7 @@ def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, m
         seed = random.randint(0, SEED_MAX)
     params["seed"] = int(seed)
 
-    media = read_media(image, last_image)
+    media = read_media(image, last_image, client=client)
     prepared = {prep.field: prep for prep in media.uploads}
     full = with_defaults(model, params)
     fp = request_fingerprint(client, model, full, media)
@@ -368,8 +371,13 @@ class Media:
     uploads: tuple[PreparedImage, ...]
 
 
-def read_media(image: Any, last_image: Any = None) -> Media:
-    """Read and check ``image`` and ``last_image`` (paths, bytes, PIL images or URLs); refusals name the field."""
+def read_media(image: Any, last_image: Any = None, *, client: Client | None = None) -> Media:
+    """Read and check ``image`` and ``last_image`` (paths, bytes, PIL images, ``data:`` URIs or URLs); refusals name
+    the field.
+
+    ``data:`` URIs are decoded, checked like files and uploaded. With a ``client``, each http(s) URL is asked (HEAD)
+    whether it holds an image before anything is paid for; private and loopback hosts only for the local API.
+    """
     if image is None:
         raise ValidationError("image: is required")
     sources: dict[str, Any] = {}
@@ -378,13 +386,26 @@ def read_media(image: Any, last_image: Any = None) -> Media:
     for name, source in (("image", image), ("last_image", last_image)):
         if source is None:
             continue
-        if is_url(source):
+        if is_url(source) and not source.startswith("data:"):
+            if client is not None:
+                check_image_url(source, name, allow_private=_is_local(client))
             sources[name], hashes[name] = source, "url:" + source
         else:
             prep = prepare_image(source, name)
             sources[name], hashes[name] = prep.data, prep.sha256
             uploads.append(prep)
     return Media(sources, hashes, tuple(uploads))
+
+
+def _is_local(client: Client) -> bool:
+    """The embedded local API (or one on this machine): its own media URLs are on loopback, so those are fetched."""
+    if client.backend_id == "local":
+        return True
+    host = urlsplit(client.base_url).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def request_fingerprint(client: Client, model: str, params: dict[str, Any], media: Media) -> str:
