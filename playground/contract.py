@@ -106,7 +106,7 @@ class Param:
             return f"{self.name}: {show(value)} is not allowed; choose one of {allowed}"
         if self.minimum is not None and self.maximum is not None and not self.minimum <= value <= self.maximum:
             unit = f" ({self.unit})" if self.unit else ""
-            return f"{self.name}: {value} is out of range; allowed {self.minimum} to {self.maximum}{unit}"
+            return f"{self.name}: {show(value)} is out of range; allowed {self.minimum} to {self.maximum}{unit}"
         if self.max_length is not None and len(value) > self.max_length:
             return f"{self.name}: is {len(value):,} characters long; the limit is {self.max_length:,}"
         if self.type is str and self.required and not value.strip():
@@ -116,7 +116,10 @@ class Param:
 
 def show(value: Any, limit: int = 60) -> str:
     """``repr(value)`` cut to ``limit`` characters, so a message about a huge value stays one short line."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more than 4,300 digits has no repr
+        return "a number too large to show"
     return text if len(text) <= limit else f"{text[:limit - 15]}... ({type(value).__name__}, {_size(value)})"
 
 
