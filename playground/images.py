@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import re
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ _FORMATS_HINT = "use a JPEG, PNG, WebP, BMP, TIFF or GIF"
 if Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS > IMAGE_LIMITS.max_pixels:
     Image.MAX_IMAGE_PIXELS = IMAGE_LIMITS.max_pixels
 
+_WARNINGS_LOCK = threading.Lock()
 # A path longer than this is not a path: it is text (a prompt, a base64 blob) passed where the image goes.
 _MAX_PATH_CHARS = 4096
 URL_CHECK_TIMEOUT_S = 5.0
@@ -158,8 +160,9 @@ def _decode(raw: bytes, field: str, label: str, limits: ImageLimits) -> tuple[Im
     them means the file cannot be read, so each becomes one message naming the field.
     """
     try:
-        # The bomb warning becomes an error here, so no stray warning reaches the user; the filter is this call's.
-        with warnings.catch_warnings():
+        # The bomb warning becomes an error here, so no stray warning reaches the user. catch_warnings swaps the
+        # process's filters, so concurrent calls (batches run in threads) take turns; opening reads only the header.
+        with _WARNINGS_LOCK, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(raw))
     except UnidentifiedImageError:
