@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import io
+import ipaddress
 import logging
 import os
 import re
@@ -19,7 +20,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_to_bytes, urljoin
+from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
 import requests
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -212,6 +213,18 @@ def decode_data_uri(uri: str, field: str = "image", limits: ImageLimits = IMAGE_
         return unquote_to_bytes(payload)
     except (binascii.Error, ValueError):
         raise ValidationError(f"{field}: the data: URI's base64 is malformed") from None
+
+
+def is_local_api(base_url: str, backend_id: str = "") -> bool:
+    """Whether a client talks to the embedded local API (or one on this machine), whose own media URLs are on
+    loopback: only then may image URLs point at private or loopback hosts."""
+    if backend_id == "local":
+        return True
+    host = urlsplit(base_url).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def check_image_url(url: str, field: str = "image", *, allow_private: bool = False,

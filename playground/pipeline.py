@@ -10,7 +10,6 @@ crash, a kill or a cancelled wait left behind, and nothing paid for is lost or p
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import random
 import threading
@@ -19,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from .client import Client, Prediction, task_failed
 from .contract import SEED_MAX, SPICY, typical_inference_seconds, validate, with_defaults
@@ -36,7 +34,7 @@ from .errors import (
     ValidationError,
     WaveSpeedError,
 )
-from .images import PreparedImage, check_image_url, is_url, prepare_image
+from .images import PreparedImage, check_image_url, is_local_api, is_url, prepare_image
 from .jobs import LOST, PENDING, REJECTED, UNKNOWN, Job, Ledger, fingerprint
 from .pricing import quote
 
@@ -388,24 +386,13 @@ def read_media(image: Any, last_image: Any = None, *, client: Client | None = No
             continue
         if is_url(source) and not source.startswith("data:"):
             if client is not None:
-                check_image_url(source, name, allow_private=_is_local(client))
+                check_image_url(source, name, allow_private=is_local_api(client.base_url, client.backend_id))
             sources[name], hashes[name] = source, "url:" + source
         else:
             prep = prepare_image(source, name)
             sources[name], hashes[name] = prep.data, prep.sha256
             uploads.append(prep)
     return Media(sources, hashes, tuple(uploads))
-
-
-def _is_local(client: Client) -> bool:
-    """The embedded local API (or one on this machine): its own media URLs are on loopback, so those are fetched."""
-    if client.backend_id == "local":
-        return True
-    host = urlsplit(client.base_url).hostname or ""
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def request_fingerprint(client: Client, model: str, params: dict[str, Any], media: Media) -> str:

@@ -23,7 +23,7 @@ from PIL import Image
 from playground.client import Client
 from playground.contract import PROMPT_MAX_CHARS, SPICY, UnknownModel, validate
 from playground.errors import OutputInvalid, UnsafeURL, ValidationError
-from playground.images import check_image_url, decode_data_uri, prepare_image
+from playground.images import check_image_url, decode_data_uri, is_local_api, prepare_image
 from playground.jobs import Ledger
 from playground.local import LocalConfig, start_server
 from playground.media import NotAVideo, probe
@@ -324,6 +324,13 @@ def test_for_the_real_api_only_https_public_hosts_are_fetched(tmp_path, url, wor
     message = refused(client, ledger, url)
     assert message.startswith("image: ") and words in message
     assert client.requests_sent == {}
+
+
+def test_private_hosts_are_allowed_only_for_the_local_api():
+    assert is_local_api("http://10.0.0.5:8000", "local")
+    assert is_local_api("http://127.0.0.1:41234") and is_local_api("http://localhost:8000") \
+        and is_local_api("http://[::1]:8000")
+    assert not is_local_api("https://api.wavespeed.ai") and not is_local_api("http://10.0.0.5:8000")
 
 
 # ---- the probe ----------------------------------------------------------------------------------------------
