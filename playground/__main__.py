@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 
 from .contract import ASPECT_RATIOS, RESOLUTIONS, SPICY
-from .errors import WaveSpeedError
+from .errors import CapExceeded, ValidationError, WaveSpeedError
 
 
 def _bool(text: str) -> bool:
@@ -103,14 +104,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args)
     except WaveSpeedError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2 if exc.__class__.__name__ in ("ValidationError", "CapExceeded") else 1
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 2 if isinstance(exc, (ValidationError, CapExceeded)) else 1
     except KeyboardInterrupt:
         print("\nstopped; unfinished jobs stay in the ledger: run `python -m playground resume`", file=sys.stderr)
         return 130
     except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug, not the user's doing: still one line; the traceback only with -v
+        if args.verbose:
+            traceback.print_exc()
+        print(f"error: unexpected {type(exc).__name__}: {_one_line(exc)} (run with -v for details)", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ValidationError
+
 SPICY = "bytedance/seedance-v1.5-pro/image-to-video-spicy"
 STANDARD = "bytedance/seedance-v1.5-pro/image-to-video"
 FAST = "bytedance/seedance-v1.5-pro/image-to-video-fast"
@@ -21,6 +23,9 @@ FPS = 24
 ASPECT_RATIOS: tuple[str, ...] = ("21:9", "16:9", "4:3", "1:1", "3:4", "9:16")
 RESOLUTIONS: tuple[str, ...] = ("480p", "720p", "1080p")
 SEED_MAX = 2_147_483_647
+# No source states a prompt limit (seed page, contract); 5,000 characters is far above any real prompt and refuses a
+# pasted file or a runaway string before it is paid for.
+PROMPT_MAX_CHARS = 5_000
 
 # Seedance 1.5 Pro output sizes (width, height), contract table (V).
 OUTPUT_SIZES: dict[str, dict[str, tuple[int, int]]] = {
@@ -54,6 +59,11 @@ class ImageLimits:
     max_bytes: int = 30 * 1024 * 1024
     max_request_bytes: int = 64 * 1024 * 1024
 
+    @property
+    def max_pixels(self) -> int:
+        """The most pixels an acceptable image can have (6000x6000): anything claiming more is never decoded."""
+        return self.max_side * self.max_side
+
 
 IMAGE_LIMITS = ImageLimits()
 
@@ -71,30 +81,53 @@ class Param:
     maximum: int | None = None
     unit: str = ""
     description: str = ""
+    max_length: int | None = None
 
     def check(self, value: Any) -> str | None:
-        """Return a message naming this field when ``value`` is not allowed, else None."""
+        """Return a message naming this field when ``value`` is not allowed, else None.
+
+        Types are strict: text must be ``str`` (bytes or numbers are never turned into text), booleans ``bool``, and
+        whole numbers ``int`` (a float only when it has no fraction, as sliders send 5.0).
+        """
         if self.type is bool:
             if not isinstance(value, bool):
-                return f"{self.name}: expected true or false, got {value!r}"
+                return f"{self.name}: expected true or false, got {show(value)}"
             return None
         if self.type is int:
             if isinstance(value, bool) or not isinstance(value, int):
                 if isinstance(value, float) and value.is_integer():
                     value = int(value)
                 else:
-                    return f"{self.name}: expected a whole number, got {value!r}"
+                    return f"{self.name}: expected a whole number, got {show(value)}"
         if self.type is str and not isinstance(value, str):
-            return f"{self.name}: expected text, got {value!r}"
+            return f"{self.name}: expected text, got {show(value)}"
         if self.choices is not None and value not in self.choices:
             allowed = ", ".join(str(c) for c in self.choices)
-            return f"{self.name}: {value!r} is not allowed; choose one of {allowed}"
+            return f"{self.name}: {show(value)} is not allowed; choose one of {allowed}"
         if self.minimum is not None and self.maximum is not None and not self.minimum <= value <= self.maximum:
             unit = f" ({self.unit})" if self.unit else ""
-            return f"{self.name}: {value} is out of range; allowed {self.minimum} to {self.maximum}{unit}"
+            return f"{self.name}: {show(value)} is out of range; allowed {self.minimum} to {self.maximum}{unit}"
+        if self.max_length is not None and len(value) > self.max_length:
+            return f"{self.name}: is {len(value):,} characters long; the limit is {self.max_length:,}"
         if self.type is str and self.required and not value.strip():
             return f"{self.name}: is required and must not be empty"
         return None
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, so a message about a huge value stays one short line."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more than 4,300 digits has no repr
+        return "a number too large to show"
+    return text if len(text) <= limit else f"{text[:limit - 15]}... ({type(value).__name__}, {_size(value)})"
+
+
+def _size(value: Any) -> str:
+    try:
+        return f"{len(value):,} long"
+    except TypeError:
+        return "long"
 
 
 @dataclass(frozen=True)
@@ -132,7 +165,8 @@ def _seedance_15_params(*, prompt_required: bool = False, resolutions: tuple[str
                         default_resolution: str = "720p") -> tuple[Param, ...]:
     return (
         Param("image", str, required=True, description="URL of the first frame (upload a local file first)"),
-        Param("prompt", str, required=prompt_required, description="Motion, story and style"),
+        Param("prompt", str, required=prompt_required, max_length=PROMPT_MAX_CHARS,
+              description="Motion, story and style"),
         Param("last_image", str, description="URL of the ending frame"),
         Param("aspect_ratio", str, choices=ASPECT_RATIOS, description="Omitted: follows the input image"),
         Param("duration", int, default=5, minimum=4, maximum=12, unit="seconds"),
@@ -158,7 +192,7 @@ MODELS: dict[str, ModelSpec] = {
         V1_PRO_FAST, "Seedance V1 Pro Fast Image-to-Video",
         (
             Param("image", str, required=True),
-            Param("prompt", str, required=True),
+            Param("prompt", str, required=True, max_length=PROMPT_MAX_CHARS),
             Param("aspect_ratio", str, choices=ASPECT_RATIOS),
             Param("duration", int, default=5, minimum=2, maximum=12, unit="seconds"),
             Param("resolution", str, default="720p", choices=RESOLUTIONS),
@@ -174,24 +208,28 @@ MODELS: dict[str, ModelSpec] = {
 TRANSPORT_FIELDS = ("enable_sync_mode", "enable_base64_output")
 
 
-class UnknownModel(KeyError):
-    """The model id is not in the catalogue."""
+class UnknownModel(ValidationError, KeyError):
+    """The model id is not in the catalogue (a ValidationError naming ``model``; a KeyError for lookups)."""
 
-    def __str__(self) -> str:
-        return f"model: {self.args[0]!r} is not known; choose one of {', '.join(MODELS)}"
+    def __init__(self, model_id: Any):
+        self.model_id = model_id
+        super().__init__(f"model: {show(model_id)} is not known; choose one of {', '.join(MODELS)}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return "; ".join(self.problems)
 
 
 def get_model(model_id: str) -> ModelSpec:
-    try:
-        return MODELS[model_id]
-    except KeyError:
-        raise UnknownModel(model_id) from None
+    if not isinstance(model_id, str) or model_id not in MODELS:
+        raise UnknownModel(model_id)
+    return MODELS[model_id]
 
 
 def validate(model_id: str, params: dict[str, Any], *, allow_unknown: bool = False) -> list[str]:
     """Check ``params`` against the model; return one message per problem, each naming the field.
 
-    An empty list means the request is acceptable. Unknown fields are refused unless ``allow_unknown``.
+    An empty list means the request is acceptable. Unknown fields are refused unless ``allow_unknown``; an unknown
+    model raises :class:`UnknownModel`.
     """
     spec = get_model(model_id)
     problems: list[str] = []
@@ -207,7 +245,11 @@ def validate(model_id: str, params: dict[str, Any], *, allow_unknown: bool = Fal
     if not allow_unknown:
         for name in params:
             if name not in spec.names and name not in TRANSPORT_FIELDS:
-                problems.append(f"{name}: is not a field of {model_id}; fields are {', '.join(spec.names)}")
+                label = name if isinstance(name, str) and len(name) <= 60 else show(name)
+                problems.append(f"{label}: is not a field of {model_id}; fields are {', '.join(spec.names)}")
+    for name in TRANSPORT_FIELDS:
+        if name in params and not isinstance(params[name], bool):
+            problems.append(f"{name}: expected true or false, got {show(params[name])}")
     return problems
 
 

@@ -20,7 +20,14 @@ import imageio_ffmpeg
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .errors import OutputInvalid
+
 log = logging.getLogger(__name__)
+
+
+class NotAVideo(OutputInvalid, ValueError):
+    """:func:`probe` could not read the file as a video (a ValueError too, for callers that catch that)."""
+
 
 _CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6, "6.1": 7, "7.1": 8}
 
@@ -61,27 +68,30 @@ def _parse_fps(video_line: str) -> float | None:
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Describe the video at ``path``: size, fps, exact frame count, duration, codec and audio stream.
 
-    Raises FileNotFoundError when the file is missing and ValueError naming the path when it is not a video.
+    Raises FileNotFoundError when the file is missing and :class:`NotAVideo` naming the path when it is not a video.
     """
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such file")
-    text = _ffmpeg_banner(p)
+    try:
+        text = _ffmpeg_banner(p)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise NotAVideo(f"{p}: could not be read as a video ({type(exc).__name__})") from None
     input_match = re.search(r"^Input #0, ([^,]+(?:,[^ ]+)*), from", text, re.MULTILINE)
     video = re.search(r"Stream #0:\d+\S*: Video: (.*)$", text, re.MULTILINE)
     if input_match is None or video is None:
         reason = text.strip().splitlines()[-1] if text.strip() else "ffmpeg could not read it"
-        raise ValueError(f"{p}: not a video file ({reason})")
+        raise NotAVideo(f"{p}: not a video file ({reason})")
     demuxer = input_match.group(1)
     if any(part == "image2" or part.endswith("_pipe") for part in demuxer.split(",")):
-        raise ValueError(f"{p}: is a still image ({demuxer}), not a video")
+        raise NotAVideo(f"{p}: is a still image ({demuxer}), not a video")
     video_line = video.group(1)
     codec = video_line.split(",")[0].split()[0]
     # The pixel format is the field after the codec, e.g. "yuv420p(tv, bt709, progressive)".
     pix_fmt_match = re.search(r"^[^,]+(?:\([^)]*\))*, ([a-z0-9_]+)", video_line)
     size_match = re.search(r"\b(\d{2,5})x(\d{2,5})\b", video_line)
     if size_match is None:
-        raise ValueError(f"{p}: not a video file (no picture size in {video_line!r})")
+        raise NotAVideo(f"{p}: not a video file (no picture size in {video_line!r})")
     fps = _parse_fps(video_line)
 
     audio = re.search(r"Stream #0:\d+\S*: Audio: (.*)$", text, re.MULTILINE)
@@ -101,7 +111,10 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                 break
 
     duration_match = re.search(r"Duration: (\d+):(\d+):([\d.]+)", text)
-    frames, decoded_seconds = imageio_ffmpeg.count_frames_and_secs(str(p))
+    try:
+        frames, decoded_seconds = imageio_ffmpeg.count_frames_and_secs(str(p))
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:  # ffmpeg gave up part way: a damaged file
+        raise NotAVideo(f"{p}: the video cannot be decoded ({type(exc).__name__}: {str(exc)[:200]})") from None
     if duration_match:
         hours, minutes, seconds = duration_match.groups()
         duration = int(hours) * 3600 + int(minutes) * 60 + float(seconds)

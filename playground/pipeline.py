@@ -34,7 +34,7 @@ from .errors import (
     ValidationError,
     WaveSpeedError,
 )
-from .images import PreparedImage, is_url, prepare_image
+from .images import PreparedImage, check_image_url, is_local_api, is_url, prepare_image
 from .jobs import LOST, PENDING, REJECTED, UNKNOWN, Job, Ledger, fingerprint
 from .pricing import quote
 
@@ -120,8 +120,9 @@ def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, m
     ledger = ledger or Ledger()
 
     params = {k: v for k, v in params.items() if v is not None}
-    if prompt is not None and str(prompt).strip():
-        params["prompt"] = str(prompt)
+    # A blank prompt is omitted; anything but text goes to the contract's check as it is (never str()-ed and sent).
+    if prompt is not None and not (isinstance(prompt, str) and not prompt.strip()):
+        params["prompt"] = prompt
     placeholders = {"image": "https://placeholder.invalid/image.png"}
     if last_image is not None:
         placeholders["last_image"] = "https://placeholder.invalid/last.png"
@@ -137,7 +138,7 @@ def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, m
         seed = random.randint(0, SEED_MAX)
     params["seed"] = int(seed)
 
-    media = read_media(image, last_image)
+    media = read_media(image, last_image, client=client)
     prepared = {prep.field: prep for prep in media.uploads}
     full = with_defaults(model, params)
     fp = request_fingerprint(client, model, full, media)
@@ -368,8 +369,13 @@ class Media:
     uploads: tuple[PreparedImage, ...]
 
 
-def read_media(image: Any, last_image: Any = None) -> Media:
-    """Read and check ``image`` and ``last_image`` (paths, bytes, PIL images or URLs); refusals name the field."""
+def read_media(image: Any, last_image: Any = None, *, client: Client | None = None) -> Media:
+    """Read and check ``image`` and ``last_image`` (paths, bytes, PIL images, ``data:`` URIs or URLs); refusals name
+    the field.
+
+    ``data:`` URIs are decoded, checked like files and uploaded. With a ``client``, each http(s) URL is asked (HEAD)
+    whether it holds an image before anything is paid for; private and loopback hosts only for the local API.
+    """
     if image is None:
         raise ValidationError("image: is required")
     sources: dict[str, Any] = {}
@@ -378,7 +384,9 @@ def read_media(image: Any, last_image: Any = None) -> Media:
     for name, source in (("image", image), ("last_image", last_image)):
         if source is None:
             continue
-        if is_url(source):
+        if is_url(source) and not source.startswith("data:"):
+            if client is not None:
+                check_image_url(source, name, allow_private=is_local_api(client.base_url, client.backend_id))
             sources[name], hashes[name] = source, "url:" + source
         else:
             prep = prepare_image(source, name)

@@ -427,7 +427,7 @@ def _plan(image: Any, prompt: str | None, seeds: int | Iterable[int], grid: dict
                                   f"{', '.join(n for n in spec.names if n not in ('image', 'last_image', 'seed'))}")
     seed_values = seed_list(seeds if seeds is not None else 1)
     combos = _combinations(grid)
-    media = read_media(image, last_image)
+    media = read_media(image, last_image, client=client)
 
     base = {k: v for k, v in params.items() if v is not None}
     if prompt is not None and str(prompt).strip():
