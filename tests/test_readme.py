@@ -11,6 +11,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,7 +48,7 @@ def port_is_free(port: int) -> bool:
 @contextlib.contextmanager
 def serving(argv: str, *, cwd: Path, env: dict[str, str], url: str, timeout: float = 90) -> Iterator[None]:
     """Run a long-lived README command in the background until ``url`` answers; stop it afterwards."""
-    log = cwd / f"serve-{abs(hash(argv))}.log"
+    log = Path(tempfile.mkstemp(prefix="readme-serve-", suffix=".log")[1])
     with open(log, "wb") as out:
         proc = subprocess.Popen(["bash", "-c", f"exec {argv}" if "&&" not in argv else argv], cwd=cwd, env=env,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
