@@ -658,12 +658,13 @@ class Client:
         return items, int(data.get("total") or len(items))
 
     def reconcile(self, model: str, *, sent_at: float, params: dict[str, Any] | None = None,
-                  exclude: set[str] | frozenset[str] = frozenset(), window: float = 300.0,
-                  skew: float | None = None) -> Reconciled:
+                  exclude: set[str] | frozenset[str] | Callable[[], set[str]] = frozenset(),
+                  window: float = 300.0, skew: float | None = None) -> Reconciled:
         """Find the task a submit whose reply was lost created, claiming only a task that is provably ours.
 
         Candidates are the tasks of ``model`` created from ``sent_at - skew`` (default ``clock_skew``) to
-        ``sent_at + window``, minus ``exclude`` (ids the ledger already holds, under any backend). A candidate whose
+        ``sent_at + window``, minus ``exclude`` (ids the ledger already holds, under any backend; a callable is asked
+        after the history is read, so a task another client recorded meanwhile is left out too). A candidate whose
         history item carries an ``input`` that differs from ``params`` in any field is someone else's; one whose
         input holds every field of ``params`` with the same values (image URLs included) is proven ours. The task is
         claimed when exactly one proven candidate remains and no unproven one, or, when no item carries inputs,
@@ -681,6 +682,8 @@ class Client:
                 break
         else:
             log.warning("reconcile: more than %d tasks in the window; looked at the newest only", len(items))
+        if callable(exclude):
+            exclude = exclude()
         seen: set[str] = set()
         proven: list[Prediction] = []
         unproven: list[Prediction] = []

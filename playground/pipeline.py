@@ -288,7 +288,7 @@ def _reconcile_now(client: Client, ledger: Ledger, job_id: int, model: str, para
 def _look_for_lost_task(client: Client, ledger: Ledger, job_id: int, model: str, params: dict,
                         sent_at: float) -> Reconciled:
     """Ask the history which task a lost submit created; record a proven one, or the candidates, on the row."""
-    found = client.reconcile(model, sent_at=sent_at, params=params, exclude=_recorded_elsewhere(ledger, job_id))
+    found = client.reconcile(model, sent_at=sent_at, params=params, exclude=lambda: _recorded_elsewhere(ledger, job_id))
     if found.claimed is not None:
         log.info("job %s: the lost submit created task %s", job_id, found.claimed.id)
         ledger.update(job_id, request_id=found.claimed.id, status=found.claimed.status, error="", candidates=[])
