@@ -519,7 +519,7 @@ class Client:
         """
         dest = Path(dest)
         what = f"the output of task {task_id or '?'}"
-        check_fetchable(url, what=what, allow_private=self.allow_private_outputs)
+        self._check_output_url(url, what)
         dest.parent.mkdir(parents=True, exist_ok=True)
         last: Exception | None = None
         for attempt in range(self.retry.attempts):
@@ -556,6 +556,13 @@ class Client:
         assert last is not None
         raise last
 
+    def _check_output_url(self, url: str, what: str) -> None:
+        check_fetchable(url, what=what, allow_private=self.allow_private_outputs)
+        host = urlsplit(url).hostname or ""
+        # Even for the embedded API, link-local hosts (cloud metadata at 169.254.169.254) are never an output.
+        if _is_link_local(host):
+            raise UnsafeURL(f"{what}: the host {host!r} is link-local (cloud metadata); refused")
+
     def _open_output(self, url: str, what: str, task_id: str | None) -> requests.Response:
         """GET ``url`` following at most MAX_REDIRECTS redirects by hand, each hop checked before it is fetched."""
         for _ in range(MAX_REDIRECTS + 1):
@@ -570,7 +577,7 @@ class Client:
                 raise ServerError(f"Downloading {what} answered a redirect without a Location; try again.",
                                   task_id=task_id, status=502)
             url = urljoin(url, location)
-            check_fetchable(url, what=f"{what} (redirected)", allow_private=self.allow_private_outputs)
+            self._check_output_url(url, f"{what} (redirected)")
         raise ServerError(f"Downloading {what} was redirected more than {MAX_REDIRECTS} times; refused.",
                           task_id=task_id, status=508)
 
@@ -774,6 +781,16 @@ def _is_private_host(host: str) -> bool:
     except ValueError:
         return False
     return ip.is_loopback or ip.is_private or ip.is_link_local
+
+
+def _is_link_local(host: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_link_local
 
 
 def _sleep_until(deadline: float, cancel: threading.Event | None) -> None:
