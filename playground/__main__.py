@@ -1,5 +1,5 @@
-"""Command line: `seedance-playground` (or `python -m playground`) `generate IMAGE`, `resume`, `history`, `price`,
-`balance`, `local` (serve the local API) and `ui` (start the playground).
+"""Command line: `seedance-playground` (or `python -m playground`) `generate IMAGE`, `resume`, `history`, `claim`,
+`price`, `balance`, `local` (serve the local API) and `ui` (start the playground).
 
 User errors print one clear line and exit with status 2 (1 for API failures); never a traceback.
 """
@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("resume", help="collect unfinished jobs from the ledger")
     h = sub.add_parser("history", help="the ledger")
     h.add_argument("--limit", type=int, default=20)
+    c = sub.add_parser("claim", help="say which task a job whose submit reply was lost created")
+    c.add_argument("job", type=int, help="the job id (see history)")
+    c.add_argument("task", help="one of the job's candidate task ids")
     pr = sub.add_parser("price", help="what a request costs")
     pr.add_argument("--duration", type=int, default=5)
     pr.add_argument("--resolution", choices=RESOLUTIONS, default="720p")
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2 if isinstance(exc, (ValidationError, CapExceeded)) else 1
     except KeyboardInterrupt:
-        print("\nstopped; unfinished jobs stay in the ledger: run `python -m playground resume`", file=sys.stderr)
+        print("\nstopped; unfinished jobs stay in the ledger: run `seedance-playground resume`", file=sys.stderr)
         return 130
     except OSError as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
@@ -142,6 +145,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "history":
         df = ledger.history(limit=args.limit)
         print("the ledger is empty" if df.empty else df.drop(columns=["base_url"]).to_string(index=False))
+        for job in ledger.jobs(limit=args.limit):
+            if job.status == "unknown" and not job.request_id and job.candidates:
+                print(f"job {job.id}: outcome unknown, the submit's reply was lost; {len(job.candidates)} tasks could "
+                      f"be its: {', '.join(job.candidates)}. Claim one with `seedance-playground claim {job.id} "
+                      "TASK_ID`.")
         return 0
 
     client = connect(base_url=args.base_url, backend=args.backend)
@@ -156,6 +164,12 @@ def _run(args: argparse.Namespace) -> int:
             print("nothing to resume")
         for o in outcomes:
             print(f"job {o.job_id} task {o.request_id or '-'}: {o.status} {o.video_path or o.error}")
+        return 0
+    if args.command == "claim":
+        from .pipeline import claim
+
+        pred = claim(args.job, args.task, client=client, ledger=ledger)
+        print(f"job {args.job} is task {pred.id} ({pred.status}); run `seedance-playground resume` to collect it")
         return 0
     if args.command == "generate":
         from .pipeline import generate

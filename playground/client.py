@@ -17,6 +17,7 @@ Written from ``shared/contract/wavespeed-v3.md``, not from what the local API ac
 from __future__ import annotations
 
 import io
+import ipaddress
 import logging
 import mimetypes
 import os
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -40,14 +42,17 @@ from .errors import (
     InsufficientCredits,
     NotFound,
     OutputExpired,
+    OutputInvalid,
     RateLimited,
     ServerError,
     SubmitOutcomeUnknown,
     TaskFailed,
     TaskTimeout,
+    UnsafeURL,
     ValidationError,
     WaveSpeedError,
 )
+from .netsafe import check_fetchable
 from .pricing import Quote, quote
 
 log = logging.getLogger(__name__)
@@ -60,6 +65,14 @@ TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timeout", "d
 # Read timeouts by request type, as the official clients use (V); connect timeout 10 s.
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = {"get": 30.0, "submit": 60.0, "upload": 120.0}
+# Outputs are a few MB to a few tens of MB; a body far larger is not a video we asked for.
+DEFAULT_MAX_DOWNLOAD_BYTES = 500 * 1024 * 1024
+MAX_REDIRECTS = 5
+RECONCILE_MAX_PAGES = 10  # of 100 history items each
+# How much earlier than our send a lost submit's task may be stamped (the API's clock against ours).
+DEFAULT_CLOCK_SKEW_S = 10.0
+# Content types that are never a video: an error page or an API message served in place of the output.
+_NOT_VIDEO_TYPES = ("text/", "application/json", "application/xml", "application/xhtml")
 
 
 @dataclass(frozen=True)
@@ -112,6 +125,31 @@ class Prediction:
             created_at=str(data.get("created_at") or ""),
             raw=data,
         )
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What :meth:`Client.reconcile` found for a submit whose reply was lost.
+
+    ``claimed`` is the task proven ours (None when none could be); ``candidates`` are the tasks that may be ours
+    when several could, for a person to choose from (empty when claimed, and when no task was created at all).
+    """
+
+    claimed: Prediction | None = None
+    candidates: tuple[Prediction, ...] = ()
+
+    @property
+    def ambiguous(self) -> bool:
+        return self.claimed is None and bool(self.candidates)
+
+    @property
+    def nothing(self) -> bool:
+        """No task at all could be ours: the submit created none, so nothing was charged."""
+        return self.claimed is None and not self.candidates
+
+    @property
+    def candidate_ids(self) -> list[str]:
+        return [p.id for p in self.candidates]
 
 
 class _BearerAuth(requests.auth.AuthBase):
@@ -203,7 +241,13 @@ class Client:
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None, *,
                  retry: RetryPolicy | None = None, poll: PollSchedule | None = None,
-                 session: requests.Session | None = None, backend_id: str | None = None):
+                 session: requests.Session | None = None, backend_id: str | None = None,
+                 max_download_bytes: int | None = None, allow_private_outputs: bool | None = None,
+                 clock_skew: float = DEFAULT_CLOCK_SKEW_S):
+        """``max_download_bytes`` caps an output download (default ``PLAYGROUND_MAX_DOWNLOAD_MB`` or 500 MB).
+        ``allow_private_outputs`` lets outputs come from loopback/private hosts and plain http: by default only
+        when ``base_url`` itself is such a host (the embedded local API). ``clock_skew`` is how many seconds before
+        our send a lost submit's task may be stamped and still be ours."""
         key = api_key if api_key is not None else os.environ.get("WAVESPEED_API_KEY", "")
         self.base_url = (base_url or os.environ.get("WAVESPEED_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self._auth = _BearerAuth(key.strip()) if key and key.strip() else None
@@ -219,6 +263,10 @@ class Client:
         })
         self._lock = threading.Lock()
         self.requests_sent: dict[str, int] = {}
+        self.max_download_bytes = max_download_bytes if max_download_bytes is not None else _env_download_cap()
+        self.allow_private_outputs = (_is_private_host(urlsplit(self.base_url).hostname or "")
+                                      if allow_private_outputs is None else bool(allow_private_outputs))
+        self.clock_skew = float(clock_skew)
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r}, key={'set' if self._auth else 'missing'})"
@@ -457,17 +505,28 @@ class Client:
             raise ServerError("The upload ticket had no download_url; try again.")
         return url
 
-    def download(self, url: str, dest: str | os.PathLike, *, task_id: str | None = None) -> Path:
-        """Stream ``url`` to ``dest`` through a temporary file, renamed only when complete and of the right size."""
+    def download(self, url: str, dest: str | os.PathLike, *, task_id: str | None = None,
+                 check: Callable[[Path], Any] | None = None) -> Path:
+        """Fetch an output to ``dest`` only if it is what we paid for: a playable video, not too large, from an
+        allowed host.
+
+        Every URL, and every redirect hop, passes :func:`playground.netsafe.check_fetchable` (``https`` and public
+        hosts only, unless ``allow_private_outputs``). The body streams to a temporary file beside ``dest`` and stops
+        as soon as it passes ``max_download_bytes``; the file is checked (``check``, default :func:`check_video`)
+        before it is moved into place. Refusals raise :class:`UnsafeURL` or :class:`OutputInvalid`, an answer that
+        is gone :class:`OutputExpired`, transport trouble (after retries) :class:`ServerError`; no partial file is
+        left behind.
+        """
         dest = Path(dest)
+        what = f"the output of task {task_id or '?'}"
+        self._check_output_url(url, what)
         dest.parent.mkdir(parents=True, exist_ok=True)
         last: Exception | None = None
         for attempt in range(self.retry.attempts):
             retry_after = None
             try:
                 self._count("download")
-                # Output URLs live on a CDN: no key goes there.
-                with requests.get(url, stream=True, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT["upload"])) as r:
+                with self._open_output(url, what, task_id) as r:
                     if r.status_code in (403, 404, 410):
                         raise OutputExpired(
                             f"The output of task {task_id or '?'} no longer answers (HTTP {r.status_code}): outputs "
@@ -479,37 +538,87 @@ class Client:
                     if r.status_code != 200:
                         raise ServerError(f"Downloading the output answered HTTP {r.status_code}; try again.",
                                           task_id=task_id, status=r.status_code)
-                    expected = r.headers.get("Content-Length")
-                    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-                    written = 0
-                    try:
-                        with os.fdopen(fd, "wb") as fh:
-                            for chunk in r.iter_content(1 << 16):
-                                fh.write(chunk)
-                                written += len(chunk)
-                        if expected is not None and int(expected) != written:
-                            raise ServerError(f"The download of task {task_id or '?'} stopped at {written} of "
-                                              f"{expected} bytes", task_id=task_id)
-                        if written == 0:
-                            raise ServerError(f"The output of task {task_id or '?'} was empty", task_id=task_id)
-                        os.replace(tmp, dest)
-                        return dest
-                    finally:
-                        if os.path.exists(tmp):
-                            os.unlink(tmp)
-            except OutputExpired:
+                    self._save_output(r, dest, what, task_id, check or check_video)
+                    return dest
+            except (OutputExpired, OutputInvalid, UnsafeURL):
                 raise
             except ServerError as exc:
                 last = exc
                 if exc.status is not None and exc.status not in RETRYABLE_STATUS:
                     raise
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                last = ServerError(f"Downloading the output of task {task_id or '?'} failed "
-                                   f"({type(exc).__name__}); try again.", task_id=task_id)
+                last = ServerError(f"Downloading {what} failed ({type(exc).__name__}); try again.", task_id=task_id)
+            except requests.RequestException as exc:  # a URL requests cannot use at all: retrying will not help
+                raise ServerError(f"Downloading {what} failed ({type(exc).__name__}); the API gave an output URL "
+                                  "this client cannot fetch.", task_id=task_id) from None
             if attempt + 1 < self.retry.attempts:
                 time.sleep(self.retry.delay(attempt, retry_after))
         assert last is not None
         raise last
+
+    def _check_output_url(self, url: str, what: str) -> None:
+        check_fetchable(url, what=what, allow_private=self.allow_private_outputs)
+        host = urlsplit(url).hostname or ""
+        # Even for the embedded API, link-local hosts (cloud metadata at 169.254.169.254) are never an output.
+        if _is_link_local(host):
+            raise UnsafeURL(f"{what}: the host {host!r} is link-local (cloud metadata); refused")
+
+    def _open_output(self, url: str, what: str, task_id: str | None) -> requests.Response:
+        """GET ``url`` following at most MAX_REDIRECTS redirects by hand, each hop checked before it is fetched."""
+        for _ in range(MAX_REDIRECTS + 1):
+            # Output URLs live on a CDN: no key goes there (a plain requests.get, not our session).
+            r = requests.get(url, stream=True, allow_redirects=False,
+                             timeout=(CONNECT_TIMEOUT, READ_TIMEOUT["upload"]))
+            if r.status_code not in (301, 302, 303, 307, 308):
+                return r
+            location = r.headers.get("Location")
+            r.close()
+            if not location:
+                raise ServerError(f"Downloading {what} answered a redirect without a Location; try again.",
+                                  task_id=task_id, status=502)
+            url = urljoin(url, location)
+            self._check_output_url(url, f"{what} (redirected)")
+        raise ServerError(f"Downloading {what} was redirected more than {MAX_REDIRECTS} times; refused.",
+                          task_id=task_id, status=508)
+
+    def _save_output(self, r: requests.Response, dest: Path, what: str, task_id: str | None,
+                     check: Callable[[Path], Any]) -> None:
+        cap = self.max_download_bytes
+        kind = (r.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if kind.startswith(_NOT_VIDEO_TYPES):
+            raise OutputInvalid(f"{what.capitalize()} answered {kind!r}, not a video; nothing was saved. Resume "
+                                "later to try again.", task_id=task_id)
+        expected = r.headers.get("Content-Length")
+        expected_n = int(expected) if expected and expected.isdigit() else None
+        if expected_n is not None and expected_n > cap:
+            raise OutputInvalid(f"{what.capitalize()} is {expected_n} bytes, over the {cap}-byte download cap "
+                                "(max_download_bytes / PLAYGROUND_MAX_DOWNLOAD_MB); nothing was saved.",
+                                task_id=task_id)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        written = 0
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for chunk in r.iter_content(1 << 16):
+                    written += len(chunk)
+                    if written > cap:
+                        raise OutputInvalid(f"{what.capitalize()} passed the {cap}-byte download cap "
+                                            "(max_download_bytes / PLAYGROUND_MAX_DOWNLOAD_MB); stopped, nothing "
+                                            "was saved.", task_id=task_id)
+                    fh.write(chunk)
+            if expected_n is not None and expected_n != written:
+                raise ServerError(f"The download of task {task_id or '?'} stopped at {written} of "
+                                  f"{expected_n} bytes", task_id=task_id)
+            if written == 0:
+                raise ServerError(f"The output of task {task_id or '?'} was empty", task_id=task_id)
+            try:
+                check(Path(tmp))
+            except OutputInvalid as exc:
+                raise OutputInvalid(f"{what.capitalize()} is not a playable video ({exc}); nothing was saved. "
+                                    "Resume later to try again.", task_id=task_id) from None
+            os.replace(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
     def balance(self) -> float:
         """The account's balance in USD."""
@@ -556,23 +665,52 @@ class Client:
         return items, int(data.get("total") or len(items))
 
     def reconcile(self, model: str, *, sent_at: float, params: dict[str, Any] | None = None,
-                  exclude: set[str] | frozenset[str] = frozenset(), window: float = 300.0) -> Prediction | None:
-        """Find the task a submit whose reply was lost created: same model, created around ``sent_at``.
+                  exclude: set[str] | frozenset[str] | Callable[[], set[str]] = frozenset(),
+                  window: float = 300.0, skew: float | None = None) -> Reconciled:
+        """Find the task a submit whose reply was lost created, claiming only a task that is provably ours.
 
-        ``exclude`` holds ids already known (in the ledger). When several candidates remain, those whose recorded
-        input (if the API returns one) matches ``params`` win; if that still leaves more than one, the one created
-        closest after ``sent_at``. Returns None when no task was created (then nothing was charged).
+        Candidates are the tasks of ``model`` created from ``sent_at - skew`` (default ``clock_skew``) to
+        ``sent_at + window``, minus ``exclude`` (ids the ledger already holds, under any backend; a callable is asked
+        after the history is read, so a task another client recorded meanwhile is left out too). A candidate whose
+        history item carries an ``input`` that differs from ``params`` in any field is someone else's; one whose
+        input holds every field of ``params`` with the same values (image URLs included) is proven ours. The task is
+        claimed when exactly one proven candidate remains and no unproven one, or, when no item carries inputs,
+        when exactly one candidate remains. Otherwise nothing is claimed and the candidates are returned for a person
+        to choose (:func:`playground.pipeline.claim`). No candidate at all means no task was created.
         """
-        items, _ = self.history(created_after=sent_at - 60, created_before=sent_at + window, model=model,
-                                page_size=100)
-        candidates = [p for p in items if p.id not in exclude and (not p.model or p.model == model)]
-        if params is not None:
-            matching = [p for p in candidates if _input_matches(p.raw.get("input"), params)]
-            if matching:
-                candidates = matching
-        if not candidates:
-            return None
-        return min(candidates, key=lambda p: abs((p.created_ts or sent_at) - sent_at))
+        skew = self.clock_skew if skew is None else float(skew)
+        start, end = sent_at - skew, sent_at + window
+        items: list[Prediction] = []
+        for page in range(1, RECONCILE_MAX_PAGES + 1):
+            batch, total = self.history(page=page, page_size=100, created_after=start, created_before=end,
+                                        model=model)
+            items.extend(batch)
+            if not batch or len(items) >= total:
+                break
+        else:
+            log.warning("reconcile: more than %d tasks in the window; looked at the newest only", len(items))
+        if callable(exclude):
+            exclude = exclude()
+        seen: set[str] = set()
+        proven: list[Prediction] = []
+        unproven: list[Prediction] = []
+        for pred in items:
+            if not pred.id or pred.id in seen or pred.id in exclude or (pred.model and pred.model != model):
+                continue
+            seen.add(pred.id)
+            ts = pred.created_ts
+            if ts is not None and not start <= ts <= end:  # in case the API ignored the time filter
+                continue
+            verdict = _input_verdict(pred.raw.get("input"), params)
+            if verdict is False:
+                continue
+            (proven if verdict else unproven).append(pred)
+        if len(proven) == 1 and not unproven:
+            return Reconciled(proven[0])
+        if not proven and len(unproven) == 1:
+            return Reconciled(unproven[0])
+        everyone = sorted(proven + unproven, key=lambda p: (p.created_ts or sent_at, p.id))
+        return Reconciled(None, tuple(everyone))
 
 
 def task_failed(pred: Prediction) -> TaskFailed:
@@ -588,6 +726,71 @@ def task_failed(pred: Prediction) -> TaskFailed:
     hint += " Failed runs are refunded."
     code = f" code {pred.code}" if pred.code else ""
     return TaskFailed(f"Task {pred.id} {pred.status}{code}: {detail}. {hint}", task_id=pred.id, code=pred.code)
+
+
+def check_video(path: str | os.PathLike) -> None:
+    """Raise :class:`OutputInvalid` unless ``path`` is a video container (MP4/MOV or WebM/Matroska) from which at
+    least one frame decodes. Cheap: reads the header and decodes a single frame."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(12)
+    except OSError as exc:
+        raise OutputInvalid(f"{p.name}: cannot be read ({type(exc).__name__})") from None
+    if not (head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3"):
+        raise OutputInvalid(f"{p.name}: not an MP4 or WebM file")
+    import imageio_ffmpeg  # only here: the client needs ffmpeg for this one check
+
+    frames = None
+    try:
+        frames = imageio_ffmpeg.read_frames(str(p))
+        meta = next(frames)
+        if not meta.get("size"):
+            raise OutputInvalid(f"{p.name}: has no video stream")
+        next(frames)
+    except StopIteration:
+        raise OutputInvalid(f"{p.name}: no frame decodes") from None
+    except (OSError, RuntimeError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OutputInvalid(f"{p.name}: ffmpeg cannot read it ({reason})") from None
+    finally:
+        if frames is not None:
+            frames.close()
+
+
+def _env_download_cap() -> int:
+    value = os.environ.get("PLAYGROUND_MAX_DOWNLOAD_MB", "").strip()
+    if not value:
+        return DEFAULT_MAX_DOWNLOAD_BYTES
+    try:
+        megabytes = float(value)
+    except ValueError:
+        raise ValidationError(f"PLAYGROUND_MAX_DOWNLOAD_MB: expected a number of megabytes, got {value!r}") from None
+    if megabytes <= 0:
+        raise ValidationError(f"PLAYGROUND_MAX_DOWNLOAD_MB: {value} must be greater than 0")
+    return int(megabytes * 1024 * 1024)
+
+
+def _is_private_host(host: str) -> bool:
+    """True for ``localhost`` and literal loopback, private or link-local addresses (no DNS lookup)."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private or ip.is_link_local
+
+
+def _is_link_local(host: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_link_local
 
 
 def _sleep_until(deadline: float, cancel: threading.Event | None) -> None:
@@ -621,10 +824,25 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _input_matches(recorded: Any, params: dict[str, Any]) -> bool:
-    if not isinstance(recorded, dict):
-        return False
-    return all(recorded.get(k) == v for k, v in params.items() if k not in ("image", "last_image"))
+def _input_verdict(recorded: Any, params: dict[str, Any] | None) -> bool | None:
+    """True when ``recorded`` holds every field of ``params`` with the same value, False when any field it holds
+    differs, None when it cannot tell (no input recorded, or fields missing)."""
+    if params is None or not isinstance(recorded, dict):
+        return None
+    complete = True
+    for key, value in params.items():
+        if key not in recorded:
+            complete = False
+        elif not _same_value(recorded[key], value):
+            return False
+    return True if complete else None
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool) \
+            and not isinstance(b, bool):
+        return float(a) == float(b)
+    return a == b
 
 
 def _read_upload(source: Any, filename: str | None) -> tuple[bytes, str, str]:
@@ -647,4 +865,5 @@ def _read_upload(source: Any, filename: str | None) -> tuple[bytes, str, str]:
     return data, filename, content_type
 
 
-__all__ = ["Client", "Prediction", "PollSchedule", "RetryPolicy", "TERMINAL_STATUSES", "task_failed"]
+__all__ = ["Client", "Prediction", "PollSchedule", "Reconciled", "RetryPolicy", "TERMINAL_STATUSES", "check_video",
+           "task_failed"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .client import Client, Prediction, task_failed
+from .client import Client, Prediction, Reconciled, check_video, task_failed
 from .contract import SEED_MAX, SPICY, typical_inference_seconds, validate, with_defaults
 from .errors import (
     AuthError,
@@ -27,6 +27,7 @@ from .errors import (
     InsufficientCredits,
     NotFound,
     OutputExpired,
+    OutputInvalid,
     RateLimited,
     SubmitOutcomeUnknown,
     TaskFailed,
@@ -239,11 +240,18 @@ def _resume_one(client: Client, ledger: Ledger, job: Job, out_dir: Path, emit: _
         if job.status == PENDING and job.sent_at is None:
             ledger.update(job.id, status=LOST, error="never sent: the process stopped before the POST")
             return ResumeOutcome(job.id, None, LOST, error="never sent")
-        pred = _reconcile_now(client, ledger, job.id, job.model, job.params, job.sent_at or job.created_at)
-        if pred is None:
-            ledger.update(job.id, status=LOST, error="no task was created for this request; nothing was charged")
+        try:
+            found = _look_for_lost_task(client, ledger, job.id, job.model, job.params,
+                                        job.sent_at or job.created_at)
+        except WaveSpeedError as exc:
+            return ResumeOutcome(job.id, None, job.status, error=f"could not look for the task yet: {exc}")
+        if found.ambiguous:
+            return ResumeOutcome(job.id, None, UNKNOWN, error=ledger.get(job.id).error)
+        if found.claimed is None:
+            ledger.update(job.id, status=LOST, candidates=[],
+                          error="no task was created for this request; nothing was charged")
             return ResumeOutcome(job.id, None, LOST, error="no task was created")
-        request_id = pred.id
+        request_id = found.claimed.id
     try:
         pred = client.get(request_id)
     except NotFound:
@@ -260,17 +268,89 @@ def _resume_one(client: Client, ledger: Ledger, job: Job, out_dir: Path, emit: _
 
 def _reconcile_now(client: Client, ledger: Ledger, job_id: int, model: str, params: dict,
                    sent_at: float) -> Prediction | None:
-    """Look for the task a lost submit created; record it on the row if found."""
+    """Look for the task a lost submit created and record it on the row when it is provably ours.
+
+    Returns None when no task was found (or the history could not be read yet); raises SubmitOutcomeUnknown, with
+    the candidates stored on the row, when several tasks could be ours and a person must choose (:func:`claim`).
+    """
     try:
-        pred = client.reconcile(model, sent_at=sent_at, params=params,
-                                exclude=ledger.known_request_ids(client.backend_id))
+        found = _look_for_lost_task(client, ledger, job_id, model, params, sent_at)
     except WaveSpeedError as exc:
         log.warning("could not look for the task of job %s yet: %s", job_id, exc)
         return None
-    if pred is not None:
-        log.info("job %s: the lost submit created task %s", job_id, pred.id)
-        ledger.update(job_id, request_id=pred.id, status=pred.status, error="")
+    if found.ambiguous:
+        exc = SubmitOutcomeUnknown(ledger.get(job_id).error)
+        exc.candidates = found.candidate_ids  # type: ignore[attr-defined]
+        exc.job_id = job_id  # type: ignore[attr-defined]
+        raise exc
+    return found.claimed
+
+
+def _look_for_lost_task(client: Client, ledger: Ledger, job_id: int, model: str, params: dict,
+                        sent_at: float) -> Reconciled:
+    """Ask the history which task a lost submit created; record a proven one, or the candidates, on the row."""
+    found = client.reconcile(model, sent_at=sent_at, params=params, exclude=lambda: _recorded_elsewhere(ledger, job_id))
+    if found.claimed is not None:
+        log.info("job %s: the lost submit created task %s", job_id, found.claimed.id)
+        ledger.update(job_id, request_id=found.claimed.id, status=found.claimed.status, error="", candidates=[])
+    elif found.ambiguous:
+        message = ambiguity_message(job_id, found.candidate_ids)
+        log.warning("%s", message)
+        ledger.update(job_id, status=UNKNOWN, candidates=found.candidate_ids, error=message)
+    return found
+
+
+def ambiguity_message(job_id: int, candidates: list[str]) -> str:
+    """What a person reads when a lost submit could have created any of several tasks."""
+    return (f"Job {job_id}: the reply to the submit was lost and {len(candidates)} tasks could be ours: "
+            f"{', '.join(candidates)}. None was claimed, so no one else's video is taken as ours; claim the right "
+            f"one with `seedance-playground claim {job_id} TASK_ID` or in the History tab.")
+
+
+def _recorded_elsewhere(ledger: Ledger, job_id: int) -> set[str]:
+    """Task ids other rows hold, under any backend: never ours to claim."""
+    return {j.request_id for j in ledger.jobs() if j.request_id and j.id != job_id}
+
+
+def claim(job_id: int, request_id: str, client: Client | None = None, ledger: Ledger | None = None) -> Prediction:
+    """Record ``request_id`` as the task of ``job_id``, a row whose submit reply was lost, after checking that the
+    API knows the task and that no other row holds it. Then :func:`resume` collects the video.
+
+    >>> claim(7, "a1b2c3")            # doctest: +SKIP
+    """
+    client = client or default_client()
+    ledger = ledger or Ledger()
+    request_id = str(request_id or "").strip()
+    if not request_id:
+        raise ValidationError("task: give the id of the task to claim")
+    try:
+        job = ledger.get(int(job_id))
+    except (KeyError, TypeError, ValueError):
+        raise ValidationError(f"job: {job_id} is not in the ledger") from None
+    if job.request_id:
+        if job.request_id == request_id:
+            return client.get(request_id)
+        raise ValidationError(f"job: {job.id} already has task {job.request_id}; nothing to claim")
+    if job.status == REJECTED or (job.status == PENDING and job.sent_at is None):
+        raise ValidationError(f"job: {job.id} was never accepted by the API ({job.status}); no task can be its")
+    other = ledger.by_request_id(request_id)
+    if other is not None and other.id != job.id:
+        raise ValidationError(f"task: {request_id} is already recorded for job {other.id}; it cannot be job "
+                              f"{job.id}'s too")
+    pred = client.get(request_id)  # NotFound when the API does not know it
+    if pred.model and pred.model != job.model:
+        raise ValidationError(f"task: {request_id} ran {pred.model}, but job {job.id} asked for {job.model}")
+    if _input_differs(pred.raw.get("input"), job.params):
+        raise ValidationError(f"task: {request_id} was sent with other inputs than job {job.id}")
+    ledger.update(job.id, request_id=pred.id, status=pred.status, candidates=[], error="")
+    log.info("job %s: task %s claimed", job.id, pred.id)
     return pred
+
+
+def _input_differs(recorded: Any, params: dict) -> bool:
+    if not isinstance(recorded, dict):
+        return False
+    return any(k in recorded and recorded[k] != v for k, v in params.items())
 
 
 def _wait(client: Client, ledger: Ledger, job_id: int, pred: Prediction, emit: _Emitter, *,
@@ -326,14 +406,18 @@ def _wait(client: Client, ledger: Ledger, job_id: int, pred: Prediction, emit: _
 
 def _download(client: Client, ledger: Ledger, job_id: int, pred: Prediction, out_dir: Path, seed: int | None,
               emit: _Emitter) -> Path:
+    """Fetch the output; it becomes the row's video only once the client has checked it is a playable video.
+
+    On any refusal (unsafe URL, not a video, too large, gone, transport) the row keeps its task id and status with
+    the reason in ``error`` and no ``video_path``, so :func:`resume` can try again."""
     emit("downloading", "downloading the video", status=pred.status, request_id=pred.id, job_id=job_id)
     dest = out_dir / f"job{job_id:05d}-{pred.id[:12]}-seed{seed}.mp4"
     try:
         path = client.download(pred.outputs[0], dest, task_id=pred.id)
-    except OutputExpired as exc:
+    except WaveSpeedError as exc:
         ledger.update(job_id, error=str(exc))
         raise
-    ledger.update(job_id, video_path=str(path))
+    ledger.update(job_id, video_path=str(path), error="")
     return path
 
 
@@ -346,7 +430,18 @@ def _probe(path: Path, emit: _Emitter):
 
 def _reuse(job: Job, client: Client, ledger: Ledger, out_dir: Path, emit: _Emitter, t0: float,
            probe_output: bool) -> Result:
+    if job.has_video:
+        try:
+            check_video(job.video_path or "")
+        except OutputInvalid as exc:
+            # Written by an older version that trusted downloads: never served; fetched again below if possible.
+            log.warning("job %s: the file on disk is not a playable video (%s); not reusing it", job.id, exc)
+            ledger.update(job.id, video_path=None, error=f"the saved file was not a playable video: {exc}")
+            job = ledger.get(job.id)
     if not job.has_video:
+        if not job.outputs:
+            raise OutputExpired(f"Job {job.id} has no video on disk and no output URL to fetch it again.",
+                                task_id=job.request_id)
         pred = Prediction(id=job.request_id or "", model=job.model, status="completed", outputs=tuple(job.outputs))
         _download(client, ledger, job.id, pred, out_dir, job.seed, emit)
         job = ledger.get(job.id)

@@ -62,8 +62,17 @@ def test_under_every_injected_fault_one_generate_sends_exactly_one_post(server, 
     before = server.submits
     server.faults.add(fault)
     server.faults.reseed(7)
-    result, ledger = _generate(client, image, tmp_path)
-    server.faults.clear()
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    try:
+        result, _ = _generate(client, image, tmp_path, ledger=ledger)
+    except SubmitOutcomeUnknown:
+        # The random fault hit the submit itself: no task was created, and no one else's may be taken for ours.
+        assert [s for m, p, s in server.requests_log if m == "POST" and p.endswith(SPICY)][-1] == 503
+        assert server.submits - before == 1
+        assert [j.status for j in ledger.jobs()] == ["unknown"] and ledger.jobs()[0].request_id is None
+        return
+    finally:
+        server.faults.clear()
     assert server.submits - before == 1
     assert result.video_path.exists() and result.video_path.stat().st_size > 1000
     jobs = ledger.jobs()
@@ -88,11 +97,13 @@ def test_submit_is_never_resent_after_a_dropped_connection(server, client, image
     url = client.upload(image)
     before = server.submits
     server.faults.add("submit:drop_after_accept")
+    params = {"image": url, "resolution": "480p", "duration": 4}
     with pytest.raises(SubmitOutcomeUnknown, match="not re-sent"):
-        client.submit(SPICY, {"image": url, "resolution": "480p", "duration": 4})
+        client.submit(SPICY, params)
     assert server.submits - before == 1
-    found = client.reconcile(SPICY, sent_at=__import__("time").time() - 1, params={"resolution": "480p"})
-    assert found is not None and found.id in {t["id"] for t in server.tasks()}
+    found = client.reconcile(SPICY, sent_at=__import__("time").time() - 1, params=params)
+    assert found.claimed is not None and found.claimed.id in {t["id"] for t in server.tasks()}
+    assert found.claimed.raw["input"]["image"] == url
 
 
 def test_a_5xx_reply_to_submit_is_reported_as_unknown_not_retried(server, client, image):

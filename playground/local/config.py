@@ -33,6 +33,7 @@ class LocalConfig:
     sync_wait: float = 60.0  # how long enable_sync_mode holds a submit before answering 5004
     upload_max_bytes: int = 200 * 1024 * 1024
     upload_ticket_seconds: float = 3600.0  # how long a PUT upload URL stays valid
+    history_inputs: bool = True  # history items carry each task's "input" (the contract does not promise it)
 
     def __post_init__(self) -> None:
         if self.timing not in TIMINGS:

@@ -328,7 +328,8 @@ class LocalState:
             items = []
             for t in rows[start:start + page_size]:
                 item = t.prediction()
-                item["input"] = dict(t.input)
+                if self.config.history_inputs:
+                    item["input"] = dict(t.input)
                 items.append(item)
         return {"page": page, "page_size": page_size, "total": len(rows), "items": items}
 

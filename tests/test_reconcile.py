@@ -1,0 +1,217 @@
+"""A lost submit reply is matched to a task only when that task is provably ours (issue 10, item 1).
+
+Two clients share one key on the local API over real HTTP. Client A's submit is accepted but its reply dropped;
+while A looks through the history (held back a moment by a ``history:slow`` fault), client B submits its own request.
+A must never take B's task, pay-recorded, as its own.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from playground.client import Client, PollSchedule, RetryPolicy
+from playground.contract import SPICY
+from playground.errors import NotFound, SubmitOutcomeUnknown, ValidationError
+from playground.jobs import Ledger
+from playground.local import LocalConfig, start_server
+from playground.pipeline import claim, generate, resume
+from tests.support import make_image
+
+KEY = "sk-reconcile-test-0123456789abcdef"
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = {"resolution": "480p", "duration": 4, "generate_audio": False}
+
+
+@pytest.fixture(params=[True, False], ids=["history-with-inputs", "history-without-inputs"])
+def server(request):
+    with start_server(LocalConfig(concurrency=4, balance=100.0, history_inputs=request.param)) as srv:
+        yield srv
+
+
+def _client(server) -> Client:
+    return Client(api_key=KEY, base_url=server.url, retry=RetryPolicy(attempts=4, base_delay=0.05, max_delay=0.2),
+                  poll=PollSchedule(floor=0.1))
+
+
+def _race(server, tmp_path, *, shared_ledger: bool):
+    """A generates seed 42 and loses the submit reply; B generates seed 999 while A reads the history."""
+    image = make_image(tmp_path / "in.png")
+    a, b = _client(server), _client(server)
+    ledger_a = Ledger(tmp_path / "a" / "ledger.sqlite3")
+    ledger_b = ledger_a if shared_ledger else Ledger(tmp_path / "b" / "ledger.sqlite3")
+    url_b = b.upload(image)  # B's image is already at the API, so its submit follows quickly
+    before = server.submits
+    server.faults.add("submit:drop_after_accept, history:slow:2")
+    b_result: dict = {}
+
+    def b_submits_once_a_has() -> None:
+        deadline = time.monotonic() + 30
+        while server.submits == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        b_result["result"] = generate(url_b, client=b, ledger=ledger_b, out_dir=tmp_path / "b" / "out",
+                                      probe_output=False, seed=999, **PARAMS)
+
+    thread = threading.Thread(target=b_submits_once_a_has)
+    thread.start()
+    outcome: dict = {}
+    try:
+        outcome["result"] = generate(image, client=a, ledger=ledger_a, out_dir=tmp_path / "a" / "out",
+                                     probe_output=False, seed=42, **PARAMS)
+    except SubmitOutcomeUnknown as exc:
+        outcome["error"] = exc
+    thread.join(timeout=60)
+    assert server.submits - before == 2  # one POST each, nothing re-sent
+    assert server.faults.fired("history", "slow") == 1
+    return a, ledger_a, b_result["result"], outcome
+
+
+def test_a_lost_reply_never_takes_the_other_clients_task(server, tmp_path):
+    a, ledger_a, b_result, outcome = _race(server, tmp_path, shared_ledger=False)
+    job = ledger_a.jobs()[0]
+    assert b_result.seed == 999
+    assert job.request_id != b_result.request_id
+    if server.config.history_inputs:
+        # The history says which task was sent with seed 42 and A's image: A claims exactly that one.
+        result = outcome["result"]
+        assert result.seed == 42 and result.request_id == job.request_id
+        assert job.status == "completed" and Path(job.video_path).exists()
+        assert a.get(result.request_id).raw  # the task exists at the API
+        tasks = {t["id"] for t in server.tasks()}
+        assert {result.request_id, b_result.request_id} <= tasks
+    else:
+        # Nothing tells the two apart: A claims neither, keeps both as candidates and says what to do.
+        exc = outcome["error"]
+        assert job.status == "unknown" and job.request_id is None and not job.video_path
+        assert set(job.candidates) == {t["id"] for t in server.tasks()}
+        assert b_result.request_id in job.candidates and len(job.candidates) == 2
+        assert "2 tasks could be ours" in str(exc) and f"claim {job.id}" in str(exc)
+        for task_id in job.candidates:
+            assert task_id in str(exc)
+        # Resume does not guess either.
+        again = resume(a, ledger_a, out_dir=tmp_path / "a" / "out")
+        assert [(o.job_id, o.status) for o in again] == [(job.id, "unknown")]
+        assert ledger_a.get(job.id).request_id is None
+        # The person claims the other candidate (A's own); resume then collects its video.
+        own = next(t for t in job.candidates if t != b_result.request_id)
+        pred = claim(job.id, own, client=a, ledger=ledger_a)
+        assert pred.id == own
+        row = ledger_a.get(job.id)
+        assert row.request_id == own and row.candidates == []
+        collected = resume(a, ledger_a, out_dir=tmp_path / "a" / "out")
+        assert [(o.job_id, o.request_id, o.status) for o in collected] == [(job.id, own, "completed")]
+        assert collected[0].video_path.exists()
+
+
+def test_a_task_another_row_of_the_ledger_holds_is_never_a_candidate(server, tmp_path):
+    # Two clients of one app share a ledger: B's task is recorded before A reads the history, so only A's remains.
+    a, ledger_a, b_result, outcome = _race(server, tmp_path, shared_ledger=True)
+    assert "result" in outcome, outcome.get("error")
+    result = outcome["result"]
+    assert result.seed == 42 and result.request_id != b_result.request_id
+    rows = {j.request_id: j for j in ledger_a.jobs()}
+    assert set(rows) == {result.request_id, b_result.request_id}
+    assert rows[result.request_id].seed == 42 and rows[b_result.request_id].seed == 999
+
+
+def _unknown_row(ledger: Ledger, sent_at: float) -> int:
+    job_id = ledger.record_pending(base_url="local-test", model=SPICY, params={"seed": 5, **PARAMS},
+                                   fingerprint="fp", cost=0.05)
+    ledger.update(job_id, sent_at=sent_at, status="unknown")
+    return job_id
+
+
+def test_claim_checks_the_task_at_the_api_and_refuses_one_another_row_holds(server, tmp_path):
+    a = _client(server)
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    image_url = a.upload(make_image(tmp_path / "in.png"))
+    taken = a.submit(SPICY, {"image": image_url, "seed": 1, **PARAMS})
+    other = ledger.record_pending(base_url="somewhere-else", model=SPICY, params={}, fingerprint="x", cost=0.05)
+    ledger.update(other, request_id=taken.id, status="created")
+    job_id = _unknown_row(ledger, time.time())
+
+    with pytest.raises(ValidationError, match=f"already recorded for job {other}"):
+        claim(job_id, taken.id, client=a, ledger=ledger)
+    with pytest.raises(NotFound):
+        claim(job_id, "no-such-task-0000", client=a, ledger=ledger)
+    with pytest.raises(ValidationError, match="job: 999 is not in the ledger"):
+        claim(999, taken.id, client=a, ledger=ledger)
+    assert ledger.get(job_id).request_id is None
+
+    mine = a.submit(SPICY, {"image": image_url, "seed": 5, **PARAMS})
+    claim(job_id, mine.id, client=a, ledger=ledger)
+    assert ledger.get(job_id).request_id == mine.id
+    with pytest.raises(ValidationError, match=f"already has task {mine.id}"):
+        claim(job_id, taken.id, client=a, ledger=ledger)
+
+
+def test_reconcile_without_inputs_claims_only_the_single_task_created_after_the_send(tmp_path):
+    with start_server(LocalConfig(history_inputs=False)) as srv:
+        a = _client(srv)
+        url = a.upload(make_image(tmp_path / "in.png"))
+        early = a.submit(SPICY, {"image": url, "seed": 1, **PARAMS})
+        time.sleep(0.3)
+        sent_at = time.time()
+        mine = a.submit(SPICY, {"image": url, "seed": 2, **PARAMS})
+        params = {"image": url, "seed": 2, **PARAMS}
+        # The earlier task is inside a generous skew allowance, so it cannot be ruled out: nothing is claimed.
+        wide = a.reconcile(SPICY, sent_at=sent_at, params=params, skew=5.0)
+        assert wide.claimed is None and set(wide.candidate_ids) == {early.id, mine.id}
+        # With a tight allowance only ours remains; and a task the ledger holds is never a candidate.
+        assert a.reconcile(SPICY, sent_at=sent_at, params=params, skew=0.1).claimed.id == mine.id
+        assert a.reconcile(SPICY, sent_at=sent_at, params=params, skew=5.0, exclude={early.id}).claimed.id == mine.id
+        # No task at all in the window: nothing was created.
+        assert a.reconcile(SPICY, sent_at=time.time() + 60, params=params, skew=0.1).nothing
+
+
+def test_reconcile_with_inputs_rejects_a_task_whose_image_differs(tmp_path):
+    with start_server(LocalConfig()) as srv:
+        a = _client(srv)
+        url_1 = a.upload(make_image(tmp_path / "one.png", seed=1))
+        url_2 = a.upload(make_image(tmp_path / "two.png", seed=2))
+        sent_at = time.time()
+        other = a.submit(SPICY, {"image": url_2, "seed": 7, **PARAMS})  # same seed, someone else's image
+        found = a.reconcile(SPICY, sent_at=sent_at, params={"image": url_1, "seed": 7, **PARAMS})
+        assert found.nothing  # the only task in the window is not ours: no task of ours was created
+        twin = a.submit(SPICY, {"image": url_2, "seed": 7, **PARAMS})
+        both = a.reconcile(SPICY, sent_at=sent_at, params={"image": url_2, "seed": 7, **PARAMS})
+        # Two identical requests: both match, neither can be proven ours.
+        assert both.claimed is None and set(both.candidate_ids) == {other.id, twin.id}
+
+
+def test_the_cli_history_shows_the_candidates_and_claim_records_one(tmp_path):
+    home = tmp_path / "home"
+    with start_server(LocalConfig()) as srv:
+        a = _client(srv)
+        url = a.upload(make_image(tmp_path / "in.png"))
+        one = a.submit(SPICY, {"image": url, "seed": 5, **PARAMS})
+        two = a.submit(SPICY, {"image": url, "seed": 6, **PARAMS})
+        ledger = Ledger(home / "ledger.sqlite3")
+        job_id = _unknown_row(ledger, time.time())
+        ledger.update(job_id, candidates=[one.id, two.id])
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WAVESPEED_", "PLAYGROUND_"))}
+        env.update(PLAYGROUND_HOME=str(home), PYTHONPATH=str(ROOT), WAVESPEED_API_KEY=KEY,
+                   WAVESPEED_BASE_URL=srv.url)
+
+        def cli(*args):
+            return subprocess.run([sys.executable, "-m", "playground", *args], env=env, capture_output=True,
+                                  text=True, timeout=120, cwd=ROOT)
+
+        history = cli("history")
+        assert history.returncode == 0, history.stderr
+        assert f"job {job_id}: outcome unknown" in history.stdout
+        assert one.id in history.stdout and two.id in history.stdout
+        assert f"claim {job_id} TASK_ID" in history.stdout
+        refused = cli("claim", str(job_id), "no-such-task-0000")
+        assert refused.returncode == 1 and "error:" in refused.stderr and "Traceback" not in refused.stderr
+        done = cli("claim", str(job_id), two.id)
+        assert done.returncode == 0, done.stderr
+        assert f"job {job_id} is task {two.id}" in done.stdout
+        assert ledger.get(job_id).request_id == two.id
+        assert KEY not in history.stdout + done.stdout + done.stderr + refused.stderr
