@@ -3,6 +3,10 @@
 Every JSON reply is the contract's envelope ``{"code", "message", "data"}``. A thin ASGI layer in front of the app
 logs each request (never its headers), injects the faults of the server's :class:`FaultPlan` and can drop a
 connection without a reply.
+
+Bodies are bounded: a declared or streamed body over its limit gets 413 (JSON: 1 MB, a submit: the contract's 64 MB,
+an upload: the 30 MB image limit), malformed or too deeply nested JSON gets 400, and a client that hangs up mid-request
+is logged as such, not as a server error.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 
 DROP_REPLY = "playground.drop_reply"  # scope flag: the handler asks for its reply to be replaced by a dropped socket
 REQUEST_LOG_LIMIT = 10_000
+MAX_OWN_NETLOCS = 64
 JSON_MAX_DEPTH = 32  # the contract's bodies are 2 levels deep; deeper ones are refused before anything walks them
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around a legacy upload's file
 _REASONS = {429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
@@ -157,7 +162,8 @@ class _Gateway:
 
 def _base_url(request: Request, state: LocalState) -> str:
     base = str(request.base_url).rstrip("/")
-    state.own_netlocs.add(base.split("://", 1)[1].lower())
+    if len(state.own_netlocs) < MAX_OWN_NETLOCS:  # Host headers are the client's to choose: keep the set bounded
+        state.own_netlocs.add(base.split("://", 1)[1].lower())
     return base
 
 
