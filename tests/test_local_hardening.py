@@ -362,3 +362,14 @@ def test_after_a_restart_the_clients_cached_upload_costs_nothing_and_the_next_ru
         price = estimate_cost(SPICY, {"resolution": "480p", "duration": 4, "generate_audio": False})
         assert second.balance(KEY) == pytest.approx(10.0 - price * completed)  # a failed try is refunded
         assert second.count("POST", "/api/v3/media/uploads") == 1
+
+
+def test_private_fetching_is_off_unless_the_command_line_or_the_environment_turns_it_on(monkeypatch):
+    from playground.local.__main__ import _parser
+
+    monkeypatch.delenv("PLAYGROUND_LOCAL_ALLOW_PRIVATE_FETCH", raising=False)
+    assert _parser().parse_args([]).allow_private_fetch is False
+    assert LocalConfig().allow_private_fetch is False
+    assert _parser().parse_args(["--allow-private-fetch"]).allow_private_fetch is True
+    monkeypatch.setenv("PLAYGROUND_LOCAL_ALLOW_PRIVATE_FETCH", "1")
+    assert _parser().parse_args([]).allow_private_fetch is True
