@@ -3,6 +3,8 @@
 Faults come from ``--faults`` or the ``PLAYGROUND_LOCAL_FAULTS`` environment variable, e.g.
 ``PLAYGROUND_LOCAL_FAULTS="result:503x2,submit:drop_after_accept,task:fail:1200,output:404"``
 (the spec language is described in playground/local/faults.py). Ctrl-C stops it cleanly.
+``--allow-private-fetch`` (or ``PLAYGROUND_LOCAL_ALLOW_PRIVATE_FETCH=1``) lets tasks fetch image URLs on loopback and
+private hosts: for tests only, as anyone who can submit could then make the server probe its network.
 """
 
 from __future__ import annotations
@@ -29,7 +31,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=2, help="tasks of one key processing at once")
     p.add_argument("--rpm", type=int, default=None, help="submits per minute per key (default: no limit)")
     p.add_argument("--balance", type=float, default=10.0, help="starting USD balance of each key")
-    p.add_argument("--allow-fetch", action="store_true", help="fetch image URLs that are not loopback")
+    p.add_argument("--allow-fetch", action="store_true", help="fetch image URLs on public hosts")
+    p.add_argument("--allow-private-fetch", action="store_true",
+                   default=os.environ.get("PLAYGROUND_LOCAL_ALLOW_PRIVATE_FETCH", "").lower() in ("1", "true", "yes"),
+                   help="also fetch image URLs on loopback and private hosts, for tests "
+                        "(default: $PLAYGROUND_LOCAL_ALLOW_PRIVATE_FETCH)")
+    p.add_argument("--fetch-timeout", type=float, default=30.0, help="seconds for one image fetch")
+    p.add_argument("--upload-lifetime", type=float, default=7 * 24 * 3600.0,
+                   help="seconds an uploaded file is served (default: 7 days, as the real API)")
+    p.add_argument("--json-max-bytes", type=int, default=1024 * 1024,
+                   help="largest JSON body other than a submit's")
+    p.add_argument("--submit-max-bytes", type=int, default=64 * 1024 * 1024,
+                   help="largest submit body (default: the contract's 64 MB)")
     p.add_argument("--data-dir", type=Path, default=None, help="keep uploads and outputs here (default: temp)")
     p.add_argument("--render-workers", type=int, default=2)
     p.add_argument("--sync-wait", type=float, default=60.0, help="seconds enable_sync_mode holds a submit")
@@ -46,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         config = LocalConfig(
             timing=args.timing, speed=args.speed, concurrency=args.concurrency, rpm=args.rpm, balance=args.balance,
             keys=frozenset(k.strip() for k in args.keys.split(",") if k.strip()) or None,
-            allow_fetch=args.allow_fetch, data_dir=args.data_dir, render_workers=args.render_workers,
+            allow_fetch=args.allow_fetch, allow_private_fetch=args.allow_private_fetch,
+            fetch_timeout=args.fetch_timeout, upload_lifetime_seconds=args.upload_lifetime,
+            json_max_bytes=args.json_max_bytes, submit_max_bytes=args.submit_max_bytes, data_dir=args.data_dir,
+            render_workers=args.render_workers,
             sync_wait=args.sync_wait, faults=FaultPlan.parse(args.faults),
         )
     except ValueError as exc:

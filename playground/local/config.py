@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from playground.contract import IMAGE_LIMITS
+
 from .faults import FaultPlan
 
 TIMINGS = ("instant", "realistic")
@@ -26,14 +28,22 @@ class LocalConfig:
     concurrency: int = 2  # tasks of one key processing at once (Bronze level); later ones wait as "created"
     rpm: int | None = None  # submits per minute per key; over it: HTTP 429 with Retry-After
     balance: float = 10.0  # starting USD balance of every key's account
-    allow_fetch: bool = False  # fetch non-loopback image URLs; otherwise such tasks fail with code 1402
+    allow_fetch: bool = False  # fetch public http(s) image URLs; otherwise such tasks fail with code 1402 (offline)
+    # Also fetch loopback, private and link-local hosts. For tests only: it lets anyone who can submit make the
+    # server probe its own network.
+    allow_private_fetch: bool = False
+    fetch_timeout: float = 30.0  # seconds for a whole image fetch (connect, headers and body)
     data_dir: Path | None = None  # uploads and outputs; None: a temporary directory removed at stop
     render_workers: int = 2
     faults: FaultPlan | str = field(default_factory=FaultPlan)  # a plan, or its spec text
     sync_wait: float = 60.0  # how long enable_sync_mode holds a submit before answering 5004
-    upload_max_bytes: int = 200 * 1024 * 1024
+    upload_max_bytes: int = IMAGE_LIMITS.max_bytes  # one uploaded file (the contract's image limit)
     upload_ticket_seconds: float = 3600.0  # how long a PUT upload URL stays valid
     history_inputs: bool = True  # history items carry each task's "input" (the contract does not promise it)
+    upload_lifetime_seconds: float = 7 * 24 * 3600.0  # how long an uploaded file is served, as the real API keeps it
+    json_max_bytes: int = 1024 * 1024  # a JSON body of price, history, delete, upload tickets; larger ones get 413
+    # A submit body: the contract's whole-request limit, as its images may come inline as data: URIs.
+    submit_max_bytes: int = IMAGE_LIMITS.max_request_bytes
 
     def __post_init__(self) -> None:
         if self.timing not in TIMINGS:
@@ -48,6 +58,10 @@ class LocalConfig:
             raise ValueError(f"rpm: {self.rpm} must be at least 1 (or None for no limit)")
         if self.render_workers < 1:
             raise ValueError(f"render_workers: {self.render_workers} must be at least 1")
+        for name in ("fetch_timeout", "upload_max_bytes", "upload_ticket_seconds", "upload_lifetime_seconds",
+                     "json_max_bytes", "submit_max_bytes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: {getattr(self, name)} must be greater than 0")
         if isinstance(self.keys, str):
             self.keys = frozenset(k.strip() for k in self.keys.split(","))
         if self.keys is not None:

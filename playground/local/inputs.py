@@ -1,6 +1,11 @@
-"""Fetching a task's input images: this server's own uploads from disk, loopback URLs, data: URIs.
+"""Reading a task's input images: this server's own uploads from disk, data: URIs, and fetched http(s) URLs.
 
-Any other URL is unreachable for an offline server (code 1402) unless fetching was allowed.
+Fetching on a submitter's behalf is a server-side request forgery risk, so it is narrow: public hosts only (every
+address the name resolves to is checked, and the connection goes to a checked address, so a name cannot re-resolve
+to loopback in between), only when ``allow_fetch`` is on, no redirects, a time and a size limit. Loopback and private
+hosts are fetched only with ``allow_private_fetch`` (tests). Every fetch failure ends the task with code 1402 and the
+same text, :data:`FETCH_FAILED`, so a prober cannot tell a closed port from an open one or a refused host from a
+redirect; the real reason goes to this server's log.
 """
 
 from __future__ import annotations
@@ -10,8 +15,11 @@ import binascii
 import io
 import ipaddress
 import logging
+import socket
+import time
 import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -20,7 +28,12 @@ from playground.contract import IMAGE_LIMITS
 
 log = logging.getLogger(__name__)
 
-FETCH_TIMEOUT = (5.0, 30.0)
+FETCH_FAILED = ("{field}: the image could not be fetched. The local API reads files uploaded to it, data: URIs and "
+                "(when started with allow_fetch) public http(s) URLs without redirects; upload the file and use the "
+                "URL the upload returns.")
+UNKNOWN_UPLOAD = ("{field}: this server holds no such upload: it was made to an earlier run of the server, never "
+                  "finished, or has expired (uploads are kept {lifetime}); upload the file again.")
+_USER_AGENT = "playground-local-api"
 
 
 class InputError(Exception):
@@ -29,6 +42,20 @@ class InputError(Exception):
     def __init__(self, code: int, message: str):
         super().__init__(message)
         self.code = code
+
+
+class _FetchFailed(Exception):
+    """Why a fetch failed: logged on this server, never shown to the submitter."""
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """What :func:`load_image` may fetch over the network."""
+
+    allow_public: bool = False
+    allow_private: bool = False
+    timeout: float = 30.0
+    upload_lifetime: str = "7 days"  # for messages
 
 
 def is_loopback(host: str | None) -> bool:
@@ -42,17 +69,28 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
+def is_public_address(address: str) -> bool:
+    """True for a globally routable unicast address (not loopback, private, link-local, multicast, reserved...)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
+
+
 def load_image(url: str, *, field: str, own_netlocs: set[str], own_port: int,
-               local_file: Callable[[str], Path | None], allow_fetch: bool) -> Image.Image:
+               local_file: Callable[[str], Path | None], policy: FetchPolicy) -> Image.Image:
     """The image at ``url`` decoded and checked against the contract's limits; InputError names ``field``."""
-    data = _read_bytes(url, field=field, own_netlocs=own_netlocs, own_port=own_port, local_file=local_file,
-                       allow_fetch=allow_fetch)
+    data, fetched = _read_bytes(url, field=field, own_netlocs=own_netlocs, own_port=own_port, local_file=local_file,
+                                policy=policy)
     if len(data) > IMAGE_LIMITS.max_bytes:
         raise InputError(1401, f"{field}: the file has {len(data)} bytes; at most {IMAGE_LIMITS.max_bytes} allowed")
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        if fetched:  # what a fetched URL served is nobody's business but this server's log
+            log.info("%s: the fetched file is not an image (%s)", field, type(exc).__name__)
+            raise InputError(1402, FETCH_FAILED.format(field=field)) from None
         raise InputError(1401, f"{field}: could not be read as an image ({exc})") from None
     width, height = image.size
     limits = IMAGE_LIMITS
@@ -67,42 +105,99 @@ def load_image(url: str, *, field: str, own_netlocs: set[str], own_port: int,
 
 
 def _read_bytes(url: str, *, field: str, own_netlocs: set[str], own_port: int,
-                local_file: Callable[[str], Path | None], allow_fetch: bool) -> bytes:
+                local_file: Callable[[str], Path | None], policy: FetchPolicy) -> tuple[bytes, bool]:
+    """(bytes, whether they were fetched over the network)."""
     if not isinstance(url, str) or not url.strip():
         raise InputError(1401, f"{field}: expected a URL")
     if url.startswith("data:"):
-        return _decode_data_uri(url, field)
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(1401, f"{field}: {url[:200]!r} is not an http(s) URL or a data: URI")
-    own = parts.netloc.lower() in own_netlocs or (is_loopback(parts.hostname) and parts.port == own_port)
-    if own:
-        path = local_file(urllib.parse.unquote(parts.path))
-        if path is None:
-            raise InputError(1402, f"{field}: {url} is not a file this server holds (upload it first)")
-        return path.read_bytes()
-    if not (is_loopback(parts.hostname) or allow_fetch):
-        raise InputError(1402, f"{field}: {url} is unreachable from the local API, which only reads its own "
-                               "uploads, loopback URLs and data: URIs (start it with allow_fetch=True to fetch others)")
-    return _fetch(url, field)
-
-
-def _fetch(url: str, field: str) -> bytes:
-    import requests
-
+        return _decode_data_uri(url, field), False
     try:
-        with requests.get(url, timeout=FETCH_TIMEOUT, stream=True) as response:
-            if response.status_code != 200:
-                raise InputError(1402, f"{field}: fetching {url} answered HTTP {response.status_code}")
-            chunks, total = [], 0
-            for chunk in response.iter_content(1 << 16):
-                total += len(chunk)
-                if total > IMAGE_LIMITS.max_bytes:
-                    raise InputError(1401, f"{field}: the file is over {IMAGE_LIMITS.max_bytes} bytes")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except requests.RequestException as exc:
-        raise InputError(1402, f"{field}: fetching {url} failed ({type(exc).__name__})") from None
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:  # a malformed netloc or port
+        log.info("%s: refused to fetch a malformed URL", field)
+        raise InputError(1402, FETCH_FAILED.format(field=field)) from None
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https") and parts.hostname:
+        own = parts.netloc.lower() in own_netlocs or (is_loopback(parts.hostname) and port == own_port)
+        if own:  # this server's own file: read from disk, never over HTTP
+            path = local_file(urllib.parse.unquote(parts.path))
+            if path is None:
+                raise InputError(1402, UNKNOWN_UPLOAD.format(field=field, lifetime=policy.upload_lifetime))
+            return path.read_bytes(), False
+    try:
+        return _fetch(parts, policy), True
+    except _FetchFailed as exc:
+        log.info("%s: image fetch from host %r failed: %s", field, parts.hostname, exc)
+        raise InputError(1402, FETCH_FAILED.format(field=field)) from None
+
+
+def _fetch(parts: urllib.parse.SplitResult, policy: FetchPolicy) -> bytes:
+    """GET one URL without redirects, connecting only to an address the policy allows."""
+    import certifi
+    import urllib3
+
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if scheme not in ("http", "https") or not host:
+        raise _FetchFailed(f"scheme {scheme or 'none'!r} is not fetched")
+    if not (policy.allow_public or policy.allow_private):
+        raise _FetchFailed("fetching is off (allow_fetch)")
+    port = parts.port or (443 if scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise _FetchFailed(f"the host does not resolve ({type(exc).__name__})") from None
+    addresses = [info[4][0] for info in infos]
+    public = [is_public_address(a) for a in addresses]
+    if not addresses:
+        raise _FetchFailed("the host has no address")
+    if not all(public) and not policy.allow_private:
+        raise _FetchFailed("the host has a non-public address (allow_private_fetch is off)")
+    if all(public) and not policy.allow_public:
+        raise _FetchFailed("the host is public and allow_fetch is off")
+    address = addresses[0]
+    host_header = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    deadline = time.monotonic() + policy.timeout
+    timeout = urllib3.Timeout(connect=policy.timeout, read=policy.timeout)
+    # Connect to the checked address; the name is kept for the Host header and, over https, SNI and the certificate.
+    if scheme == "https":
+        pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
+            address, port, timeout=timeout, retries=False, maxsize=1, cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(), server_hostname=host, assert_hostname=host)
+    else:
+        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1)
+    try:
+        with pool:
+            response = pool.urlopen("GET", target, headers={"Host": host_header, "User-Agent": _USER_AGENT,
+                                                            "Accept": "image/*"},
+                                    redirect=False, retries=False, preload_content=False, assert_same_host=False)
+            try:
+                return _read_reply(response, deadline)
+            finally:
+                response.release_conn()
+    except urllib3.exceptions.HTTPError as exc:
+        raise _FetchFailed(type(exc).__name__) from None
+    except OSError as exc:
+        raise _FetchFailed(type(exc).__name__) from None
+
+
+def _read_reply(response, deadline: float) -> bytes:
+    if response.status != 200:
+        raise _FetchFailed(f"HTTP {response.status}")  # redirects included: they are never followed
+    length = response.headers.get("content-length", "")
+    if length.isdigit() and int(length) > IMAGE_LIMITS.max_bytes:
+        raise _FetchFailed(f"Content-Length {length} is over the image limit")
+    chunks, total = [], 0
+    for chunk in response.stream(1 << 16):
+        total += len(chunk)
+        if total > IMAGE_LIMITS.max_bytes:
+            raise _FetchFailed("the body is over the image limit")
+        if time.monotonic() > deadline:
+            raise _FetchFailed("the fetch took too long")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _decode_data_uri(uri: str, field: str) -> bytes:

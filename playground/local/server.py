@@ -3,6 +3,10 @@
 Every JSON reply is the contract's envelope ``{"code", "message", "data"}``. A thin ASGI layer in front of the app
 logs each request (never its headers), injects the faults of the server's :class:`FaultPlan` and can drop a
 connection without a reply.
+
+Bodies are bounded: a declared or streamed body over its limit gets 413 (JSON: 1 MB, a submit: the contract's 64 MB,
+an upload: the 30 MB image limit), malformed or too deeply nested JSON gets 400, and a client that hangs up mid-request
+is logged as such, not as a server error.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from playground import contract, pricing
 
@@ -33,6 +38,9 @@ log = logging.getLogger(__name__)
 
 DROP_REPLY = "playground.drop_reply"  # scope flag: the handler asks for its reply to be replaced by a dropped socket
 REQUEST_LOG_LIMIT = 10_000
+MAX_OWN_NETLOCS = 64
+JSON_MAX_DEPTH = 32  # the contract's bodies are 2 levels deep; deeper ones are refused before anything walks them
+MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around a legacy upload's file
 _REASONS = {429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
             504: "Gateway Timeout"}
 
@@ -154,7 +162,8 @@ class _Gateway:
 
 def _base_url(request: Request, state: LocalState) -> str:
     base = str(request.base_url).rstrip("/")
-    state.own_netlocs.add(base.split("://", 1)[1].lower())
+    if len(state.own_netlocs) < MAX_OWN_NETLOCS:  # Host headers are the client's to choose: keep the set bounded
+        state.own_netlocs.add(base.split("://", 1)[1].lower())
     return base
 
 
@@ -168,16 +177,71 @@ def _authorize(request: Request, config: LocalConfig) -> str:
     return account_id(key)
 
 
-async def _json_object(request: Request, what: str = "body") -> dict[str, Any]:
-    raw = await request.body()
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, f"Payload Too Large: the request body is over the limit of {limit} bytes")
+
+
+def _capped_receive(request: Request, limit: int, *, shown_limit: int | None = None):
+    """``request``'s ASGI receive, raising ApiError 413 once the body passes ``limit`` bytes (chunked bodies too).
+
+    A declared Content-Length over the limit is refused before any of the body is read.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise ApiError(400, "Content-Length: is not a number of bytes")
+        if int(declared) > limit:
+            raise _too_large(shown_limit or limit)
+    received = 0
+
+    async def receive():
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _too_large(shown_limit or limit)
+        return message
+
+    return receive
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    capped = Request(request.scope, _capped_receive(request, limit))
+    return b"".join([chunk async for chunk in capped.stream()])
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
+
+
+async def _json_object(request: Request, limit: int, what: str = "body") -> dict[str, Any]:
+    raw = await _read_body(request, limit)
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ApiError(400, f"{what}: the JSON is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"{what}: is not valid JSON ({exc})") from None
     if not isinstance(body, dict):
         raise ApiError(400, f"{what}: expected a JSON object, got {type(body).__name__}")
+    if _depth_over(body, JSON_MAX_DEPTH):
+        raise ApiError(400, f"{what}: the JSON is nested too deeply (at most {JSON_MAX_DEPTH} levels)")
     return body
 
 
@@ -211,6 +275,12 @@ def build_app(state: LocalState, faults: FaultPlan) -> FastAPI:
                     for e in exc.errors()]
         return error_reply(400, "; ".join(problems))
 
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, exc: ClientDisconnect):
+        # Nobody is left to read a reply: an ordinary event, not a server error.
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=499)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -221,7 +291,7 @@ def build_app(state: LocalState, faults: FaultPlan) -> FastAPI:
     @app.post("/api/v3/media/uploads")
     async def upload_ticket(request: Request):
         _authorize(request, config)
-        body = await _json_object(request)
+        body = await _json_object(request, config.json_max_bytes)
         return envelope(state.new_upload(body.get("filename"), body.get("size"), body.get("content_type"),
                                          _base_url(request, state)))
 
@@ -246,8 +316,12 @@ def build_app(state: LocalState, faults: FaultPlan) -> FastAPI:
     @app.post("/api/v3/media/upload/binary")
     async def upload_binary(request: Request):
         _authorize(request, config)
+        capped = Request(request.scope, _capped_receive(request, config.upload_max_bytes + MULTIPART_OVERHEAD,
+                                                          shown_limit=config.upload_max_bytes))
         try:
-            form = await request.form(max_part_size=config.upload_max_bytes)
+            form = await capped.form(max_files=1, max_fields=10)
+        except (ApiError, ClientDisconnect):
+            raise
         except Exception as exc:  # malformed multipart bodies raise several types
             raise ApiError(400, f"file: expected a multipart/form-data body with a file field ({exc})") from None
         item = form.get("file")
@@ -257,9 +331,9 @@ def build_app(state: LocalState, faults: FaultPlan) -> FastAPI:
         await form.close()
         return envelope(state.store_legacy_upload(item.filename or "upload", data, _base_url(request, state)))
 
-    @app.get("/media/uploads/{upload_id}/{filename}")
-    async def download_upload(upload_id: str, filename: str):
-        path, ctype = state.upload_file(upload_id, filename)
+    @app.get("/media/uploads/{instance}/{upload_id}/{filename}")
+    async def download_upload(instance: str, upload_id: str, filename: str):
+        path, ctype = state.upload_file(instance, upload_id, filename)
         if path is None:
             raise ApiError(404, "File not found: it was never uploaded or has expired")
         return FileResponse(path, media_type=ctype)
@@ -283,7 +357,7 @@ def build_app(state: LocalState, faults: FaultPlan) -> FastAPI:
     @app.post("/api/v3/model/price")
     async def price(request: Request):
         _authorize(request, config)
-        body = await _json_object(request)
+        body = await _json_object(request, config.json_max_bytes)
         model_id = body.get("model_id")
         if not isinstance(model_id, str) or not model_id:
             raise ApiError(400, "model_id: is required (e.g. bytedance/seedance-v1.5-pro/image-to-video-spicy)")
@@ -306,13 +380,13 @@ def build_app(state: LocalState, faults: FaultPlan) -> FastAPI:
     @app.post("/api/v3/predictions/delete")
     async def delete(request: Request):
         account = _authorize(request, config)
-        body = await _json_object(request)
+        body = await _json_object(request, config.json_max_bytes)
         return envelope(state.delete(account, body.get("ids")))
 
     @app.post("/api/v3/predictions")
     async def history(request: Request):
         account = _authorize(request, config)
-        return envelope(state.history(account, await _json_object(request)))
+        return envelope(state.history(account, await _json_object(request, config.json_max_bytes)))
 
     @app.get("/api/v3/predictions/{task_id}/result")
     async def result(task_id: str, request: Request):
@@ -326,7 +400,7 @@ def build_app(state: LocalState, faults: FaultPlan) -> FastAPI:
     async def submit(model_id: str, request: Request):
         account = _authorize(request, config)
         state.check_rate(account)
-        body = await _json_object(request)
+        body = await _json_object(request, config.submit_max_bytes)
         sync = _flag(body, "enable_sync_mode")
         _flag(body, "enable_base64_output")  # accepted; outputs stay URLs (a video as base64 helps no one)
         webhook = request.query_params.get("webhook")

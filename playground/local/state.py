@@ -32,7 +32,7 @@ from playground import contract, pricing
 
 from .config import LocalConfig
 from .faults import FaultPlan
-from .inputs import InputError, is_loopback, load_image
+from .inputs import FetchPolicy, InputError, is_loopback, load_image
 
 log = logging.getLogger(__name__)
 
@@ -154,9 +154,10 @@ class Upload:
     size: int
     content_type: str
     token: str
-    expires_at: float  # epoch
+    expires_at: float  # epoch: the PUT URL's end
     path: Path
     done: bool = False
+    stored_at: float | None = None  # epoch: when the bytes arrived; served for upload_lifetime_seconds from then
 
 
 @dataclass
@@ -180,6 +181,9 @@ class LocalState:
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
         self.outputs_dir.mkdir(parents=True, exist_ok=True)
         self._secret = secrets.token_bytes(32)
+        # In every upload URL, so a URL issued by an earlier run of the server (even on the same port and data_dir)
+        # is unknown here instead of quietly reaching a file this run never accepted.
+        self.instance = secrets.token_hex(8)
         self._cond = threading.Condition()
         self._accounts: dict[str, _Account] = {}
         self._tasks: dict[str, Task] = {}
@@ -188,6 +192,9 @@ class LocalState:
         self._stopping = False
         self.own_port = 0
         self.own_netlocs: set[str] = set()
+        self._fetch_policy = FetchPolicy(allow_public=config.allow_fetch, allow_private=config.allow_private_fetch,
+                                         timeout=config.fetch_timeout,
+                                         upload_lifetime=_duration_text(config.upload_lifetime_seconds))
         self._executor = ThreadPoolExecutor(config.render_workers, thread_name_prefix="playground-local-render")
         self._scheduler = threading.Thread(target=self._schedule, name="playground-local-scheduler", daemon=True)
 
@@ -384,11 +391,11 @@ class LocalState:
         upload_id = uuid.uuid4().hex
         expires = time.time() + self.config.upload_ticket_seconds
         token = hmac.new(self._secret, f"{upload_id}:{int(expires)}".encode(), hashlib.sha256).hexdigest()
-        upload = Upload(upload_id, name, size, ctype, token, expires, self.uploads_dir / upload_id / name)
+        upload = Upload(upload_id, name, size, ctype, token, expires, self._upload_path(upload_id, name))
         with self._cond:
             self._uploads[upload_id] = upload
         return {
-            "download_url": f"{base_url}/media/uploads/{upload_id}/{name}",
+            "download_url": self._download_url(base_url, upload),
             "upload": {
                 "method": "PUT",
                 "url": f"{base_url}/media/put/{upload_id}?expires={int(expires)}&token={token}",
@@ -416,40 +423,54 @@ class LocalState:
         tmp_path.replace(upload.path)
         with self._cond:
             upload.done = True
+            upload.stored_at = time.time()
         log.info("upload %s stored (%d bytes)", upload.id, received)
 
     def store_legacy_upload(self, filename: str, data: bytes, base_url: str) -> dict[str, Any]:
         if not data:
             raise ApiError(400, "file: is empty")
         if len(data) > self.config.upload_max_bytes:
-            raise ApiError(400, f"file: {len(data)} bytes is over the limit of {self.config.upload_max_bytes}")
+            raise ApiError(413, f"file: {len(data)} bytes is over the limit of {self.config.upload_max_bytes}")
         name = _safe_filename(filename or "upload")
         upload_id = uuid.uuid4().hex
-        path = self.uploads_dir / upload_id / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
         ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        now = time.time()
+        upload = Upload(upload_id, name, len(data), ctype, "", now, self._upload_path(upload_id, name), done=True,
+                        stored_at=now)
+        upload.path.parent.mkdir(parents=True, exist_ok=True)
+        upload.path.write_bytes(data)
+        with self._cond:
+            self._uploads[upload_id] = upload
         kind = ctype.split("/")[0] if ctype.split("/")[0] in ("image", "video", "audio") else "file"
-        return {"type": kind, "download_url": f"{base_url}/media/uploads/{upload_id}/{name}", "filename": name,
+        return {"type": kind, "download_url": self._download_url(base_url, upload), "filename": name,
                 "size": len(data)}
 
-    def upload_file(self, upload_id: str, filename: str) -> tuple[Path | None, str]:
-        """(path, content type) of an uploaded file; path None when there is no such file."""
-        if not re.fullmatch(r"[0-9a-f]{32}", upload_id) or _safe_filename(filename) != filename:
-            return None, ""
-        path = self.uploads_dir / upload_id / filename
-        if not path.is_file():
+    def _upload_path(self, upload_id: str, name: str) -> Path:
+        return self.uploads_dir / self.instance / upload_id / name
+
+    def _download_url(self, base_url: str, upload: Upload) -> str:
+        return f"{base_url}/media/uploads/{self.instance}/{upload.id}/{upload.filename}"
+
+    def upload_file(self, instance: str, upload_id: str, filename: str) -> tuple[Path | None, str]:
+        """(path, content type) of a finished, unexpired upload of this server run; path None when there is none."""
+        if instance != self.instance:
             return None, ""
         with self._cond:
             upload = self._uploads.get(upload_id)
-        ctype = upload.content_type if upload else (mimetypes.guess_type(filename)[0] or "application/octet-stream")
-        return path, ctype
+            if upload is None or not upload.done or upload.filename != filename or upload.stored_at is None:
+                return None, ""
+            if time.time() - upload.stored_at > self.config.upload_lifetime_seconds:
+                del self._uploads[upload_id]
+                upload.path.unlink(missing_ok=True)
+                log.info("upload %s expired and was removed", upload_id)
+                return None, ""
+        return (upload.path, upload.content_type) if upload.path.is_file() else (None, "")
 
     def local_file(self, url_path: str) -> Path | None:
         """The file behind one of this server's own media URL paths, for reading task inputs without HTTP."""
         parts = url_path.strip("/").split("/")
-        if len(parts) == 4 and parts[:2] == ["media", "uploads"]:
-            return self.upload_file(parts[2], parts[3])[0]
+        if len(parts) == 5 and parts[:2] == ["media", "uploads"]:
+            return self.upload_file(parts[2], parts[3], parts[4])[0]
         if len(parts) == 3 and parts[:2] == ["media", "outputs"]:
             return self.output_file(parts[2])[1]
         return None
@@ -557,13 +578,20 @@ class LocalState:
 
     def _load(self, url: str, name: str):
         return load_image(url, field=name, own_netlocs=self.own_netlocs, own_port=self.own_port,
-                          local_file=self.local_file, allow_fetch=self.config.allow_fetch)
+                          local_file=self.local_file, policy=self._fetch_policy)
 
 
 def _whole(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ApiError(400, f"{name}: expected a whole number of at least {minimum}, got {value!r}")
     return value
+
+
+def _duration_text(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} seconds"
 
 
 def _safe_filename(name: str) -> str:
