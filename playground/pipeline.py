@@ -247,6 +247,8 @@ def _resume_one(client: Client, ledger: Ledger, job: Job, out_dir: Path, emit: _
     request_id = job.request_id
     if not request_id:
         if job.status == PENDING and job.sent_at is None:
+            if time.time() - job.updated_at < UNSENT_STALE_S:  # reserved and uploading, maybe in another process
+                return ResumeOutcome(job.id, None, PENDING, error="not sent yet: its inputs are being uploaded")
             ledger.update(job.id, status=LOST, error="never sent: the process stopped before the POST")
             return ResumeOutcome(job.id, None, LOST, error="never sent")
         pred = _reconcile_now(client, ledger, job.id, job.model, job.params, job.sent_at or job.created_at)

@@ -95,3 +95,25 @@ def test_threads_near_the_cap_in_one_process_pass_one_at_a_time_and_the_message_
     assert len(made) == 2 and len(errors) == 2  # $0 and $0.048 are below $0.05: two jobs, then refusals
     assert all("($0.096 spent today" in e for e in errors)
     assert api.submits == 2
+
+
+def test_the_page_charges_a_visitor_across_sessions_against_the_visitor_cap(api, tmp_path):
+    from browser_support import client_factory_for
+
+    from playground.caps import visitor_id
+    from playground.ui import API_LABEL, Playground
+
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    pg = Playground(client_factory=client_factory_for(api), ledger=ledger, caps=Caps(max_cost_per_visitor=0.05),
+                    owner_key=KEY)
+    image = make_image(tmp_path / "in.png")
+    payer = pg.payer(API_LABEL, "")
+    visitor = visitor_id({"x-forwarded-for": "203.0.113.9"}, "10.0.0.1", proxies=1)
+    outcomes = [pg.run(str(image), "slow zoom in", None, {**CHEAP, "seed": -1}, batch=1, payer=payer,
+                       session=f"reloaded-{i}", visitor=visitor) for i in range(3)]
+    assert [len(o.results) for o in outcomes] == [1, 1, 0]
+    assert "per visitor" in str(outcomes[2].errors[0]) and "($0.096 spent today" in str(outcomes[2].errors[0])
+    assert {j.visitor for j in ledger.jobs()} == {visitor}
+    other = pg.run(str(image), "slow zoom in", None, {**CHEAP, "seed": -1}, batch=1, payer=payer,
+                   session="elsewhere", visitor=visitor_id({}, "198.51.100.4", proxies=0))
+    assert len(other.results) == 1

@@ -208,3 +208,20 @@ def test_a_reservation_whose_upload_fails_stops_counting(local_api, tmp_path):
     assert job.status == REJECTED and job.sent_at is None and "not sent" in job.error
     assert ledger.spent() == 0.0 and local_api.submits == 0
     client.close()
+
+
+def test_resume_leaves_a_fresh_reservation_to_its_process_and_gives_up_an_old_one(local_api, tmp_path):
+    from playground.pipeline import resume
+
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    client = Client(api_key=KEY, base_url=local_api.url)
+    params = {**CHEAP, "seed": 1, "image": "upload:sha256:abc"}
+    fresh = ledger.record_pending(base_url=client.backend_id, model="m", params=params, fingerprint="a", cost=0.048)
+    old = ledger.record_pending(base_url=client.backend_id, model="m", params=params, fingerprint="b", cost=0.048)
+    with sqlite3.connect(ledger.path) as db:
+        db.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (time.time() - 3600, old))
+    outcomes = {o.job_id: o for o in resume(client, ledger)}
+    assert outcomes[fresh].status == "pending" and ledger.get(fresh).status == "pending"
+    assert outcomes[old].status == LOST and ledger.get(old).status == LOST
+    assert local_api.submits == 0
+    client.close()
