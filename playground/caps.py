@@ -6,18 +6,23 @@ Set by environment (a Hugging Face Space's variables), all optional:
 |---|---|
 | ``PLAYGROUND_MAX_COST_PER_REQUEST`` | USD; a single job costing more is refused |
 | ``PLAYGROUND_MAX_COST_PER_SESSION`` | USD; one browser session's budget |
+| ``PLAYGROUND_MAX_COST_PER_VISITOR`` | USD; one visitor's budget per UTC day, whatever sessions they open |
 | ``PLAYGROUND_MAX_COST_PER_DAY`` | USD; the host key's budget per UTC day, all visitors together |
 | ``PLAYGROUND_MAX_RESOLUTION`` | ``480p``, ``720p`` or ``1080p`` |
 | ``PLAYGROUND_MAX_DURATION`` | seconds |
 | ``PLAYGROUND_HIDE_NSFW`` | ``1``: outputs the API flags NSFW are not shown |
 | ``PLAYGROUND_PUBLIC`` | ``1`` (automatic on a Space): the history shows each visitor only their own jobs |
+| ``PLAYGROUND_TRUSTED_PROXIES`` | proxies in front of the app whose ``X-Forwarded-For`` is believed (default: 1 on a
+  Space, else 0) |
 
 How the budgets count: spending is read from the ledger (every job that may be charged, see
-:meth:`playground.jobs.Ledger.spent`) plus jobs this process has allowed but not yet written there. A job is refused
-once the session's or the day's spending has **reached** the cap; a job that starts below the cap may finish above
-it, by at most one job's cost (itself bounded by the per-request cap). So with a $0.10 daily cap the first $0.12 job
-runs and the second is refused. Caps bind only the host's key: visitors who bring their own key, and the free local
-preview, are not capped.
+:meth:`playground.jobs.Ledger.spent`), and a job's pending row, written in the same write transaction as the check
+(:meth:`playground.jobs.Ledger.reserve`), is its reservation: so processes sharing one ledger never pass the same last
+cent. A job is refused once the session's, the visitor's or the day's spending has **reached** the cap; a job that
+starts below the cap may finish above it, by at most its own cost (itself bounded by the per-request cap). So with a
+$0.10 daily cap the first $0.12 job runs and the second is refused. A visitor is a client address (see
+:func:`visitor_id`): visitors behind one NAT share a budget, and one with many addresses can spend more, up to the
+daily cap. Caps bind only the host's key: visitors who bring their own key, and the free local preview, are not capped.
 
 >>> caps = Caps(max_cost_per_day=0.10)
 >>> caps.check(0.12, {"resolution": "480p", "duration": 5}, spent_today=0.12)
@@ -28,16 +33,18 @@ playground.errors.CapExceeded: This playground's daily budget of $0.10 for the h
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from .contract import RESOLUTIONS
 from .errors import CapExceeded, ValidationError
+from .jobs import SpentReader
 from .pricing import format_usd
 
 _BRING_YOUR_OWN = "Enter your own WaveSpeed API key (Backend) to go beyond it, or use the free local preview."
@@ -72,15 +79,12 @@ class Caps:
 
     max_cost_per_request: float | None = None
     max_cost_per_session: float | None = None
+    max_cost_per_visitor: float | None = None
     max_cost_per_day: float | None = None
     max_resolution: str | None = None
     max_duration: int | None = None
     hide_nsfw: bool = False
     public: bool = False
-    # Jobs allowed but not yet in the ledger, token -> (account, session, cost): guards concurrent sessions.
-    _reserved: dict[int, tuple[str, str, float]] = field(default_factory=dict, repr=False, compare=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-    _next: int = field(default=0, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.max_resolution is not None and self.max_resolution not in RESOLUTIONS:
@@ -97,6 +101,7 @@ class Caps:
         return cls(
             max_cost_per_request=_env_float(env, "PLAYGROUND_MAX_COST_PER_REQUEST"),
             max_cost_per_session=_env_float(env, "PLAYGROUND_MAX_COST_PER_SESSION"),
+            max_cost_per_visitor=_env_float(env, "PLAYGROUND_MAX_COST_PER_VISITOR"),
             max_cost_per_day=_env_float(env, "PLAYGROUND_MAX_COST_PER_DAY"),
             max_resolution=env.get("PLAYGROUND_MAX_RESOLUTION", "").strip() or None,
             max_duration=int(duration) if duration else None,
@@ -108,7 +113,8 @@ class Caps:
     def any(self) -> bool:
         """Whether any spending or size limit is set."""
         return any(v is not None for v in (self.max_cost_per_request, self.max_cost_per_session,
-                                           self.max_cost_per_day, self.max_resolution, self.max_duration))
+                                           self.max_cost_per_visitor, self.max_cost_per_day, self.max_resolution,
+                                           self.max_duration))
 
     def describe(self) -> list[str]:
         """One line per limit, for the page."""
@@ -117,6 +123,8 @@ class Caps:
             lines.append(f"at most {format_usd(self.max_cost_per_request)} per request")
         if self.max_cost_per_session is not None:
             lines.append(f"{format_usd(self.max_cost_per_session)} per session")
+        if self.max_cost_per_visitor is not None:
+            lines.append(f"{format_usd(self.max_cost_per_visitor)} per visitor per day (UTC)")
         if self.max_cost_per_day is not None:
             lines.append(f"{format_usd(self.max_cost_per_day)} per day (UTC), all visitors together")
         if self.max_resolution is not None:
@@ -126,8 +134,9 @@ class Caps:
         return lines
 
     def check(self, cost: float, params: Mapping[str, Any], *, spent_today: float = 0.0,
-              spent_session: float = 0.0) -> None:
-        """Raise CapExceeded, naming the cap, when a job of ``cost`` with ``params`` may not be sent."""
+              spent_session: float = 0.0, spent_visitor: float = 0.0) -> None:
+        """Raise CapExceeded, naming the cap and the spending so far, when a job of ``cost`` with ``params`` may not
+        be sent. ``spent_*`` are what the ledger counts: the day's and the visitor's since midnight UTC."""
         resolution = params.get("resolution")
         if self.max_resolution is not None and resolution in RESOLUTIONS and \
                 RESOLUTIONS.index(resolution) > RESOLUTIONS.index(self.max_resolution):
@@ -144,47 +153,78 @@ class Caps:
         if self.max_cost_per_session is not None and spent_session >= self.max_cost_per_session - 1e-9:
             raise CapExceeded(f"This session has used its budget of {format_usd(self.max_cost_per_session)} on "
                               f"the host's key ({format_usd(spent_session)} spent). {_BRING_YOUR_OWN}")
+        if self.max_cost_per_visitor is not None and spent_visitor >= self.max_cost_per_visitor - 1e-9:
+            raise CapExceeded(f"You have used this playground's budget of {format_usd(self.max_cost_per_visitor)} "
+                              f"per visitor on the host's key ({format_usd(spent_visitor)} spent today, UTC); it "
+                              f"resets at midnight UTC. {_BRING_YOUR_OWN}")
         if self.max_cost_per_day is not None and spent_today >= self.max_cost_per_day - 1e-9:
             raise CapExceeded(f"This playground's daily budget of {format_usd(self.max_cost_per_day)} for the "
                               f"host's key is used up ({format_usd(spent_today)} spent today, UTC); it resets at "
                               f"midnight UTC. {_BRING_YOUR_OWN}")
 
-    def guard(self, ledger, *, account: str, session: str,
+    def guard(self, ledger, *, account: str, session: str, visitor: str = "",
               now: Callable[[], float] = time.time) -> CapGuard:
-        """A ``guard(cost, params)`` for :func:`playground.pipeline.generate` that checks the caps against the
-        ledger's spending for ``account`` today and ``session`` overall, and reserves what it allows until
-        :meth:`CapGuard.release` (call it once generate has returned: by then the ledger holds the job)."""
-        return CapGuard(self, ledger, account, session, now)
-
-    def _pending(self, account: str, session: str | None = None) -> float:
-        return sum(c for a, s, c in self._reserved.values() if a == account and (session is None or s == session))
-
-    def _release(self, tokens: list[int]) -> None:
-        with self._lock:
-            for token in tokens:
-                self._reserved.pop(token, None)
+        """A guard for :func:`playground.pipeline.generate`: it checks the caps against the ledger's spending for
+        ``account`` today, in ``session`` and by ``visitor`` today, inside the ledger transaction that writes the
+        job's pending row (the row is the reservation: nothing is held in memory)."""
+        return CapGuard(self, ledger, account, session, visitor, now)
 
 
 class CapGuard:
     """Checks one visitor's jobs against the caps; see :meth:`Caps.guard`."""
 
-    def __init__(self, caps: Caps, ledger, account: str, session: str, now: Callable[[], float]):
-        self.caps, self.ledger, self.account, self.session, self.now = caps, ledger, account, session, now
-        self._tokens: list[int] = []
+    def __init__(self, caps: Caps, ledger, account: str, session: str, visitor: str, now: Callable[[], float]):
+        self.caps, self.ledger, self.now = caps, ledger, now
+        self.account, self.session, self.visitor = account, session, visitor
 
-    def __call__(self, cost: float, params: dict) -> None:
-        # One lock around read-and-reserve, so two sessions cannot both pass on the same last cent.
-        with self.caps._lock:
-            today = self.ledger.spent(since=start_of_utc_day(self.now()), account=self.account)
-            in_session = self.ledger.spent(account=self.account, session=self.session)
-            self.caps.check(cost, params,
-                            spent_today=today + self.caps._pending(self.account),
-                            spent_session=in_session + self.caps._pending(self.account, self.session))
-            self.caps._next += 1
-            self.caps._reserved[self.caps._next] = (self.account, self.session, cost)
-            self._tokens.append(self.caps._next)
+    def __call__(self, cost: float, params: Mapping[str, Any], spent: SpentReader | None = None) -> None:
+        """Raise CapExceeded when a job of ``cost`` may not be sent. ``spent`` reads the ledger inside the
+        reserving transaction (see :meth:`playground.jobs.Ledger.reserve`); without it this is a plain check."""
+        spent = spent or self.ledger.spent
+        day = start_of_utc_day(self.now())
+        self.caps.check(cost, params,
+                        spent_today=spent(since=day, account=self.account),
+                        spent_session=spent(account=self.account, session=self.session),
+                        spent_visitor=spent(since=day, account=self.account, visitor=self.visitor))
 
     def release(self) -> None:
-        """Forget this guard's reservations (the ledger now counts those jobs, or they were never sent)."""
-        self.caps._release(self._tokens)
-        self._tokens = []
+        """Nothing to release: reservations are ledger rows. Kept for callers of the earlier in-memory guard."""
+
+
+def trusted_proxies(env: Mapping[str, str] | None = None) -> int:
+    """How many proxies in front of the app append to ``X-Forwarded-For``: ``PLAYGROUND_TRUSTED_PROXIES``, else 1
+    on a Hugging Face Space (``SPACE_ID``), else 0 (the app faces its visitors directly)."""
+    env = os.environ if env is None else env
+    text = env.get("PLAYGROUND_TRUSTED_PROXIES", "").strip()
+    if text:
+        if not text.isdigit():
+            raise ValidationError(f"PLAYGROUND_TRUSTED_PROXIES: {text!r} is not a whole number of proxies")
+        return int(text)
+    return 1 if env.get("SPACE_ID") else 0
+
+
+def visitor_id(request_headers: Mapping[str, str] | None, client_host: str | None, *,
+               proxies: int | None = None) -> str:
+    """Who a visitor is for the per-visitor cap: a one-way tag of their client address, which reloading the page or
+    opening a new session does not change (the address itself is not stored).
+
+    Behind ``proxies`` trusted proxies (default :func:`trusted_proxies`), the address is the ``X-Forwarded-For``
+    entry the outermost of them appended (counted from the right): entries left of it are whatever the client sent
+    and could be forged to reset the budget. With no proxy, the TCP peer ``client_host``.
+
+    >>> forged = visitor_id({"x-forwarded-for": "6.6.6.6, 203.0.113.7"}, "10.0.0.2", proxies=1)
+    >>> forged == visitor_id({}, "203.0.113.7", proxies=0)
+    True
+    """
+    proxies = trusted_proxies() if proxies is None else proxies
+    address = (client_host or "").strip()
+    if proxies > 0:
+        headers = {str(k).lower(): str(v) for k, v in (request_headers or {}).items()}
+        hops = [h.strip() for h in headers.get("x-forwarded-for", "").split(",") if h.strip()]
+        if hops:
+            address = hops[-proxies] if len(hops) >= proxies else hops[0]
+    try:
+        address = str(ipaddress.ip_address(address.strip("[]")))
+    except ValueError:
+        pass  # not an IP (a test client's name, or nothing): still a stable identity
+    return "ip-" + hashlib.sha256(("seedance-playground-visitor:" + address).encode()).hexdigest()[:16]

@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -22,6 +22,11 @@ from typing import Any
 # Local states besides the API's statuses: before the POST, after a lost reply, and refused (nothing created).
 PENDING, UNKNOWN, REJECTED, LOST = "pending", "unknown", "rejected", "lost"
 UNFINISHED = (PENDING, UNKNOWN, "created", "processing")
+# Statuses that cannot be charged: excluded from spending.
+NOT_CHARGED = (REJECTED, "failed", "cancelled", LOST, "timeout", "deleted")
+# A reserved row not sent within this long was left by a process that stopped while uploading (an upload's read
+# timeout is 2 minutes, and there are at most two): it is marked lost, stops counting, and can never be sent.
+UNSENT_STALE_S = 600.0
 UPLOAD_LIFETIME_S = 7 * 24 * 3600
 UPLOAD_REUSE_S = 6 * 24 * 3600  # a day's margin before the API forgets an upload
 
@@ -144,6 +149,17 @@ class Job:
     def has_video(self) -> bool:
         return bool(self.video_path) and Path(self.video_path).exists()
 
+    @property
+    def reusable(self) -> bool:
+        """Completed, with its video on disk or an output URL the API still serves."""
+        return self.status == "completed" and (
+            self.has_video or (bool(self.outputs) and time.time() - (self.finished_at or 0) < UPLOAD_REUSE_S))
+
+    @property
+    def in_flight(self) -> bool:
+        """Reserved or sent and not yet ended at the API: an identical request waits for it rather than paying."""
+        return self.status in UNFINISHED
+
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
         d = dict(row)
@@ -168,6 +184,29 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
                 db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
             except sqlite3.OperationalError:  # another process added it first
                 pass
+
+
+SpentReader = Callable[..., float]
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What :meth:`Ledger.reserve` did: wrote a pending row (``job_id``), or found an identical request (``twin``)
+    already in flight or completed, and wrote nothing."""
+
+    job_id: int | None = None
+    twin: Job | None = None
+
+
+def _spent_sql(since: float, filters: dict[str, str | None]) -> tuple[str, list[Any]]:
+    sql = (f"SELECT COALESCE(SUM(cost), 0) FROM jobs WHERE created_at >= ? AND status NOT IN "
+           f"({','.join('?' * len(NOT_CHARGED))})")
+    args: list[Any] = [since, *NOT_CHARGED]
+    for col, value in filters.items():
+        if value is not None:
+            sql += f" AND {col} = ?"
+            args.append(value)
+    return sql, args
 
 
 class Ledger:
@@ -202,19 +241,76 @@ class Ledger:
     # ---- jobs ------------------------------------------------------------------------------------------------
 
     def record_pending(self, *, base_url: str, model: str, params: dict[str, Any], fingerprint: str, cost: float,
-                       account: str = "", session: str = "") -> int:
-        """Write the row for a request about to be sent. Returns its id."""
+                       account: str = "", session: str = "", visitor: str = "") -> int:
+        """Write the row for a request about to be sent, with no check. Returns its id."""
+        reservation = self.reserve(base_url=base_url, model=model, params=params, fingerprint=fingerprint, cost=cost,
+                                   account=account, session=session, visitor=visitor)
+        assert reservation.job_id is not None
+        return reservation.job_id
+
+    def reserve(self, *, base_url: str, model: str, params: dict[str, Any], fingerprint: str, cost: float,
+                account: str = "", session: str = "", visitor: str = "", once: bool = False,
+                check: Callable[[SpentReader], None] | None = None, ignore: Collection[int] = ()) -> Reservation:
+        """Reserve a request in ONE write transaction: the pending row *is* the reservation of its cost.
+
+        With ``once``, an identical request (same ``fingerprint``) in flight or completed and reusable is returned as
+        the ``twin`` and nothing is written (rows whose ids are in ``ignore`` excepted). Otherwise ``check(spent)``
+        runs (it may raise, e.g. CapExceeded, and then nothing is written) with ``spent(since=..., account=...,
+        session=..., visitor=...)`` summing as :meth:`spent` does within this transaction, and the row is inserted.
+        No other connection can write between the check and the insert, so processes never pass the same last cent.
+
+        >>> def at_most_a_dollar(spent):
+        ...     if spent(account="a") >= 1.0:
+        ...         raise CapExceeded("the dollar is spent")
+        >>> ledger.reserve(base_url=url, model=m, params=p, fingerprint=fp, cost=0.1, account="a",
+        ...                check=at_most_a_dollar)   # doctest: +SKIP
+        """
         now = time.time()
         with self._connect() as db:
-            cur = db.execute(
-                "INSERT INTO jobs (created_at, updated_at, base_url, account, session, model, params, fingerprint,"
-                " seed, resolution, duration, audio, cost, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (now, now, base_url, account, session, model, json.dumps(params, sort_keys=True), fingerprint,
-                 params.get("seed"), params.get("resolution"), params.get("duration"),
-                 None if params.get("generate_audio") is None else int(bool(params.get("generate_audio"))),
-                 cost, PENDING),
-            )
-            return int(cur.lastrowid)
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                # Reservations whose process stopped before sending stop counting and can no longer be sent.
+                db.execute("UPDATE jobs SET status = ?, updated_at = ?, error = ? WHERE status = ? AND sent_at IS "
+                           "NULL AND updated_at < ?",
+                           (LOST, now, "never sent: the process stopped before the POST; nothing was charged",
+                            PENDING, now - UNSENT_STALE_S))
+                if once:
+                    for row in db.execute("SELECT * FROM jobs WHERE fingerprint = ? ORDER BY id DESC",
+                                          (fingerprint,)).fetchall():
+                        job = Job.from_row(row)
+                        if job.id not in ignore and (job.in_flight or job.reusable):
+                            db.execute("COMMIT")
+                            return Reservation(twin=job)
+                if check is not None:
+                    def spent(*, since: float = 0.0, account: str | None = None, session: str | None = None,
+                              visitor: str | None = None) -> float:
+                        sql, args = _spent_sql(since, {"account": account, "session": session, "visitor": visitor})
+                        return float(db.execute(sql, args).fetchone()[0])
+
+                    check(spent)
+                cur = db.execute(
+                    "INSERT INTO jobs (created_at, updated_at, base_url, account, session, visitor, model, params,"
+                    " fingerprint, seed, resolution, duration, audio, cost, status)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (now, now, base_url, account, session, visitor, model, json.dumps(params, sort_keys=True),
+                     fingerprint, params.get("seed"), params.get("resolution"), params.get("duration"),
+                     None if params.get("generate_audio") is None else int(bool(params.get("generate_audio"))),
+                     cost, PENDING),
+                )
+                db.execute("COMMIT")
+                return Reservation(job_id=int(cur.lastrowid))
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def mark_sending(self, job_id: int, params: dict[str, Any], sent_at: float) -> bool:
+        """Record the final ``params`` (with upload URLs) and ``sent_at`` just before the POST, only while the row is
+        pending and unsent. False: the reservation was given up (marked lost as stale), so it must not be sent."""
+        with self._connect() as db:
+            cur = db.execute("UPDATE jobs SET params = ?, sent_at = ?, updated_at = ? WHERE id = ? AND status = ? "
+                             "AND sent_at IS NULL",
+                             (json.dumps(params, sort_keys=True), sent_at, time.time(), job_id, PENDING))
+            return cur.rowcount == 1
 
     def update(self, job_id: int, **changes: Any) -> None:
         """Change columns of a row (lists are stored as JSON)."""
@@ -269,7 +365,7 @@ class Ledger:
                               (fp,)).fetchall()
         for row in rows:
             job = Job.from_row(row)
-            if job.has_video or (job.outputs and time.time() - (job.finished_at or 0) < UPLOAD_REUSE_S):
+            if job.reusable:
                 return job
         return None
 
@@ -280,15 +376,11 @@ class Ledger:
         return {r[0] for r in rows}
 
     def spent(self, *, since: float = 0.0, account: str | None = None, session: str | None = None,
-              base_url: str | None = None) -> float:
-        """USD committed since ``since``: every row that may be charged (all but rejected, failed and lost)."""
-        sql = ("SELECT COALESCE(SUM(cost), 0) FROM jobs WHERE created_at >= ? AND status NOT IN "
-               "('rejected', 'failed', 'cancelled', 'lost', 'timeout', 'deleted')")
-        args: list[Any] = [since]
-        for col, value in (("account", account), ("session", session), ("base_url", base_url)):
-            if value is not None:
-                sql += f" AND {col} = ?"
-                args.append(value)
+              base_url: str | None = None, visitor: str | None = None) -> float:
+        """USD committed since ``since``: every row that may be charged (all but rejected, failed, lost, ...),
+        pending reservations included."""
+        sql, args = _spent_sql(since, {"account": account, "session": session, "base_url": base_url,
+                                       "visitor": visitor})
         with self._connect() as db:
             return float(db.execute(sql, args).fetchone()[0])
 

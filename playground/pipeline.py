@@ -36,7 +36,7 @@ from .errors import (
     WaveSpeedError,
 )
 from .images import PreparedImage, check_image_url, is_local_api, is_url, prepare_image
-from .jobs import LOST, PENDING, REJECTED, UNKNOWN, Job, Ledger, fingerprint
+from .jobs import LOST, PENDING, REJECTED, UNKNOWN, UNSENT_STALE_S, Job, Ledger, SpentReader, fingerprint
 from .pricing import quote
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,12 @@ class ProgressEvent:
 
 
 ProgressHook = Callable[[ProgressEvent], None]
-Guard = Callable[[float, dict], None]
+# guard(cost, params, spent): raise to refuse; ``spent(since=, account=, session=, visitor=)`` reads the ledger.
+Guard = Callable[[float, dict, SpentReader], None]
+# How an identical request in flight is waited for (see _await_twin).
+TWIN_POLL_MAX_S = 1.0
+TWIN_SILENT_S = 120.0      # longer than a submit's timeouts: a sent row this quiet may have lost its process
+TWIN_DOWNLOAD_GRACE_S = 60.0  # a completed twin's own process is given this long to download before we do
 
 
 @dataclass
@@ -105,14 +110,17 @@ def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, m
              client: Client | None = None, ledger: Ledger | None = None, on_progress: ProgressHook | None = None,
              reuse: bool = True, cancel: threading.Event | None = None, timeout: float | None = None,
              out_dir: str | Path | None = None, session: str = "", account: str = "",
-             guard: Guard | None = None, probe_output: bool = True, **params: Any) -> Result:
+             guard: Guard | None = None, probe_output: bool = True, visitor: str = "", **params: Any) -> Result:
     """Turn an image (path, bytes, PIL image or URL) into a video on disk.
 
     ``params`` are the model's fields (duration, resolution, aspect_ratio, camera_fixed, generate_audio, seed).
     A seed of -1 or None is replaced by a concrete random seed that is sent, so every result can be reproduced.
-    With ``reuse`` and an explicit seed, an identical completed request in the ledger is returned instead of paying
-    again. ``guard(cost, params)`` may raise (e.g. a spending cap) just before money is committed. ``cancel`` stops
-    the wait at once; the job stays in the ledger for :func:`resume`.
+    With ``reuse`` and an explicit seed, an identical request is paid for once, across threads and processes sharing
+    the ledger: a completed one is returned at once, one in flight is waited for (and claimed over if it ends without
+    a video). ``guard(cost, params, spent)`` may raise (e.g. a spending cap): it runs inside the ledger transaction
+    that reserves the job's row, ``spent`` summing the ledger there (see :meth:`Ledger.reserve`). ``visitor`` is
+    recorded on the row for per-visitor caps. ``cancel`` stops the wait at once; the job stays in the ledger for
+    :func:`resume`.
     """
     t0 = time.monotonic()
     emit = _Emitter(on_progress, t0)
@@ -145,30 +153,33 @@ def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, m
     fp = request_fingerprint(client, model, full, media)
     out_dir = Path(out_dir) if out_dir else ledger.home / "outputs"
 
-    if reuse and explicit_seed:
-        earlier = ledger.find_reusable(fp)
-        if earlier is not None:
-            try:
-                return _reuse(earlier, client, ledger, out_dir, emit, t0, probe_output)
-            except OutputExpired:
-                log.info("job %s's video is gone and its output expired; paying for a new one", earlier.id)
-
     cost = quote(model, full).usd
-    if guard is not None:
-        guard(cost, full)
+    check = None if guard is None else (lambda spent: guard(cost, full, spent))
+    claim = _reserve_or_reuse(client, ledger, model=model, full=full, fp=fp, cost=cost, media=media,
+                              account=account, session=session, visitor=visitor, once=reuse and explicit_seed,
+                              check=check, out_dir=out_dir, emit=emit, t0=t0, probe_output=probe_output,
+                              cancel=cancel, timeout=timeout)
+    if isinstance(claim, Result):
+        return claim
+    job_id = claim
 
-    for name, source in media.sources.items():
-        if name in prepared:
-            emit("uploading", f"uploading {name}")
-            full[name] = ensure_uploaded(client, ledger, prepared[name])
-        else:
-            full[name] = source
-
-    job_id = ledger.record_pending(base_url=client.backend_id, model=model, params=full, fingerprint=fp, cost=cost,
-                                   account=account, session=session)
-    emit("submitting", "sending the request", job_id=job_id)
+    try:
+        for name, source in media.sources.items():
+            if name in prepared:
+                emit("uploading", f"uploading {name}")
+                full[name] = ensure_uploaded(client, ledger, prepared[name])
+            else:
+                full[name] = source
+    except BaseException as exc:
+        # The reservation must stop counting: nothing was sent.
+        ledger.update(job_id, status=REJECTED, error=f"not sent: uploading the inputs failed: {exc}"[:500],
+                      error_code=getattr(exc, "code", None))
+        raise
     sent_at = time.time()
-    ledger.update(job_id, sent_at=sent_at)
+    if not ledger.mark_sending(job_id, full, sent_at):
+        raise WaveSpeedError(f"Job {job_id} was not sent: its reservation was given up as stale while the inputs "
+                             "uploaded (nothing was charged). Run it again.")
+    emit("submitting", "sending the request", job_id=job_id)
     try:
         pred = client.submit(model, full, validate_first=False)
     except SubmitOutcomeUnknown as exc:
@@ -238,6 +249,8 @@ def _resume_one(client: Client, ledger: Ledger, job: Job, out_dir: Path, emit: _
     request_id = job.request_id
     if not request_id:
         if job.status == PENDING and job.sent_at is None:
+            if time.time() - job.updated_at < UNSENT_STALE_S:  # reserved and uploading, maybe in another process
+                return ResumeOutcome(job.id, None, PENDING, error="not sent yet: its inputs are being uploaded")
             ledger.update(job.id, status=LOST, error="never sent: the process stopped before the POST")
             return ResumeOutcome(job.id, None, LOST, error="never sent")
         try:
@@ -452,6 +465,98 @@ def _reuse(job: Job, client: Client, ledger: Ledger, out_dir: Path, emit: _Emitt
     return Result(job.id, job.request_id or "", job.model, job.params, int(job.seed or 0), job.cost, video,
                   job.outputs[0] if job.outputs else "", any(job.nsfw), job.inference_ms, time.monotonic() - t0,
                   True, info)
+
+
+def _recordable(params: dict[str, Any], media: Media) -> dict[str, Any]:
+    """The params to reserve a row with before uploading: each image to upload named by its content hash."""
+    return {k: (f"upload:sha256:{media.hashes[k]}" if isinstance(v, bytes) else v) for k, v in params.items()}
+
+
+def _reserve_or_reuse(client: Client, ledger: Ledger, *, model: str, full: dict[str, Any], fp: str, cost: float,
+                      media: Media, account: str, session: str, visitor: str, once: bool,
+                      check: Callable[[SpentReader], None] | None, out_dir: Path, emit: _Emitter, t0: float,
+                      probe_output: bool, cancel: threading.Event | None, timeout: float | None) -> int | Result:
+    """Reserve the request's ledger row (the caps' ``check`` runs in the same transaction) and return its id; or,
+    with ``once``, return an identical request's video instead of paying again: at once when it is done, after
+    waiting for it when it is in flight. A twin that ends without a video is claimed over, once per ending."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    expired: set[int] = set()
+    params = {**full, **{k: v for k, v in media.sources.items() if k not in full}}
+    while True:
+        reservation = ledger.reserve(base_url=client.backend_id, model=model, params=_recordable(params, media),
+                                     fingerprint=fp, cost=cost, account=account, session=session, visitor=visitor,
+                                     once=once, check=check, ignore=expired)
+        if reservation.job_id is not None:
+            return reservation.job_id
+        twin = reservation.twin
+        assert twin is not None
+        if twin.in_flight or not twin.has_video:
+            emit("queued", f"waiting for job {twin.id}: an identical request is already paid for", job_id=twin.id,
+                 request_id=twin.request_id, status=twin.status)
+            twin = _await_twin(client, ledger, twin, out_dir, cancel, deadline)
+        if twin.reusable:
+            try:
+                return _reuse(twin, client, ledger, out_dir, emit, t0, probe_output)
+            except OutputExpired:
+                log.info("job %s's video is gone and its output expired; paying for a new one", twin.id)
+                expired.add(twin.id)
+        else:
+            log.info("identical job %s ended %s without a video; claiming the request again", twin.id, twin.status)
+
+
+def _await_twin(client: Client, ledger: Ledger, job: Job, out_dir: Path, cancel: threading.Event | None,
+                deadline: float | None) -> Job:
+    """Poll the ledger until an identical request in flight ends (or its video is on disk). Its own process does the
+    work; if that process seems gone (a sent row silent for TWIN_SILENT_S while the API says it ended, or a lost
+    reply never reconciled) this one finishes it as :func:`resume` would: by polling, never by sending again."""
+    gap, quiet_since = 0.1, time.monotonic()
+    api_done_at: float | None = None
+    while True:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"Stopped waiting for job {job.id}, an identical request; it goes on in the ledger.",
+                            task_id=job.request_id)
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TaskTimeout(f"Job {job.id}, an identical request, is not finished yet; it goes on in the ledger.",
+                              task_id=job.request_id)
+        if cancel is not None:
+            cancel.wait(gap)
+        else:
+            time.sleep(gap)
+        gap = min(gap * 1.5, TWIN_POLL_MAX_S)
+        latest = ledger.get(job.id)
+        if latest.updated_at != job.updated_at:
+            quiet_since = time.monotonic()
+        job = latest
+        if not job.in_flight:
+            owner_downloading = job.reusable and not job.has_video and \
+                time.time() - job.updated_at < TWIN_DOWNLOAD_GRACE_S
+            if not owner_downloading:
+                return job
+            continue
+        if job.status == PENDING and job.sent_at is None:
+            if time.time() - job.updated_at > UNSENT_STALE_S:
+                return job  # its process stopped before sending: the next reservation marks it lost
+            continue
+        if time.monotonic() - quiet_since < TWIN_SILENT_S:
+            continue
+        if job.request_id:
+            try:
+                done = client.get(job.request_id).done
+            except WaveSpeedError as exc:
+                log.info("could not ask about job %s's task: %s", job.id, exc)
+                done = False
+            if not done:
+                quiet_since, api_done_at = time.monotonic(), None
+                continue
+            api_done_at = api_done_at or time.monotonic()
+            if time.monotonic() - api_done_at < TWIN_DOWNLOAD_GRACE_S:
+                continue
+        log.warning("job %s: its process seems gone; finishing it here (nothing is sent again)", job.id)
+        try:
+            _resume_one(client, ledger, job, out_dir, _Emitter(None, time.monotonic()), None)
+        except WaveSpeedError as exc:
+            log.warning("could not finish job %s here: %s", job.id, exc)
+        quiet_since, api_done_at = time.monotonic(), None
 
 
 @dataclass(frozen=True)

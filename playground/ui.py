@@ -29,7 +29,7 @@ from typing import Any
 import gradio as gr
 
 from . import backend as backends
-from .caps import CapGuard, Caps, start_of_utc_day
+from .caps import CapGuard, Caps, start_of_utc_day, visitor_id
 from .client import Client
 from .contract import ASPECT_RATIOS, RESOLUTIONS, SEED_MAX, SPICY, get_model
 from .errors import Cancelled, ValidationError, WaveSpeedError
@@ -196,7 +196,8 @@ class Playground:
     # ---- runs ----------------------------------------------------------------------------------------------
 
     def run(self, image: Any, prompt: str | None, last_image: Any, params: dict, *, batch: int, payer: Payer,
-            session: str, on_status: Callable[[float | None, str], None] | None = None) -> RunOutcome:
+            session: str, on_status: Callable[[float | None, str], None] | None = None,
+            visitor: str = "") -> RunOutcome:
         """Run ``batch`` jobs at once (seeds randomised when more than one), reporting status about twice a second.
 
         Cancelling (see :meth:`cancel`) stops every wait at once; the jobs stay in the ledger for resume.
@@ -208,7 +209,7 @@ class Playground:
             self._cancels[session] = cancel
         guard: CapGuard | None = None
         if payer.capped:
-            guard = self.caps.guard(self.ledger, account=payer.account, session=session)
+            guard = self.caps.guard(self.ledger, account=payer.account, session=session, visitor=visitor)
         client = self.client(payer)
         events: queue.Queue[tuple[int, ProgressEvent]] = queue.Queue()
         slots: list[Result | WaveSpeedError | None] = [None] * batch
@@ -218,7 +219,7 @@ class Playground:
             try:
                 slots[i] = generate(image, prompt, last_image=last_image, model=self.model, client=client,
                                     ledger=self.ledger, on_progress=lambda ev: events.put((i, ev)), cancel=cancel,
-                                    session=session, account=payer.account, guard=guard,
+                                    session=session, account=payer.account, guard=guard, visitor=visitor,
                                     **{**params, "seed": seeds[i]})
             except WaveSpeedError as exc:
                 slots[i] = exc
@@ -393,6 +394,12 @@ def _default_client_factory(kind: str, key: str) -> Client:
 
 def _session(request: gr.Request | None) -> str:
     return (getattr(request, "session_hash", None) or "anonymous") if request is not None else "anonymous"
+
+
+def _visitor(request: gr.Request | None) -> str:
+    """The per-visitor cap's identity: the client address (not the session, which a reload renews)."""
+    client = getattr(request, "client", None)
+    return visitor_id(getattr(request, "headers", None), getattr(client, "host", None)) if request is not None else ""
 
 
 def _readable(exc: WaveSpeedError) -> gr.Error:
@@ -653,7 +660,7 @@ def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | N
                 progress(fraction, desc=line)
 
             outcome = pg.run(source, text, _file_path(last), _params(d, r, a, c, au, s), batch=int(b or 1),
-                             payer=payer, session=session, on_status=on_status)
+                             payer=payer, session=session, on_status=on_status, visitor=_visitor(request))
             rows = _history_rows(pg.visible_jobs(session, key))
             if not outcome.results:
                 if outcome.cancelled_jobs:
@@ -730,7 +737,7 @@ def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | N
                 raise _readable(ValidationError("image: upload an image or give its URL"))
             outcome = pg.run(source, prompt, _file_path(last_image),
                              _params(duration, resolution, aspect_ratio, camera_fixed, generate_audio, seed),
-                             batch=1, payer=payer, session=session)
+                             batch=1, payer=payer, session=session, visitor=_visitor(request))
             if not outcome.results:
                 raise _readable(outcome.errors[0] if outcome.errors else WaveSpeedError("The job was cancelled."))
             r = outcome.results[0]

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from playground.caps import Caps, start_of_utc_day
+from playground.caps import Caps, start_of_utc_day, trusted_proxies, visitor_id
 from playground.errors import CapExceeded, ValidationError
 from playground.jobs import Ledger
 
@@ -96,7 +96,13 @@ def test_the_session_budget_is_per_session(tmp_path):
     caps.guard(ledger, account="acct", session="s2")(0.05, P480_5S_AUDIO)
 
 
-def test_jobs_allowed_but_not_yet_in_the_ledger_count_until_released(tmp_path):
+def _reserve(ledger: Ledger, guard, cost: float = 0.12) -> int | None:
+    return ledger.reserve(base_url="https://api", model="m", params=P480_5S_AUDIO, fingerprint="fp", cost=cost,
+                          account=guard.account, session=guard.session, visitor=guard.visitor,
+                          check=lambda spent: guard(cost, P480_5S_AUDIO, spent)).job_id
+
+
+def test_a_reservation_is_its_pending_row_so_racing_sessions_pass_one_at_a_time(tmp_path):
     ledger = Ledger(tmp_path / "ledger.sqlite3")
     caps = Caps(max_cost_per_day=0.10)
     passed, refused = [], []
@@ -106,10 +112,9 @@ def test_jobs_allowed_but_not_yet_in_the_ledger_count_until_released(tmp_path):
         guard = caps.guard(ledger, account="acct", session=f"s{i}")
         barrier.wait()
         try:
-            guard(0.12, P480_5S_AUDIO)
-            passed.append(i)
-        except CapExceeded:
-            refused.append(i)
+            passed.append(_reserve(ledger, guard))
+        except CapExceeded as exc:
+            refused.append(str(exc))
 
     threads = [threading.Thread(target=visitor, args=(i,)) for i in range(6)]
     for t in threads:
@@ -117,8 +122,32 @@ def test_jobs_allowed_but_not_yet_in_the_ledger_count_until_released(tmp_path):
     for t in threads:
         t.join()
     assert len(passed) == 1 and len(refused) == 5
-    other = caps.guard(ledger, account="acct", session="x")
-    with pytest.raises(CapExceeded):
-        other(0.12, P480_5S_AUDIO)
-    caps._release(list(caps._reserved))
-    other(0.12, P480_5S_AUDIO)
+    assert [j.status for j in ledger.jobs()] == ["pending"]
+    # The refusal states what the ledger holds: one $0.12 reservation, counted once.
+    assert all("($0.12 spent today" in message for message in refused)
+    # A reservation that was never sent stops counting once marked rejected.
+    ledger.update(passed[0], status="rejected", error="not sent: uploading the inputs failed")
+    assert _reserve(ledger, caps.guard(ledger, account="acct", session="x")) is not None
+
+
+def test_the_visitor_budget_holds_across_new_sessions(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    caps = Caps(max_cost_per_visitor=0.10, max_cost_per_session=1.0, max_cost_per_day=1.0)
+    assert _reserve(ledger, caps.guard(ledger, account="acct", session="s1", visitor="v1")) is not None
+    for session in ("s2", "s3"):
+        with pytest.raises(CapExceeded, match=r"budget of \$0.10 per visitor .*\(\$0.12 spent today"):
+            _reserve(ledger, caps.guard(ledger, account="acct", session=session, visitor="v1"))
+    assert _reserve(ledger, caps.guard(ledger, account="acct", session="s4", visitor="v2")) is not None
+    assert Caps.from_env({"PLAYGROUND_MAX_COST_PER_VISITOR": "0.5"}).max_cost_per_visitor == 0.5
+
+
+def test_a_visitor_is_the_address_the_trusted_proxy_saw():
+    direct = visitor_id({}, "203.0.113.7", proxies=0)
+    assert direct == visitor_id({"X-Forwarded-For": "6.6.6.6"}, "203.0.113.7", proxies=0)  # no proxy: header ignored
+    behind = visitor_id({"X-Forwarded-For": "203.0.113.7"}, "10.0.0.2", proxies=1)
+    forged = visitor_id({"X-Forwarded-For": "6.6.6.6, 203.0.113.7"}, "10.0.0.2", proxies=1)
+    assert direct == behind == forged
+    assert visitor_id({"X-Forwarded-For": "198.51.100.1"}, "10.0.0.2", proxies=1) != direct
+    assert "203.0.113.7" not in direct
+    assert trusted_proxies({"SPACE_ID": "someone/seedance"}) == 1 and trusted_proxies({}) == 0
+    assert trusted_proxies({"PLAYGROUND_TRUSTED_PROXIES": "2"}) == 2

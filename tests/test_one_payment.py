@@ -1,0 +1,227 @@
+"""One payment per identical request: threads and processes sharing a ledger send one submit POST and share its video.
+
+The processes are real (``python -c`` running :func:`_worker_main`) against one local API started here and one
+``PLAYGROUND_HOME``; :func:`run_workers` is also used by tests/test_caps_processes.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from playground.caps import Caps
+from playground.client import Client
+from playground.errors import WaveSpeedError
+from playground.jobs import LOST, REJECTED, Ledger, account_tag
+from playground.local import LocalConfig, start_server
+from playground.pipeline import generate
+from tests.support import make_image
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "sk-one-payment-test-key-0123456789"
+CHEAP = {"resolution": "480p", "duration": 4, "generate_audio": False}  # $0.048 a job
+CHEAP_COST = 0.048
+
+
+def _worker_main() -> None:
+    """In a child process: wait for the go file, run the attempts one after another, print their outcomes as JSON."""
+    spec = json.loads(sys.argv[1])
+    Path(spec["ready"]).touch()
+    go = Path(spec["go"])
+    while not go.exists():
+        time.sleep(0.005)
+    print(json.dumps(_attempts(spec)), flush=True)
+
+
+def _attempts(spec: dict) -> list[dict]:
+    client = Client(api_key=KEY, base_url=spec["url"])
+    ledger = Ledger(Path(spec["home"]) / "ledger.sqlite3")
+    caps = Caps(**spec["caps"]) if spec.get("caps") else None
+    outcomes = []
+    try:
+        for attempt in spec["attempts"]:
+            guard = None if caps is None else caps.guard(ledger, account=account_tag(KEY),
+                                                         session=attempt["session"], visitor=attempt["visitor"])
+            try:
+                r = generate(spec["image"], "slow zoom in", client=client, ledger=ledger, guard=guard,
+                             session=attempt["session"], visitor=attempt["visitor"], account=account_tag(KEY),
+                             out_dir=spec["out"], probe_output=False, timeout=120, **attempt["params"])
+                outcomes.append({"video": str(r.video_path), "request_id": r.request_id, "reused": r.reused,
+                                 "job_id": r.job_id})
+            except WaveSpeedError as exc:
+                outcomes.append({"error": type(exc).__name__, "message": str(exc)})
+    finally:
+        client.close()
+    return outcomes
+
+
+def run_workers(url: str, home: Path, image: Path, attempts_per_worker: list[list[dict]],
+                caps: dict | None = None) -> list[list[dict]]:
+    """Start one process per list of attempts, release them together, and return each one's outcomes."""
+    home.mkdir(parents=True, exist_ok=True)
+    Ledger(home / "ledger.sqlite3")
+    go = home / "go"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WAVESPEED_", "PLAYGROUND_"))}
+    env.update(PLAYGROUND_HOME=str(home), PYTHONPATH=str(ROOT))
+    procs, readies = [], []
+    for i, attempts in enumerate(attempts_per_worker):
+        ready = home / f"ready-{i}"
+        readies.append(ready)
+        spec = {"url": url, "home": str(home), "image": str(image), "out": str(home / f"out-{i}"),
+                "attempts": attempts, "caps": caps, "ready": str(ready), "go": str(go)}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-c", "from tests.test_one_payment import _worker_main; _worker_main()", json.dumps(spec)],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    try:
+        deadline = time.monotonic() + 120
+        while not all(r.exists() for r in readies):
+            assert time.monotonic() < deadline, "the worker processes did not start"
+            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs if p.poll() is not None]
+            time.sleep(0.02)
+        go.touch()
+        results = []
+        for p in procs:
+            out, err = p.communicate(timeout=300)
+            assert p.returncode == 0, err
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        return results
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+
+
+@pytest.fixture
+def slow_api():
+    """Jobs take about two seconds, so identical requests are really in flight at the same time."""
+    with start_server(LocalConfig(timing="realistic", speed=0.08)) as server:
+        yield server
+
+
+def _run_threads(server, ledger: Ledger, image: Path, out: Path, n: int, **params) -> list:
+    barrier = threading.Barrier(n)
+    outcomes: list = [None] * n
+
+    def one(i: int) -> None:
+        client = Client(api_key=KEY, base_url=server.url)
+        barrier.wait()
+        try:
+            outcomes[i] = generate(image, "slow zoom in", client=client, ledger=ledger, out_dir=out,
+                                   probe_output=False, timeout=120, **params)
+        except WaveSpeedError as exc:
+            outcomes[i] = exc
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    return outcomes
+
+
+def test_four_threads_with_the_same_seed_pay_once_and_share_the_video(slow_api, tmp_path):
+    ledger = Ledger(tmp_path / "home" / "ledger.sqlite3")
+    image = make_image(tmp_path / "in.png")
+    results = _run_threads(slow_api, ledger, image, tmp_path / "out", 4, seed=77, **CHEAP)
+    assert all(not isinstance(r, Exception) for r in results), results
+    assert slow_api.submits == 1
+    assert len({r.request_id for r in results}) == 1 and len({r.video_path for r in results}) == 1
+    assert sorted(r.reused for r in results) == [False, True, True, True]
+    assert results[0].video_path.exists()
+    assert [j.status for j in ledger.jobs()] == ["completed"]
+    assert slow_api.balance(KEY) == pytest.approx(10.0 - CHEAP_COST)
+
+
+def test_four_processes_with_the_same_seed_pay_once_and_share_the_video(slow_api, tmp_path):
+    image = make_image(tmp_path / "in.png")
+    attempt = {"params": {**CHEAP, "seed": 4242}, "session": "s", "visitor": "v"}
+    outcomes = [o[0] for o in run_workers(slow_api.url, tmp_path / "home", image, [[attempt]] * 4)]
+    assert all("error" not in o for o in outcomes), outcomes
+    assert slow_api.submits == 1
+    assert len({o["request_id"] for o in outcomes}) == 1 and len({o["video"] for o in outcomes}) == 1
+    assert sorted(o["reused"] for o in outcomes) == [False, True, True, True]
+    assert Path(outcomes[0]["video"]).exists()
+    assert slow_api.balance(KEY) == pytest.approx(10.0 - CHEAP_COST)
+
+
+def test_a_random_seed_is_a_different_request_and_pays_each_time(slow_api, tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    image = make_image(tmp_path / "in.png")
+    results = _run_threads(slow_api, ledger, image, tmp_path / "out", 3, seed=-1, **CHEAP)
+    assert all(not isinstance(r, Exception) for r in results), results
+    assert slow_api.submits == 3 and len({r.seed for r in results}) == 3
+    assert not any(r.reused for r in results)
+
+
+def test_when_the_first_identical_request_fails_the_waiting_one_pays_again_and_gets_a_video(slow_api, tmp_path):
+    slow_api.faults.add("task:fail:1200")
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    image = make_image(tmp_path / "in.png")
+    results = _run_threads(slow_api, ledger, image, tmp_path / "out", 2, seed=5, **CHEAP)
+    failed = [r for r in results if isinstance(r, Exception)]
+    videos = [r for r in results if not isinstance(r, Exception)]
+    assert len(failed) == 1 and "moderation" in str(failed[0])
+    assert len(videos) == 1 and videos[0].video_path.exists() and not videos[0].reused
+    assert slow_api.submits == 2
+    assert sorted(j.status for j in ledger.jobs()) == ["completed", "failed"]
+
+
+def test_a_reservation_whose_process_died_before_sending_does_not_block_for_ever(local_api, tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    image = make_image(tmp_path / "in.png")
+    client = Client(api_key=KEY, base_url=local_api.url)
+    first = generate(image, "slow zoom in", client=client, ledger=ledger, seed=9, out_dir=tmp_path / "out",
+                     probe_output=False, **CHEAP)
+    # A process reserved the same request an hour ago and died while uploading: a pending row, never sent.
+    dead = ledger.record_pending(base_url=client.backend_id, model=first.model, params=first.params,
+                                 fingerprint=ledger.get(first.job_id).fingerprint, cost=CHEAP_COST)
+    with sqlite3.connect(ledger.path) as db:
+        db.execute("UPDATE jobs SET status = 'failed' WHERE id = ?", (first.job_id,))
+        db.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (time.time() - 3600, dead))
+    again = generate(image, "slow zoom in", client=client, ledger=ledger, seed=9, out_dir=tmp_path / "out",
+                     probe_output=False, timeout=30, **CHEAP)
+    assert not again.reused and again.video_path.exists()
+    assert local_api.submits == 2
+    assert ledger.get(dead).status == LOST and "never sent" in ledger.get(dead).error
+    client.close()
+
+
+def test_a_reservation_whose_upload_fails_stops_counting(local_api, tmp_path):
+    local_api.faults.add("upload:500x*")
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    image = make_image(tmp_path / "in.png")
+    client = Client(api_key=KEY, base_url=local_api.url)
+    with pytest.raises(WaveSpeedError):
+        generate(image, "slow zoom in", client=client, ledger=ledger, seed=3, out_dir=tmp_path / "out",
+                 probe_output=False, **CHEAP)
+    (job,) = ledger.jobs()
+    assert job.status == REJECTED and job.sent_at is None and "not sent" in job.error
+    assert ledger.spent() == 0.0 and local_api.submits == 0
+    client.close()
+
+
+def test_resume_leaves_a_fresh_reservation_to_its_process_and_gives_up_an_old_one(local_api, tmp_path):
+    from playground.pipeline import resume
+
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    client = Client(api_key=KEY, base_url=local_api.url)
+    params = {**CHEAP, "seed": 1, "image": "upload:sha256:abc"}
+    fresh = ledger.record_pending(base_url=client.backend_id, model="m", params=params, fingerprint="a", cost=0.048)
+    old = ledger.record_pending(base_url=client.backend_id, model="m", params=params, fingerprint="b", cost=0.048)
+    with sqlite3.connect(ledger.path) as db:
+        db.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (time.time() - 3600, old))
+    outcomes = {o.job_id: o for o in resume(client, ledger)}
+    assert outcomes[fresh].status == "pending" and ledger.get(fresh).status == "pending"
+    assert outcomes[old].status == LOST and ledger.get(old).status == LOST
+    assert local_api.submits == 0
+    client.close()
