@@ -31,7 +31,7 @@ import gradio as gr
 from . import backend as backends
 from .caps import CapGuard, Caps, start_of_utc_day, visitor_id
 from .client import Client
-from .contract import ASPECT_RATIOS, RESOLUTIONS, SEED_MAX, SPICY, get_model
+from .contract import ASPECT_RATIOS, RESOLUTIONS, SEED_MAX, SPICY, get_model, validate
 from .errors import Cancelled, ValidationError, WaveSpeedError
 from .jobs import Job, Ledger, account_tag
 from .pipeline import ProgressEvent, Result, generate, resume
@@ -96,37 +96,75 @@ class RunOutcome:
     wall_s: float = 0.0
 
 
-def _file_path(value: Any) -> str | None:
-    """A local path from an image input: a path, or Gradio's FileData (a dict, as events get it unprocessed)."""
+def _file_path(value: Any, field: str = "image") -> str | None:
+    """The server path of an image a visitor sent: only a file in Gradio's upload folder (where the page's and
+    gradio_client's uploads land) or a bundled sample. Anything else is refused with one message that says nothing
+    about which server files exist. ``value`` is Gradio's FileData (a dict, as unprocessed events get it) or a path.
+    """
     if value is None or value == "":
         return None
-    if isinstance(value, (str, Path)):
-        return str(value)
     if isinstance(value, dict):
-        return value.get("path") or value.get("url")
-    return getattr(value, "path", None)
+        path = value.get("path")
+    elif isinstance(value, (str, Path)):
+        path = value
+    else:
+        path = getattr(value, "path", None)
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise ValidationError(f"{field}: expected an uploaded image file")
+    resolved = Path(path).resolve()
+    if not any(resolved.is_relative_to(folder) for folder in _upload_folders()):
+        raise ValidationError(f"{field}: only files uploaded to this page can be used; upload the image, or give "
+                              "its http(s) address as image_url")
+    return str(resolved)
 
 
-def _image_source(image: Any, image_url: str | None) -> str | None:
+def _upload_folders() -> tuple[Path, ...]:
+    from gradio.utils import get_upload_folder
+
+    return Path(get_upload_folder()).resolve(), SAMPLES_DIR.resolve()
+
+
+def _upload_name(value: Any) -> str | None:
+    """The file name of an image input, for display (never its folder)."""
+    path = value.get("path") if isinstance(value, dict) else value
+    return Path(path).name if isinstance(path, (str, Path)) and str(path) else None
+
+
+def _image_source(image: Any, image_url: Any) -> str | None:
     path = _file_path(image)
     if path:
         return path
-    url = (image_url or "").strip()
+    if image_url is None:
+        return None
+    if not isinstance(image_url, str):
+        raise ValidationError(f"image_url: expected text (an http(s) URL), got {type(image_url).__name__}")
+    url = image_url.strip()
+    if url and not url.lower().startswith(("http://", "https://")):
+        raise ValidationError("image_url: give an http(s) address (https://...); other kinds are not fetched")
     return url or None
 
 
+def _whole(value: Any) -> Any:
+    """A number box's float as the int it shows; anything else unchanged, for the contract to judge by name."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _params(duration: Any, resolution: Any, aspect: Any, camera_fixed: Any, audio: Any, seed: Any) -> dict:
-    """The model fields from the page's controls (unprocessed values: numbers may arrive as floats)."""
+    """The model fields from the page's controls or the API's arguments, as given: no coercion ("false" stays a
+    string and is refused by name, never read as true), so the contract's validation names any bad field.
+    Missing values take the contract's defaults."""
     params: dict[str, Any] = {
-        "duration": int(duration) if duration is not None else None,
+        "duration": _whole(duration),
         "resolution": resolution,
-        "camera_fixed": bool(camera_fixed),
-        "generate_audio": bool(audio),
-        "seed": int(seed) if seed not in (None, "") else -1,
+        "camera_fixed": camera_fixed,
+        "generate_audio": audio,
+        "seed": -1 if seed is None else _whole(seed),
     }
-    if aspect and aspect != MATCH_IMAGE:
+    if aspect is not None and aspect != "" and aspect != MATCH_IMAGE:
         params["aspect_ratio"] = aspect
-    return params
+    return {k: v for k, v in params.items() if v is not None}
 
 
 def _price_label(params: dict, batch: int) -> str:
@@ -156,13 +194,17 @@ class Playground:
     """The server side of the page: who pays, the runs in flight, the ledger's views. No Gradio components."""
 
     def __init__(self, *, client_factory: ClientFactory | None = None, ledger: Ledger | None = None,
-                 caps: Caps | None = None, owner_key: str | None = None, model: str = SPICY):
+                 caps: Caps | None = None, owner_key: str | None = None, model: str = SPICY,
+                 shared_history: bool | None = None):
         self.client_factory = client_factory or _default_client_factory
         self.default_factory = client_factory is None
         self.ledger = ledger or Ledger()
         self.caps = caps if caps is not None else Caps.from_env()
         self._owner_key = (owner_key if owner_key is not None else backends.env_key()).strip()
         self.model = model
+        # History is each visitor's own (their session's jobs and their own key's) unless the operator opts in.
+        self.shared_history = (os.environ.get("PLAYGROUND_SHARED_HISTORY", "").strip().lower() in ("1", "true", "yes")
+                               if shared_history is None else shared_history)
         self._cancels: dict[str, threading.Event] = {}
         self._failures: dict[str, str] = {}  # session -> why its last run stopped, for the status line
         self._lock = threading.Lock()
@@ -302,9 +344,9 @@ class Playground:
     # ---- ledger views --------------------------------------------------------------------------------------
 
     def visible_jobs(self, session: str, user_key: str | None, limit: int = 50) -> list[Job]:
-        """The jobs this visitor may see: all of them on a private machine; on a public host only their session's
-        and those paid with their own key."""
-        if not self.caps.public:
+        """The jobs this visitor may see: their session's and those paid with their own key; every job only when
+        the operator opted in to a shared history (``PLAYGROUND_SHARED_HISTORY=1``, for a private machine)."""
+        if self.shared_history:
             return self.ledger.jobs(limit=limit)
         seen: dict[int, Job] = {j.id: j for j in self.ledger.jobs(limit=limit, session=session)}
         if user_key:
@@ -438,12 +480,14 @@ def _response_json(result: Result) -> dict:
 
 
 def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | None = None, caps: Caps | None = None,
-              owner_key: str | None = None, title: str = "Seedance V1.5 Pro · Image-to-Video Spicy") -> gr.Blocks:
+              owner_key: str | None = None, shared_history: bool | None = None,
+              title: str = "Seedance V1.5 Pro · Image-to-Video Spicy") -> gr.Blocks:
     """The playground's Blocks. Defaults: the ledger in ``PLAYGROUND_HOME``, caps from ``PLAYGROUND_*``, the host
     key from ``WAVESPEED_API_KEY``, and :func:`playground.backend.connect` for clients (the embedded local API
     starts on first use). Tests pass a ``client_factory`` aimed at a local API they started.
     """
-    pg = Playground(client_factory=client_factory, ledger=ledger, caps=caps, owner_key=owner_key)
+    pg = Playground(client_factory=client_factory, ledger=ledger, caps=caps, owner_key=owner_key,
+                    shared_history=shared_history)
     spec = get_model(SPICY)
     dur = spec.param("duration")
     defaults = spec.defaults()
@@ -559,16 +603,21 @@ def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | N
 
         def preview(img, url, text, last, d, r, a, c, au, s, b):
             params = _params(d, r, a, c, au, s)
-            body = {"image": url or ("<uploaded on Run>" if _file_path(img) else None)}
+            # The snippets name an uploaded file by its name only: the server's folders are nobody's business.
+            image_name = _upload_name(img)
+            body = {"image": url or ("<uploaded on Run>" if image_name else None)}
             if text and str(text).strip():
                 body["prompt"] = text
-            if _file_path(last):
+            if _upload_name(last):
                 body["last_image"] = "<uploaded on Run>"
             body.update(params)
-            snippet_params = {**params, "image": _image_source(img, url) or "cat.png",
-                              "last_image": _file_path(last), "prompt": text}
-            return (gr.update(value=_price_label(params, int(b or 1))), {k: v for k, v in body.items()
-                                                                         if v is not None},
+            snippet_params = {**params, "image": (url if isinstance(url, str) and url.strip() else None)
+                              or image_name or "cat.png", "last_image": _upload_name(last), "prompt": text}
+            try:
+                label = _price_label(params, int(b or 1))
+            except (WaveSpeedError, TypeError, ValueError):
+                label = "Run"
+            return (gr.update(value=label), {k: v for k, v in body.items() if v is not None},
                     curl_snippet(snippet_params), python_snippet(snippet_params))
 
         gr.on([resolution.change, duration.change, audio.change, batch.change, aspect.change, camera_fixed.change,
@@ -583,12 +632,12 @@ def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | N
         dice.click(None, None, seed, js=f"() => Math.floor(Math.random() * {SEED_MAX})")
 
         def check_upload(img, field_name):
-            path = _file_path(img)
-            if not path:
-                return gr.update()
             from .images import prepare_image
 
             try:
+                path = _file_path(img, field_name)
+                if not path:
+                    return gr.update()
                 prepare_image(path, field_name)
             except ValidationError as exc:
                 raise _readable(exc) from None
@@ -652,14 +701,17 @@ def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | N
                 payer = pg.payer(choice, key)
             except WaveSpeedError as exc:
                 raise pg.refuse(session, exc) from None
-            source = _image_source(img, url)
-            if source is None:
-                raise pg.refuse(session, ValidationError("image: upload an image or give its URL"))
+            try:
+                source, last_path = _image_source(img, url), _file_path(last, "last_image")
+                if source is None:
+                    raise ValidationError("image: upload an image or give its URL")
+            except ValidationError as exc:
+                raise pg.refuse(session, exc) from None
 
             def on_status(fraction, line):
                 progress(fraction, desc=line)
 
-            outcome = pg.run(source, text, _file_path(last), _params(d, r, a, c, au, s), batch=int(b or 1),
+            outcome = pg.run(source, text, last_path, _params(d, r, a, c, au, s), batch=int(b or 1),
                              payer=payer, session=session, on_status=on_status, visitor=_visitor(request))
             rows = _history_rows(pg.visible_jobs(session, key))
             if not outcome.results:
@@ -730,12 +782,12 @@ def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | N
             session = "api:" + _session(request)
             try:
                 payer = pg.payer(pg.default_backend, "")
+                source, last_path = _image_source(image, image_url), _file_path(last_image, "last_image")
+                if source is None:
+                    raise ValidationError("image: upload an image or give its URL")
             except WaveSpeedError as exc:
                 raise _readable(exc) from None
-            source = _image_source(image, image_url)
-            if source is None:
-                raise _readable(ValidationError("image: upload an image or give its URL"))
-            outcome = pg.run(source, prompt, _file_path(last_image),
+            outcome = pg.run(source, prompt, last_path,
                              _params(duration, resolution, aspect_ratio, camera_fixed, generate_audio, seed),
                              batch=1, payer=payer, session=session, visitor=_visitor(request))
             if not outcome.results:
@@ -752,12 +804,13 @@ def build_app(*, client_factory: ClientFactory | None = None, ledger: Ledger | N
 
         def price(resolution: str = "720p", duration: int = 5, generate_audio: bool = True) -> float:
             """USD for one Seedance V1.5 Pro Spicy clip at this resolution, duration (4-12 s) and audio setting."""
-            problems = [p for p in (get_model(SPICY).param("resolution").check(resolution),
-                                    get_model(SPICY).param("duration").check(duration)) if p]
+            params = _params(duration, resolution, None, None, generate_audio, None)
+            params.pop("seed")
+            # Every field is checked by name, with no coercion: "false" is refused, never read as audio on.
+            problems = validate(SPICY, {**params, "image": "https://placeholder.invalid/image.png"})
             if problems:
                 raise gr.Error("; ".join(problems), title="Check the inputs")
-            return quote(SPICY, {"resolution": resolution, "duration": int(duration),
-                                 "generate_audio": bool(generate_audio)}).usd
+            return quote(SPICY, params).usd
 
         gr.api(price, api_name="price", concurrency_limit=None)
 

@@ -73,10 +73,10 @@ def test_cancel_stops_every_wait_and_keeps_the_jobs(tmp_path):
     assert not pg.cancel("s1")  # nothing left running
 
 
-def test_a_public_host_shows_each_visitor_only_their_own_jobs(local_api, tmp_path):
+def test_history_shows_each_visitor_only_their_own_jobs_unless_the_operator_shares_it(local_api, tmp_path):
     ledger = Ledger(tmp_path / "ledger.sqlite3")
-    pg = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(public=True),
-                    owner_key="")
+    # Private by default, on a public host and on a private machine alike.
+    pg = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(), owner_key="")
     for session, key in (("alice", "alice-key"), ("bob", "bob-key")):
         pg.run(IMAGE, None, None, CHEAP, batch=1, payer=pg.payer(API_LABEL, key), session=session)
     alice = pg.visible_jobs("alice", "alice-key")
@@ -88,5 +88,7 @@ def test_a_public_host_shows_each_visitor_only_their_own_jobs(local_api, tmp_pat
         pg.job_for(bobs, "alice", "alice-key")
     with pytest.raises(ValidationError, match="paid with another key"):
         pg.payer_for_job(ledger.get(bobs), "alice-key")
-    private = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(), owner_key="")
-    assert len(private.visible_jobs("anyone", None)) == 2
+    assert pg.visible_jobs("anyone", None) == []
+    shared = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(), owner_key="",
+                        shared_history=True)
+    assert len(shared.visible_jobs("anyone", None)) == 2
