@@ -1,4 +1,4 @@
-"""The server side of the page (playground.ui.Playground): who pays, batches, cancel and history, without a browser."""
+"""The page's server side (playground.session.Playground): who pays, batches, cancel and history, no browser."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from playground.caps import Caps
 from playground.errors import ValidationError, WaveSpeedError
 from playground.jobs import Ledger, account_tag
 from playground.local import LocalConfig, start_server
-from playground.ui import API_LABEL, LOCAL_LABEL, Playground
+from playground.session import API_LABEL, LOCAL_LABEL, Playground
 
 IMAGE = str(SAMPLES / "koi_pond.jpg")
 CHEAP = {"resolution": "480p", "duration": 4, "generate_audio": False, "seed": -1}
