@@ -31,7 +31,7 @@ from .pipeline import ProgressEvent, Result, generate, resume
 from .pricing import format_usd
 
 __all__ = ["API_LABEL", "LOCAL_LABEL", "MATCH_IMAGE", "MAX_BATCH", "SAMPLES_DIR", "Job", "Payer", "Playground",
-           "Result", "RunForm", "RunOutcome", "default_outputs_dir", "progress_line", "visitor_of"]
+           "Result", "RunForm", "RunOutcome", "default_outputs_dir", "job_fraction", "progress_line", "visitor_of"]
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +117,28 @@ class RunForm:
         return max(1, min(MAX_BATCH, int(self.batch or 1)))
 
 
-def progress_line(latest: Mapping[int, ProgressEvent], total: int, done: int, elapsed: float
-                  ) -> tuple[float | None, str]:
+_PHASE_FRACTIONS = {"validating": 0.0, "uploading": 0.02, "submitting": 0.05, "downloading": 0.95, "probing": 0.98,
+                    "done": 1.0, "reused": 1.0}
+
+
+def job_fraction(phase: str, elapsed: float, estimate: float | None) -> float | None:
+    """A rough 0..1 figure for one job: fixed steps around the wait, the wait itself against its estimate; None
+    while waiting without an estimate.
+
+    >>> job_fraction("submitting", 1.0, None), job_fraction("processing", 20.0, 40.0)
+    (0.05, 0.5)
+    """
+    if phase in _PHASE_FRACTIONS:
+        return _PHASE_FRACTIONS[phase]
+    if estimate:
+        return 0.05 + 0.9 * min(elapsed / estimate, 0.97)
+    return None
+
+
+def progress_line(latest: Mapping[int, Any], total: int, done: int, elapsed: float) -> tuple[float | None, str]:
     """A progress fraction and a status line for a run of ``total`` jobs: the leading job's phase, the elapsed
-    time and its estimate. ``latest`` holds each job's last event, by index.
+    time and its estimate. ``latest`` holds each job's last event by index: anything with ``phase``, ``elapsed``
+    and ``estimate`` (a pipeline ProgressEvent, a runner RunEvent).
 
     >>> progress_line({}, 1, 0, 3.2)
     (0.0, 'starting · 3 s')
@@ -133,7 +151,7 @@ def progress_line(latest: Mapping[int, ProgressEvent], total: int, done: int, el
     line = f"{lead.phase} · {elapsed:.0f} s{estimate}"
     if total > 1:
         line = f"{done} of {total} done · {line}"
-    fractions = [e.fraction for e in events if e.fraction is not None]
+    fractions = [f for f in (job_fraction(e.phase, e.elapsed, e.estimate) for e in events) if f is not None]
     return (sum(fractions) / total if fractions else None), line
 
 
@@ -337,8 +355,10 @@ class Playground:
         """Run each of ``jobs`` (model fields, seeds concrete or -1) at once; results or errors in input order.
 
         The one place a batch is scheduled: one thread per job, each through ``pipeline.generate``, with the
-        status reported from their progress events. To be replaced by ``runner.Runner(...).run`` (same inputs,
-        same order of results; ``Cancelled`` carries the job id there).
+        status reported from their progress events. To be replaced by ``runner.Runner(client, self.ledger,
+        on_event=..., cancel=cancel, guard=guard, session=session, account=payer.account, visitor=visitor)
+        .run(...)``: same inputs, results in the same order; :func:`progress_line` reads its RunEvents as they are
+        (``Cancelled`` then carries the job id, which :meth:`_outcome` looks up from the task id today).
         """
         events: queue.Queue[tuple[int, ProgressEvent]] = queue.Queue()
         slots: list[Result | WaveSpeedError | None] = [None] * len(jobs)

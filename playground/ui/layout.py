@@ -56,13 +56,18 @@ class Form:
 
     @property
     def fields(self) -> list[Any]:
-        """The value components, in RunForm's order."""
+        """The components whose values make a RunForm (see :meth:`read`)."""
         return [self.image, self.image_url, self.prompt, self.last_image, self.duration, self.resolution,
                 self.aspect, self.camera_fixed, self.audio, self.seed, self.batch]
 
     def read(self, values: dict) -> RunForm:
         """The RunForm in ``values`` (an event's inputs given as a set)."""
-        return RunForm(*(values.get(c) for c in self.fields))
+        return RunForm(image=values.get(self.image), image_url=values.get(self.image_url),
+                       prompt=values.get(self.prompt), last_image=values.get(self.last_image),
+                       duration=values.get(self.duration), resolution=values.get(self.resolution),
+                       aspect_ratio=values.get(self.aspect), camera_fixed=values.get(self.camera_fixed),
+                       generate_audio=values.get(self.audio), seed=values.get(self.seed),
+                       batch=values.get(self.batch))
 
 
 @dataclass
