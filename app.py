@@ -1,4 +1,4 @@
-"""Seedance Playground: the Gradio app (a Hugging Face Space's entry point). Layout lives in playground/ui.py."""
+"""Seedance Playground: the Gradio app (a Hugging Face Space's entry point). Layout: playground/ui/."""
 
 from playground.ui import build_app, launch_kwargs
 

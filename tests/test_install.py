@@ -31,7 +31,7 @@ def test_the_wheel_holds_only_the_package_and_its_samples(wheel):
     tops = {n.split("/")[0] for n in names if not n.startswith("seedance_playground-")}
     assert tops == {"playground"}
     assert {f"playground/samples/{s}" for s in ("sunset_beach.jpg", "koi_pond.jpg")} <= set(names)
-    assert "playground/local/server.py" in names and "playground/ui.py" in names
+    assert "playground/local/server.py" in names and "playground/ui/__init__.py" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "seedance-playground = playground.__main__:main" in zipfile.ZipFile(wheel).read(entry).decode()
 

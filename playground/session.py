@@ -1,0 +1,523 @@
+"""The server side of the playground page, without Gradio: who pays (the visitor's key, or the host's key within
+:mod:`playground.caps`), runs and their cancelling, and what each visitor may see and touch in the ledger.
+
+>>> pg = Playground(caps=Caps(), owner_key="")        # doctest: +SKIP
+>>> outcome = pg.run(RunForm(image="cat.png", prompt="slow zoom in"), payer=pg.payer(LOCAL_LABEL, ""),
+...                  session="s1")                       # doctest: +SKIP
+
+The page (:mod:`playground.ui`) talks to this module only; it never reaches the client, the ledger or the pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import backend as backends
+from .caps import CapGuard, Caps, start_of_utc_day, visitor_id
+from .client import Client
+from .contract import SEED_MAX, SPICY
+from .errors import Cancelled, ValidationError, WaveSpeedError
+from .jobs import Job, Ledger, account_tag
+from .pipeline import ProgressEvent, Result, generate, resume
+from .pricing import format_usd
+
+__all__ = ["API_LABEL", "LOCAL_LABEL", "MATCH_IMAGE", "MAX_BATCH", "SAMPLES_DIR", "Job", "Payer", "Playground",
+           "Result", "RunForm", "RunOutcome", "default_outputs_dir", "job_fraction", "progress_line", "visitor_of"]
+
+log = logging.getLogger(__name__)
+
+LOCAL_LABEL = "Local preview (free)"
+API_LABEL = "WaveSpeed API"
+MATCH_IMAGE = "match image"
+SAMPLES_DIR = Path(__file__).parent / "samples"
+MAX_BATCH = 4
+# A job may still show a video after these: anything else ended without one.
+_MAY_HAVE_VIDEO = ("completed", "created", "processing", "pending", "unknown")
+
+ClientFactory = Callable[[str, str], Client]
+"""``client_factory(kind, key)``: a Client for ``"local"`` or ``"api"``; ``key`` is "" for the local preview."""
+StatusHook = Callable[[float | None, str], None]
+"""``on_status(fraction, line)``: a 0..1 figure (None when unknown) and a status line, about twice a second."""
+
+
+@dataclass
+class Payer:
+    """Which backend and key a run uses, and whether the operator's caps bind it."""
+
+    kind: str          # "local" or "api"
+    key: str           # "" for the local preview
+    capped: bool       # True when spending the host's key
+    label: str         # for the page
+
+    @property
+    def account(self) -> str:
+        return account_tag(self.key) if self.kind == "api" else ""
+
+
+@dataclass
+class RunOutcome:
+    """What a (batch) run produced: results in order, errors of the jobs that failed, and whether it was cancelled."""
+
+    results: list[Result] = field(default_factory=list)
+    errors: list[WaveSpeedError] = field(default_factory=list)
+    cancelled_jobs: list[int] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+def _whole(value: Any) -> Any:
+    """A number box's float as the int it shows; anything else unchanged, for the contract to judge by name."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+@dataclass(frozen=True)
+class RunForm:
+    """What a visitor asks for, from the page's form or the /generate arguments, exactly as given: no coercion
+    ("false" stays a string and is refused by name, never read as true). ``image`` is Gradio's FileData (a dict)
+    or a path; ``image_url`` an http(s) address."""
+
+    image: Any = None
+    image_url: Any = None
+    prompt: Any = None
+    last_image: Any = None
+    duration: Any = None
+    resolution: Any = None
+    aspect_ratio: Any = MATCH_IMAGE
+    camera_fixed: Any = None
+    generate_audio: Any = None
+    seed: Any = -1
+    batch: Any = 1
+
+    def fields(self) -> dict[str, Any]:
+        """The model fields; missing values take the contract's defaults, a missing seed is random (-1)."""
+        fields: dict[str, Any] = {
+            "duration": _whole(self.duration),
+            "resolution": self.resolution,
+            "camera_fixed": self.camera_fixed,
+            "generate_audio": self.generate_audio,
+            "seed": -1 if self.seed is None else _whole(self.seed),
+        }
+        if self.aspect_ratio not in (None, "", MATCH_IMAGE):
+            fields["aspect_ratio"] = self.aspect_ratio
+        return {k: v for k, v in fields.items() if v is not None}
+
+    @property
+    def runs(self) -> int:
+        """How many jobs the batch slider asks for, within 1..MAX_BATCH."""
+        return max(1, min(MAX_BATCH, int(self.batch or 1)))
+
+
+_PHASE_FRACTIONS = {"validating": 0.0, "uploading": 0.02, "submitting": 0.05, "downloading": 0.95, "probing": 0.98,
+                    "done": 1.0, "reused": 1.0}
+
+
+def job_fraction(phase: str, elapsed: float, estimate: float | None) -> float | None:
+    """A rough 0..1 figure for one job: fixed steps around the wait, the wait itself against its estimate; None
+    while waiting without an estimate.
+
+    >>> job_fraction("submitting", 1.0, None), job_fraction("processing", 20.0, 40.0)
+    (0.05, 0.5)
+    """
+    if phase in _PHASE_FRACTIONS:
+        return _PHASE_FRACTIONS[phase]
+    if estimate:
+        return 0.05 + 0.9 * min(elapsed / estimate, 0.97)
+    return None
+
+
+def progress_line(latest: Mapping[int, Any], total: int, done: int, elapsed: float) -> tuple[float | None, str]:
+    """A progress fraction and a status line for a run of ``total`` jobs: the leading job's phase, the elapsed
+    time and its estimate. ``latest`` holds each job's last event by index: anything with ``phase``, ``elapsed``
+    and ``estimate`` (a pipeline ProgressEvent, a runner RunEvent).
+
+    >>> progress_line({}, 1, 0, 3.2)
+    (0.0, 'starting · 3 s')
+    """
+    events = list(latest.values())
+    if not events:
+        return 0.0, f"starting · {elapsed:.0f} s"
+    lead = max(events, key=lambda e: e.elapsed)
+    estimate = f" of ~{lead.estimate:.0f} s" if lead.estimate else ""
+    line = f"{lead.phase} · {elapsed:.0f} s{estimate}"
+    if total > 1:
+        line = f"{done} of {total} done · {line}"
+    fractions = [f for f in (job_fraction(e.phase, e.elapsed, e.estimate) for e in events) if f is not None]
+    return (sum(fractions) / total if fractions else None), line
+
+
+def visitor_of(headers: Mapping[str, str] | None, host: str | None) -> str:
+    """The per-visitor cap's identity: the client address (not the session, which a reload renews)."""
+    return visitor_id(headers, host)
+
+
+def default_outputs_dir() -> Path:
+    """Where the default ledger keeps its videos (``PLAYGROUND_HOME/outputs``)."""
+    return Ledger().home / "outputs"
+
+
+def upload_path(value: Any, field: str, folders: Iterable[Path]) -> str | None:
+    """The server path of an image a visitor sent: only a file in one of ``folders`` (Gradio's upload folder and the
+    samples). Anything else is refused with one message that says nothing about which server files exist."""
+    if value is None or value == "":
+        return None
+    path = value.get("path") if isinstance(value, dict) else value
+    if not isinstance(path, (str, Path)):
+        path = getattr(value, "path", None)
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise ValidationError(f"{field}: expected an uploaded image file")
+    resolved = Path(path).resolve()
+    if not any(resolved.is_relative_to(folder) for folder in folders):
+        raise ValidationError(f"{field}: only files uploaded to this page can be used; upload the image, or give "
+                              "its http(s) address as image_url")
+    return str(resolved)
+
+
+def _image_url(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"image_url: expected text (an http(s) URL), got {type(value).__name__}")
+    url = value.strip()
+    if url and not url.lower().startswith(("http://", "https://")):
+        raise ValidationError("image_url: give an http(s) address (https://...); other kinds are not fetched")
+    return url or None
+
+
+def _default_client_factory(kind: str, key: str) -> Client:
+    return backends.connect(key or None, backend=kind)
+
+
+class Playground:
+    """Who pays, the runs in flight and the ledger's views for the page's visitors. No Gradio components.
+
+    ``session`` arguments are a visitor's page session (Gradio's session hash); ``user_key`` is the key the visitor
+    typed (may be empty). ``upload_folders`` are where visitors' files may be read from, besides the samples.
+    """
+
+    def __init__(self, *, client_factory: ClientFactory | None = None, ledger: Ledger | None = None,
+                 caps: Caps | None = None, owner_key: str | None = None, model: str = SPICY,
+                 shared_history: bool | None = None, upload_folders: Iterable[str | Path] = ()):
+        self.client_factory = client_factory or _default_client_factory
+        self.default_factory = client_factory is None
+        self.ledger = ledger or Ledger()
+        self.caps = caps if caps is not None else Caps.from_env()
+        self._owner_key = (owner_key if owner_key is not None else backends.env_key()).strip()
+        self.model = model
+        # History is each visitor's own (their session's jobs and their own key's) unless the operator opts in.
+        self.shared_history = (os.environ.get("PLAYGROUND_SHARED_HISTORY", "").strip().lower() in ("1", "true", "yes")
+                               if shared_history is None else shared_history)
+        self.upload_folders = (*(Path(f).resolve() for f in upload_folders), SAMPLES_DIR.resolve())
+        self._cancels: dict[str, threading.Event] = {}
+        self._failures: dict[str, str] = {}  # session -> why its last run stopped, for the status line
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Playground(ledger={self.ledger!r}, host key={'set' if self._owner_key else 'not set'})"
+
+    @property
+    def has_owner_key(self) -> bool:
+        return bool(self._owner_key)
+
+    @property
+    def default_backend(self) -> str:
+        return API_LABEL if self._owner_key else LOCAL_LABEL
+
+    @property
+    def outputs_dir(self) -> Path:
+        """The folder of the ledger's videos: the only one besides the samples the page may serve files from."""
+        return self.ledger.home / "outputs"
+
+    def hides(self, nsfw: bool) -> bool:
+        """Whether an output flagged ``nsfw`` is kept off the page (the host's choice)."""
+        return bool(nsfw) and self.caps.hide_nsfw
+
+    # ---- who pays ------------------------------------------------------------------------------------------
+
+    def payer(self, backend: str | None, user_key: str | None) -> Payer:
+        """Who pays for a run on ``backend`` with the visitor's ``user_key`` (may be empty)."""
+        user_key = (user_key or "").strip()
+        if backend == LOCAL_LABEL:
+            return Payer("local", "", False, "the local preview")
+        if user_key:
+            return Payer("api", user_key, False, "the WaveSpeed API with your key")
+        if self._owner_key:
+            return Payer("api", self._owner_key, self.caps.any, "the WaveSpeed API with the host's key"
+                         + (", within the host's limits" if self.caps.any else ""))
+        raise WaveSpeedError("The WaveSpeed API needs a key: enter yours under Backend, or choose the local preview.")
+
+    def client(self, payer: Payer) -> Client:
+        return self.client_factory(payer.kind, payer.key)
+
+    def warm_local(self) -> None:
+        """Start the embedded local API in the background (while the visitor picks an image), when it is ours."""
+        if self.default_factory:
+            threading.Thread(target=backends.local_server, name="warm-local-api", daemon=True).start()
+
+    def balance_text(self, payer: Payer, session: str) -> str:
+        """What the page says about the money behind the current backend."""
+        if payer.kind == "local":
+            return "Free procedural previews rendered on this machine, no key needed."
+        if payer.capped or payer.key == self._owner_key:
+            return self.budget_text(session)
+        client = self.client(payer)
+        try:
+            return f"Balance of your key: **{format_usd(client.balance())}**"
+        finally:
+            client.close()
+
+    def budget_text(self, session: str) -> str:
+        """The host key's remaining budget for this visitor (never its balance)."""
+        caps, account = self.caps, account_tag(self._owner_key)
+        parts = []
+        if caps.max_cost_per_day is not None:
+            left = max(0.0, caps.max_cost_per_day - self.ledger.spent(since=start_of_utc_day(), account=account))
+            parts.append(f"{format_usd(left)} left today")
+        if caps.max_cost_per_session is not None:
+            spent = self.ledger.spent(account=account, session=session)
+            parts.append(f"{format_usd(max(0.0, caps.max_cost_per_session - spent))} left in this session")
+        limits = "; ".join(caps.describe()) or "no limits set by the host"
+        left = (" · " + ", ".join(parts)) if parts else ""
+        return f"Host's key: {limits}{left}."
+
+    # ---- what a visitor sent -------------------------------------------------------------------------------
+
+    def upload_path(self, value: Any, field: str = "image") -> str | None:
+        """The server path of an uploaded file (see :func:`upload_path`)."""
+        return upload_path(value, field, self.upload_folders)
+
+    def check_image(self, value: Any, field: str = "image") -> None:
+        """Refuse (ValidationError naming ``field``) an upload that is not a usable image, before any run."""
+        from .images import prepare_image
+
+        path = self.upload_path(value, field)
+        if path:
+            prepare_image(path, field)
+
+    def sources(self, form: RunForm) -> tuple[str, str | None]:
+        """The image (an uploaded file or an http(s) URL) and the optional last image of ``form``, checked."""
+        source = self.upload_path(form.image, "image") or _image_url(form.image_url)
+        last = self.upload_path(form.last_image, "last_image")
+        if source is None:
+            raise ValidationError("image: upload an image or give its URL")
+        return source, last
+
+    # ---- runs ----------------------------------------------------------------------------------------------
+
+    def run(self, image: Any, prompt: str | None, last_image: Any, params: dict, *, batch: int, payer: Payer,
+            session: str, on_status: StatusHook | None = None, visitor: str = "") -> RunOutcome:
+        """Run ``batch`` jobs at once (seeds randomised when more than one), reporting status about twice a second.
+
+        Cancelling (see :meth:`cancel`) stops every wait at once; the jobs stay in the ledger for resume.
+        """
+        batch = max(1, min(MAX_BATCH, int(batch or 1)))
+        seeds = [params.get("seed", -1)] if batch == 1 else [random.randint(0, SEED_MAX) for _ in range(batch)]
+        jobs = [{**params, "seed": seed} for seed in seeds]
+        cancel = threading.Event()
+        with self._lock:
+            self._cancels[session] = cancel
+        guard: CapGuard | None = None
+        if payer.capped:
+            guard = self.caps.guard(self.ledger, account=payer.account, session=session, visitor=visitor)
+        client = self.client(payer)
+        t0 = time.monotonic()
+        try:
+            slots = self._run_jobs(client, image, prompt, last_image, jobs, cancel=cancel, guard=guard,
+                                   payer=payer, session=session, visitor=visitor, on_status=on_status)
+        finally:
+            if guard is not None:
+                guard.release()
+            with self._lock:
+                if self._cancels.get(session) is cancel:
+                    del self._cancels[session]
+            client.close()
+        return self._outcome(slots, time.monotonic() - t0)
+
+    def run_form(self, form: RunForm, *, payer: Payer, session: str, on_status: StatusHook | None = None,
+                 visitor: str = "") -> RunOutcome:
+        """:meth:`run` what ``form`` asks for; a bad image is refused (ValidationError) before anything is sent."""
+        source, last = self.sources(form)
+        return self.run(source, form.prompt, last, form.fields(), batch=form.runs, payer=payer, session=session,
+                        on_status=on_status, visitor=visitor)
+
+    def _run_jobs(self, client: Client, image: Any, prompt: str | None, last_image: Any, jobs: list[dict], *,
+                  cancel: threading.Event, guard: CapGuard | None, payer: Payer, session: str, visitor: str,
+                  on_status: StatusHook | None) -> list[Result | WaveSpeedError]:
+        """Run each of ``jobs`` (model fields, seeds concrete or -1) at once; results or errors in input order.
+
+        The one place a batch is scheduled: one thread per job, each through ``pipeline.generate``, with the
+        status reported from their progress events. To be replaced by ``runner.Runner(client, self.ledger,
+        on_event=..., cancel=cancel, guard=guard, session=session, account=payer.account, visitor=visitor)
+        .run(...)``: same inputs, results in the same order; :func:`progress_line` reads its RunEvents as they are
+        (``Cancelled`` then carries the job id, which :meth:`_outcome` looks up from the task id today).
+        """
+        events: queue.Queue[tuple[int, ProgressEvent]] = queue.Queue()
+        slots: list[Result | WaveSpeedError | None] = [None] * len(jobs)
+        t0 = time.monotonic()
+
+        def work(i: int) -> None:
+            try:
+                slots[i] = generate(image, prompt, last_image=last_image, model=self.model, client=client,
+                                    ledger=self.ledger, on_progress=lambda ev: events.put((i, ev)), cancel=cancel,
+                                    session=session, account=payer.account, guard=guard, visitor=visitor, **jobs[i])
+            except WaveSpeedError as exc:
+                slots[i] = exc
+            except Exception as exc:  # noqa: BLE001 - a bug must reach the page as a sentence, not a traceback
+                log.exception("job %d of a run failed unexpectedly", i)
+                slots[i] = WaveSpeedError(f"Something went wrong in the playground ({type(exc).__name__}); the "
+                                          "job, if sent, is in History.")
+
+        workers = [threading.Thread(target=work, args=(i,), name=f"run-{i}", daemon=True) for i in range(len(jobs))]
+        for w in workers:
+            w.start()
+        latest: dict[int, ProgressEvent] = {}
+        while any(w.is_alive() for w in workers):
+            try:
+                i, ev = events.get(timeout=0.5)
+                latest[i] = ev
+                while True:
+                    i, ev = events.get_nowait()
+                    latest[i] = ev
+            except queue.Empty:
+                pass
+            if on_status is not None:
+                done = sum(1 for s in slots if s is not None)
+                on_status(*progress_line(latest, len(jobs), done, time.monotonic() - t0))
+        for w in workers:
+            w.join()
+        return [s for s in slots if s is not None]
+
+    def _outcome(self, slots: list[Result | WaveSpeedError], wall_s: float) -> RunOutcome:
+        outcome = RunOutcome(wall_s=wall_s)
+        for slot in slots:
+            if isinstance(slot, Result):
+                outcome.results.append(slot)
+            elif isinstance(slot, Cancelled):
+                job = self.ledger.by_request_id(slot.task_id) if slot.task_id else None
+                outcome.cancelled_jobs.append(job.id if job else 0)
+            elif isinstance(slot, WaveSpeedError):
+                outcome.errors.append(slot)
+        return outcome
+
+    def cancel(self, session: str) -> bool:
+        """Stop this session's waits at once. Returns whether a run was in flight."""
+        with self._lock:
+            event = self._cancels.get(session)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+    def forget(self, session: str) -> None:
+        with self._lock:
+            self._cancels.pop(session, None)
+
+    def refuse(self, session: str, exc: WaveSpeedError) -> WaveSpeedError:
+        """Keep why ``session``'s run stopped for its status line (a toast may be missed or gone); returns ``exc``."""
+        with self._lock:
+            self._failures[session] = str(exc)
+        return exc
+
+    def stopped_line(self, session: str, *, within_s: float = 600.0) -> str:
+        """The status line after a run stopped: why, in one sentence; for a paid video the page could not show,
+        where it is (History, and the path on a private machine)."""
+        with self._lock:
+            reason = self._failures.pop(session, "")
+        if reason:
+            return f"Stopped: {reason.rstrip('.')}. Anything that was sent is in History."
+        recent = [j for j in self.ledger.jobs(limit=5, session=session) if time.time() - j.updated_at < within_s]
+        shown = next((j for j in recent if j.has_video), None)
+        if shown is not None:
+            where = "" if self.caps.public else f" (on this machine: {shown.video_path})"
+            return (f"Stopped: job {shown.id}'s video was made ({format_usd(shown.cost)}) but could not be shown "
+                    f"here. History has it{where}: pick it and press \"Show / download again\".")
+        return "Stopped: something went wrong in the playground. Anything that was sent is in History."
+
+    # ---- the ledger, as this visitor may see it ------------------------------------------------------------
+
+    def visible_jobs(self, session: str, user_key: str | None, limit: int = 50) -> list[Job]:
+        """The jobs this visitor may see: their session's and those paid with their own key; every job only when
+        the operator opted in to a shared history (``PLAYGROUND_SHARED_HISTORY=1``, for a private machine)."""
+        if self.shared_history:
+            return self.ledger.jobs(limit=limit)
+        seen: dict[int, Job] = {j.id: j for j in self.ledger.jobs(limit=limit, session=session)}
+        if user_key:
+            seen.update({j.id: j for j in self.ledger.jobs(limit=limit, account=account_tag(user_key.strip()))})
+        return sorted(seen.values(), key=lambda j: j.id, reverse=True)[:limit]
+
+    def job_for(self, job_id: Any, session: str, user_key: str | None) -> Job:
+        """The visible job numbered ``job_id``; a ValidationError for any other."""
+        try:
+            wanted = int(job_id)
+        except (TypeError, ValueError):
+            raise ValidationError("job: pick a row of the history first") from None
+        for job in self.visible_jobs(session, user_key, limit=1000):
+            if job.id == wanted:
+                return job
+        raise ValidationError(f"job: {wanted} is not in your history")
+
+    def params_of(self, job: Job) -> RunForm:
+        """The form that would ask for ``job`` again: its fields, and its image by the URL it was uploaded to."""
+        p = job.params
+        return RunForm(image=None, image_url=p.get("image") if isinstance(p.get("image"), str) else "",
+                       prompt=p.get("prompt") or "", duration=p.get("duration", 5),
+                       resolution=p.get("resolution", "720p"), aspect_ratio=p.get("aspect_ratio") or MATCH_IMAGE,
+                       camera_fixed=bool(p.get("camera_fixed")), generate_audio=bool(p.get("generate_audio")),
+                       seed=p.get("seed", -1), batch=1)
+
+    def payer_for_job(self, job: Job, user_key: str | None) -> Payer:
+        """The backend and key that own ``job``: needed to resume or cancel it."""
+        if job.base_url == backends.LOCAL:
+            return Payer("local", "", False, "the local preview")
+        user_key = (user_key or "").strip()
+        if user_key and account_tag(user_key) == job.account:
+            return Payer("api", user_key, False, "your key")
+        if self._owner_key and account_tag(self._owner_key) == job.account:
+            return Payer("api", self._owner_key, self.caps.any, "the host's key")
+        raise ValidationError(f"job {job.id} was paid with another key: enter that key under Backend to reach it")
+
+    def resume_job(self, job: Job, user_key: str | None) -> Job:
+        """Collect an unfinished job (or download a finished one's video again) and return its updated row."""
+        payer = self.payer_for_job(job, user_key)
+        client = self.client(payer)
+        try:
+            outcomes = resume(client, self.ledger, job_ids=[job.id])
+        finally:
+            client.close()
+        if outcomes and outcomes[0].error and outcomes[0].status not in ("completed",):
+            raise WaveSpeedError(f"Job {job.id}: {outcomes[0].error}")
+        return self.ledger.get(job.id)
+
+    def job_with_video(self, job_id: Any, session: str, user_key: str | None) -> Job:
+        """The visible job ``job_id`` with its video on disk: collected (resumed) first when it has none yet."""
+        job = self.job_for(job_id, session, user_key)
+        if not job.has_video:
+            if job.status not in _MAY_HAVE_VIDEO:
+                raise ValidationError(f"job {job.id} is {job.status}: it has no video. {job.error}")
+            job = self.resume_job(job, user_key)
+        if not job.has_video:
+            raise WaveSpeedError(f"Job {job.id} is {job.status}; no video yet. {job.error}")
+        return job
+
+    def cancel_job(self, job: Job, user_key: str | None) -> str:
+        """Ask the API to cancel a job still running there; it stays in the history."""
+        if not job.request_id:
+            raise ValidationError(f"job {job.id}: it has no task id yet, so there is nothing to cancel")
+        if not job.unfinished or job.status == "completed":
+            raise ValidationError(f"job {job.id} is {job.status}; only unfinished jobs can be cancelled")
+        client = self.client(self.payer_for_job(job, user_key))
+        try:
+            client.delete([job.request_id])
+        finally:
+            client.close()
+        return (f"Asked the API to cancel task {job.request_id} (job {job.id}); generation may not stop at once. "
+                "Resume it to record its final state.")

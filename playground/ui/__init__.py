@@ -1,0 +1,97 @@
+"""The Gradio playground: layout (:mod:`.layout`), named handlers (:mod:`.handlers`), what the page says
+(:mod:`.present`), the public endpoints (:mod:`.endpoints`) and the wiring (:mod:`.events`). Who pays, runs and the
+ledger's views live in :mod:`playground.session`; no HTTP and no SQL here.
+
+>>> demo = build_app()                  # the API when WAVESPEED_API_KEY is set, else the free local preview
+>>> demo.launch(**launch_kwargs())      # doctest: +SKIP
+
+Named endpoints for ``gradio_client`` (and MCP when ``gradio[mcp]`` is installed): ``/generate`` and ``/price``.
+Every other event is private.
+
+Keys: a visitor's key lives in a per-session ``gr.State`` on the server; it reaches the browser's storage only when
+the visitor ticks "remember on this browser", and never the environment, a log, the ledger or the page. The host's
+key (``WAVESPEED_API_KEY``) never leaves the server and is spent only within :mod:`playground.caps`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import gradio as gr
+
+from ..session import API_LABEL, LOCAL_LABEL, MATCH_IMAGE, SAMPLES_DIR, Playground, default_outputs_dir
+from . import events
+from .layout import build_page
+
+__all__ = ["API_LABEL", "LOCAL_LABEL", "MATCH_IMAGE", "SAMPLES_DIR", "Playground", "build_app", "launch_kwargs",
+           "serve"]
+
+# Delete Gradio's copies of served files older than a day, checked hourly (the ledger keeps its own videos).
+DELETE_CACHE = (3600, 86400)
+CSS = """
+#run-button, #cancel-button {min-height: 52px; font-size: 1.1rem; font-weight: 600;}
+#status-line {min-height: 1.6em;}
+#nsfw-notice {border-left: 4px solid #f59e0b; padding-left: .6rem;}
+#backend-line {margin-top: .3rem;}
+.playground-header h1 {margin-bottom: 0;}
+"""
+
+
+def build_app(*, client_factory=None, ledger=None, caps=None, owner_key: str | None = None,
+              shared_history: bool | None = None, title: str = "Seedance V1.5 Pro · Image-to-Video Spicy"
+              ) -> gr.Blocks:
+    """The playground's Blocks. Defaults: the ledger in ``PLAYGROUND_HOME``, caps from ``PLAYGROUND_*``, the host
+    key from ``WAVESPEED_API_KEY``, and :func:`playground.backend.connect` for clients (the embedded local API
+    starts on first use). Tests pass a ``client_factory(kind, key)`` aimed at a local API they started.
+    """
+    from gradio.utils import get_upload_folder
+
+    pg = Playground(client_factory=client_factory, ledger=ledger, caps=caps, owner_key=owner_key,
+                    shared_history=shared_history, upload_folders=[get_upload_folder()])
+    # The samples ship inside the package (site-packages once installed): Gradio serves them as they are. Videos
+    # are handed to Gradio through launch(allowed_paths=...) (see launch_kwargs), which copies each into its cache.
+    gr.set_static_paths([str(SAMPLES_DIR)])
+    with gr.Blocks(title="Seedance Playground", delete_cache=DELETE_CACHE, analytics_enabled=False) as demo:
+        page = build_page(title, default_backend=pg.default_backend, has_owner_key=pg.has_owner_key)
+        events.wire_form(pg, page, demo)
+        events.wire_keys(pg, page, demo)
+        events.wire_run(pg, page)
+        events.wire_endpoints(pg, page)
+        events.wire_history(pg, page)
+    demo.playground = pg  # for tests and embedding: the server-side state behind the page
+    return demo
+
+
+def launch_kwargs(demo: gr.Blocks | None = None) -> dict[str, Any]:
+    """What ``demo.launch`` needs besides the defaults: theme, CSS, the folders Gradio may serve files from, and,
+    when ``gradio[mcp]`` is installed, the MCP server. Host and port come from ``GRADIO_SERVER_NAME`` /
+    ``GRADIO_SERVER_PORT`` as Gradio reads them.
+
+    Gradio serves a returned file only from the working directory, the temp dir or ``allowed_paths``: the videos
+    live in ``PLAYGROUND_HOME/outputs`` (anywhere: a home folder, ``/data`` on a Space), so that folder, and only it
+    (never the ledger beside it), is allowed, with the bundled samples.
+    """
+    playground = getattr(demo, "playground", None)
+    outputs = playground.outputs_dir if playground is not None else default_outputs_dir()
+    outputs.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {
+        "theme": gr.themes.Soft(primary_hue="violet", secondary_hue="indigo", neutral_hue="slate"),
+        "css": CSS,
+        "allowed_paths": [str(outputs), str(SAMPLES_DIR)],
+    }
+    if importlib.util.find_spec("mcp") is not None:
+        kwargs["mcp_server"] = True
+    return kwargs
+
+
+def serve(*, host: str | None = None, port: int | None = None, share: bool = False) -> None:
+    """Build the playground and serve it until stopped (``seedance-playground ui``; ``python app.py`` does the
+    same)."""
+    demo = build_app()
+    kwargs = launch_kwargs(demo)
+    if host:
+        kwargs["server_name"] = host
+    if port:
+        kwargs["server_port"] = port
+    demo.launch(share=share, **kwargs)

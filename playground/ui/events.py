@@ -1,0 +1,115 @@
+"""Which event runs which handler: the page's wiring. Every event is private (no API, no progress overlay, no queue
+limit) unless it says otherwise; only :mod:`playground.ui.endpoints` is public."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+from ..contract import SEED_MAX
+from ..session import Playground
+from . import endpoints
+from . import handlers as h
+from .layout import Page
+
+# Polling is I/O-bound: many visitors can wait at once without using the CPU.
+GENERATE_CONCURRENCY = int(os.environ.get("PLAYGROUND_CONCURRENCY", "16"))
+# The events that hold a connection to the API while they wait share one queue.
+GENERATING = {"concurrency_limit": GENERATE_CONCURRENCY, "concurrency_id": "generate"}
+PRIVATE = {"api_visibility": "private", "concurrency_limit": None, "show_progress": "hidden"}
+
+
+def private(**overrides: Any) -> dict[str, Any]:
+    """The keyword arguments of a private event: :data:`PRIVATE` with ``overrides``."""
+    return {**PRIVATE, **overrides}
+
+
+def bind(handler: Callable, *context: Any) -> Callable:
+    """``handler`` with its first arguments (the session service, the page) given: a plain function whose signature
+    and type hints are the rest, so Gradio still sees its inputs, ``gr.Request`` and ``gr.Progress``."""
+    hints = typing.get_type_hints(handler)
+    rest = list(inspect.signature(handler).parameters.values())[len(context):]
+
+    def event(*args: Any, **kwargs: Any) -> Any:
+        return handler(*context, *args, **kwargs)
+
+    event.__name__ = event.__qualname__ = handler.__name__
+    event.__doc__ = handler.__doc__
+    event.__signature__ = inspect.Signature([p.replace(annotation=hints.get(p.name, p.annotation)) for p in rest])
+    event.__annotations__ = {p.name: hints[p.name] for p in rest if p.name in hints}
+    return event
+
+
+def wire_keys(pg: Playground, page: Page, demo: gr.Blocks) -> None:
+    keys = page.keys
+    keys.key.change(bind(h.store_key, pg, page), inputs=[keys.key, keys.remember],
+                    outputs=[keys.key_state, keys.stored_key], **PRIVATE)
+    gr.on([keys.key.submit, keys.key.blur], bind(h.use_key, pg, page), inputs=[keys.key, keys.remember, keys.backend],
+          outputs=[keys.key_state, keys.stored_key, keys.backend, keys.line], **PRIVATE)
+    keys.remember.change(bind(h.remember_key, pg, page), inputs=[keys.key_state, keys.remember],
+                         outputs=keys.stored_key, **PRIVATE)
+    keys.backend.input(bind(h.describe_backend, pg, page), inputs=[keys.backend, keys.key_state], outputs=keys.line,
+                       **PRIVATE)
+    demo.load(bind(h.restore, pg, page), inputs=keys.stored_key,
+              outputs=[keys.key_state, keys.remember, keys.backend, keys.line, page.history.table], **PRIVATE)
+
+
+def wire_form(pg: Playground, page: Page, demo: gr.Blocks) -> None:
+    form, out = page.form, page.output
+    changes = [form.resolution.change, form.duration.change, form.audio.change, form.batch.change,
+               form.aspect.change, form.camera_fixed.change, form.seed.change, form.prompt.change,
+               form.image.change, form.image_url.change, form.last_image.change]
+    preview = {"fn": bind(h.preview, pg, page), "inputs": set(form.fields),
+               "outputs": [form.run, out.request_json, out.curl, out.python], "preprocess": False, **PRIVATE}
+    gr.on(changes, **preview)
+    demo.load(**preview)
+    form.dice.click(None, None, form.seed, js=f"() => Math.floor(Math.random() * {SEED_MAX})")
+    for image, field in ((form.image, "image"), (form.last_image, "last_image")):
+        image.upload(bind(h.check_upload, pg, field), inputs=image, outputs=image, preprocess=False, **PRIVATE)
+
+
+def wire_run(pg: Playground, page: Page) -> None:
+    form, out, keys = page.form, page.output, page.keys
+    buttons = [form.run, form.cancel, out.status]
+    outputs = [out.video, out.gallery, out.status, out.seed, out.request_id, out.cost, out.inference,
+               out.nsfw_notice, out.request_json, out.response_json, page.history.table]
+    running = (form.run.click(bind(h.start_run, pg, page), outputs=buttons, **PRIVATE)
+               .then(bind(h.run, pg, page), inputs={*form.fields, keys.backend, keys.key, keys.key_state},
+                     outputs=outputs, preprocess=False, **private(show_progress_on=[out.video, out.status],
+                                                                   show_progress="full", **GENERATING)))
+    # Gradio's page runs .then only after a success: .failure puts Run back after an error too.
+    for after, handler in ((running.then, h.finish_run), (running.failure, h.fail_run)):
+        after(bind(handler, pg, page), outputs=buttons, **PRIVATE).then(
+            bind(h.describe_backend, pg, page), inputs=[keys.backend, keys.key_state], outputs=keys.line, **PRIVATE)
+    form.cancel.click(bind(h.cancel, pg), **PRIVATE)
+
+
+def wire_history(pg: Playground, page: Page) -> None:
+    tab, form, out, keys = page.history, page.form, page.output, page.keys
+    shown = private(show_progress="full")
+    tab.table.select(bind(h.pick_row, pg, page), outputs=tab.job_id, **PRIVATE)
+    tab.refresh.click(bind(h.refresh, pg, page), inputs=keys.key_state, outputs=tab.table, **shown)
+    tab.reuse.click(bind(h.reuse_params, pg, page), inputs=[tab.job_id, keys.key_state],
+                    outputs=[form.image, form.image_url, form.prompt, form.duration, form.resolution, form.aspect,
+                             form.camera_fixed, form.audio, form.seed, form.batch, tab.note], **shown)
+    job_outputs = [out.video, out.seed, out.request_id, out.cost, tab.note, tab.table]
+    for button in (tab.show, tab.resume):
+        button.click(bind(h.show_job, pg, page), inputs=[tab.job_id, keys.key_state], outputs=job_outputs,
+                     **private(show_progress="full", **GENERATING))
+    tab.cancel_remote.click(bind(h.cancel_remote, pg, page), inputs=[tab.job_id, keys.key_state],
+                            outputs=[tab.note, tab.table], **shown)
+
+
+def wire_endpoints(pg: Playground, page: Page) -> None:
+    """The two public endpoints: ``/generate`` (through hidden outputs) and ``/price``."""
+    form = page.form
+    page.api.trigger.click(bind(endpoints.generate, pg),
+                           inputs=[f for f in form.fields if f is not form.batch],
+                           outputs=[page.api.video, page.api.details], preprocess=False, api_name="generate",
+                           **GENERATING)
+    gr.api(endpoints.price, api_name="price", concurrency_limit=None)

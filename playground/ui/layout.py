@@ -1,0 +1,228 @@
+"""The page's components, grouped by what they are for. Only layout: no handler and no event here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from ..contract import ASPECT_RATIOS, RESOLUTIONS, SEED_MAX, SPICY, get_model
+from ..session import API_LABEL, LOCAL_LABEL, MATCH_IMAGE, MAX_BATCH, SAMPLES_DIR, RunForm
+from .present import HISTORY_HEADERS, price_label, pricing_frame
+
+SAMPLE_PROMPTS = {
+    "sunset_beach.jpg": "The waves roll in slowly, the palm sways in the breeze, slow zoom in",
+    "mountain_lake.jpg": "Mist drifts over the lake, gentle pan right",
+    "lantern_street.jpg": "The lanterns swing softly, rain falls, the camera tilts up",
+    "koi_pond.jpg": "The koi swim in lazy circles, ripples spread, static camera",
+}
+
+
+@dataclass
+class KeyBox:
+    """The backend choice and the visitor's key: kept per session on the server, in the browser only if asked."""
+
+    key_state: gr.State
+    stored_key: gr.BrowserState
+    backend: gr.Radio
+    key: gr.Textbox
+    remember: gr.Checkbox
+    line: gr.Markdown
+
+    def current_key(self, values: dict) -> str:
+        """The freshest key: the box's, since the visitor may click Run before its blur event stored it."""
+        return (values.get(self.key) or "").strip() or (values.get(self.key_state) or "")
+
+
+@dataclass
+class Form:
+    """What the visitor asks for, and the Run / Cancel pair."""
+
+    image: gr.Image
+    image_url: gr.Textbox
+    prompt: gr.Textbox
+    last_image: gr.Image
+    duration: gr.Slider
+    resolution: gr.Radio
+    aspect: gr.Dropdown
+    camera_fixed: gr.Checkbox
+    audio: gr.Checkbox
+    seed: gr.Number
+    dice: gr.Button
+    batch: gr.Slider
+    run: gr.Button
+    cancel: gr.Button
+
+    @property
+    def fields(self) -> list[Any]:
+        """The components whose values make a RunForm (see :meth:`read`)."""
+        return [self.image, self.image_url, self.prompt, self.last_image, self.duration, self.resolution,
+                self.aspect, self.camera_fixed, self.audio, self.seed, self.batch]
+
+    def read(self, values: dict) -> RunForm:
+        """The RunForm in ``values`` (an event's inputs given as a set)."""
+        return RunForm(image=values.get(self.image), image_url=values.get(self.image_url),
+                       prompt=values.get(self.prompt), last_image=values.get(self.last_image),
+                       duration=values.get(self.duration), resolution=values.get(self.resolution),
+                       aspect_ratio=values.get(self.aspect), camera_fixed=values.get(self.camera_fixed),
+                       generate_audio=values.get(self.audio), seed=values.get(self.seed),
+                       batch=values.get(self.batch))
+
+
+@dataclass
+class Output:
+    """What a run shows: the video, the status line, the details and the request, response and code tabs."""
+
+    video: gr.Video
+    status: gr.Markdown
+    seed: gr.Textbox
+    request_id: gr.Textbox
+    cost: gr.Textbox
+    inference: gr.Textbox
+    nsfw_notice: gr.Markdown
+    gallery: gr.Gallery
+    request_json: gr.JSON
+    response_json: gr.JSON
+    curl: gr.Code
+    python: gr.Code
+
+
+@dataclass
+class HistoryTab:
+    """The visitor's jobs from the ledger and what can be done with one."""
+
+    table: gr.Dataframe
+    job_id: gr.Number
+    reuse: gr.Button
+    show: gr.Button
+    resume: gr.Button
+    cancel_remote: gr.Button
+    refresh: gr.Button
+    note: gr.Markdown
+
+
+@dataclass
+class ApiOutputs:
+    """Hidden outputs of the /generate endpoint (the page uses the richer run event)."""
+
+    video: gr.Video
+    details: gr.JSON
+    trigger: gr.Button
+
+
+@dataclass
+class Page:
+    keys: KeyBox
+    form: Form
+    output: Output
+    history: HistoryTab
+    api: ApiOutputs
+
+
+def build_page(title: str, *, default_backend: str, has_owner_key: bool) -> Page:
+    """Lay the page out, top to bottom. Call inside ``gr.Blocks``."""
+    keys = key_box(title, default_backend, has_owner_key)
+    with gr.Row():
+        with gr.Column(scale=5):
+            form = form_column()
+        with gr.Column(scale=6):
+            output, history = output_column()
+    with gr.Row(visible=False):
+        api = ApiOutputs(gr.Video(label="video"), gr.JSON(label="details"), gr.Button("generate"))
+    return Page(keys, form, output, history, api)
+
+
+def key_box(title: str, default_backend: str, has_owner_key: bool) -> KeyBox:
+    key_state = gr.State("")
+    stored_key = gr.BrowserState("", storage_key="seedance-playground-key")
+    gr.Markdown(f"# {title}\nTurn an image into a 4-12 s video with sound. "
+                f"`{SPICY}` on WaveSpeedAI, or a free local preview.", elem_classes="playground-header")
+    with gr.Row(equal_height=True):
+        backend = gr.Radio([LOCAL_LABEL, API_LABEL], value=default_backend, label="Backend", scale=2)
+        key = gr.Textbox(label="WaveSpeed API key", type="password", scale=3,
+                         placeholder="optional: use your own key beyond the host's limits" if has_owner_key
+                         else "your key (kept on the server for this session only)")
+        remember = gr.Checkbox(label="Remember on this browser", value=False, scale=1)
+    line = gr.Markdown(elem_id="backend-line")
+    return KeyBox(key_state, stored_key, backend, key, remember, line)
+
+
+def form_column() -> Form:
+    spec = get_model(SPICY)
+    duration_spec, defaults = spec.param("duration"), spec.defaults()
+    image = gr.Image(label="Image", type="filepath", sources=["upload", "clipboard"], height=300)
+    image_url = gr.Textbox(label="Image URL", placeholder="https://… (instead of uploading)", max_lines=1)
+    prompt = gr.Textbox(label="Prompt", lines=3, placeholder="Describe the motion, the camera and the sound…")
+    with gr.Accordion("Last frame (optional)", open=False):
+        last_image = gr.Image(label="Last image", type="filepath", sources=["upload", "clipboard"], height=200)
+    duration = gr.Slider(duration_spec.minimum, duration_spec.maximum, value=defaults["duration"], step=1,
+                         label="Duration (s)")
+    with gr.Row():
+        resolution = gr.Radio(list(RESOLUTIONS), value=defaults["resolution"], label="Resolution")
+        aspect = gr.Dropdown([MATCH_IMAGE, *ASPECT_RATIOS], value=MATCH_IMAGE, label="Aspect ratio")
+    with gr.Row():
+        camera_fixed = gr.Checkbox(value=defaults["camera_fixed"], label="Fixed camera")
+        audio = gr.Checkbox(value=defaults["generate_audio"], label="Generate audio")
+    with gr.Row(equal_height=True):
+        seed = gr.Number(value=-1, precision=0, label="Seed (-1: random)", minimum=-1, maximum=SEED_MAX, scale=4)
+        dice = gr.Button("Randomise", scale=1, size="sm")
+    batch = gr.Slider(1, MAX_BATCH, value=1, step=1, label="Batch (seeds randomised)")
+    with gr.Row():
+        initial = RunForm(duration=defaults["duration"], resolution=defaults["resolution"],
+                          camera_fixed=defaults["camera_fixed"], generate_audio=defaults["generate_audio"])
+        run = gr.Button(price_label(initial.fields(), 1), variant="primary", elem_id="run-button")
+        cancel = gr.Button("Cancel", variant="stop", visible=False, elem_id="cancel-button")
+    gr.Examples(examples=[[str(SAMPLES_DIR / name), text] for name, text in SAMPLE_PROMPTS.items()],
+                inputs=[image, prompt], cache_examples=False, label="Samples (drawn by this project)")
+    return Form(image, image_url, prompt, last_image, duration, resolution, aspect, camera_fixed, audio, seed, dice,
+                batch, run, cancel)
+
+
+def output_column() -> tuple[Output, HistoryTab]:
+    video = gr.Video(label="Video", autoplay=True, loop=True, buttons=["download"], interactive=False, height=420,
+                     elem_id="output-video")
+    status = gr.Markdown("Ready.", elem_id="status-line")
+    with gr.Row():
+        seed = gr.Textbox(label="Seed used", interactive=False, elem_id="seed-used")
+        request_id = gr.Textbox(label="Request id", interactive=False, elem_id="request-id")
+    with gr.Row():
+        cost = gr.Textbox(label="Cost", interactive=False, elem_id="cost")
+        inference = gr.Textbox(label="Inference time", interactive=False)
+    nsfw_notice = gr.Markdown(visible=False, elem_id="nsfw-notice")
+    gallery = gr.Gallery(label="Batch", visible=False, columns=2, height=300)
+    with gr.Tabs():
+        with gr.Tab("Request"):
+            request_json = gr.JSON(label="Request body", value=None)
+        with gr.Tab("Response"):
+            response_json = gr.JSON(label="Response (as recorded)")
+        with gr.Tab("Code"):
+            gr.Markdown("The key is read from `WAVESPEED_API_KEY`: it is never written into the code.")
+            curl = gr.Code(label="cURL", language="shell")
+            python = gr.Code(label="Python", language="python")
+        history = history_tab()
+        pricing_tab()
+    output = Output(video, status, seed, request_id, cost, inference, nsfw_notice, gallery, request_json,
+                    response_json, curl, python)
+    return output, history
+
+
+def history_tab() -> HistoryTab:
+    with gr.Tab("History"):
+        table = gr.Dataframe(headers=HISTORY_HEADERS, value=[], interactive=False, wrap=True,
+                             label="Your jobs (from the ledger)")
+        with gr.Row(equal_height=True):
+            job_id = gr.Number(label="Job", precision=0, scale=1)
+            buttons = [gr.Button(label, scale=1) for label in ("Reuse parameters", "Show / download again", "Resume")]
+            cancel_remote = gr.Button("Cancel at the API", variant="stop", scale=1)
+            refresh = gr.Button("Refresh", scale=1)
+        note = gr.Markdown()
+    return HistoryTab(table, job_id, *buttons, cancel_remote, refresh, note)
+
+
+def pricing_tab() -> None:
+    with gr.Tab("Pricing"):
+        gr.Markdown("USD per clip, from the vendor's table: a per-second rate by resolution, half with audio off. "
+                    "The local preview is free.")
+        gr.Dataframe(value=pricing_frame(), interactive=False)
+

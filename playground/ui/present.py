@@ -1,0 +1,130 @@
+"""What the page says, as pure functions of the data: labels, status lines, table rows, JSON views. No Gradio."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..contract import RESOLUTIONS, SPICY
+from ..pricing import format_usd, price_table, quote
+from ..session import Job, Result, RunForm, RunOutcome
+
+HISTORY_HEADERS = ["job", "when", "status", "resolution", "s", "audio", "seed", "cost", "request id", "video",
+                   "prompt"]
+UPLOADED_ON_RUN = "<uploaded on Run>"
+
+
+def price_label(fields: dict, batch: int) -> str:
+    """The Run button: what the batch will cost ("~" when the price is not confirmed by the vendor).
+
+    >>> price_label({"resolution": "480p", "duration": 4, "generate_audio": False}, 1)
+    'Run · $0.048'
+    """
+    q = quote(SPICY, fields)
+    total = q.usd * batch
+    text = format_usd(total) if q.confirmed else f"~{format_usd(total)}"
+    return f"Run ×{batch} · {text}" if batch > 1 else f"Run · {text}"
+
+
+def upload_name(value: Any) -> str | None:
+    """The file name of an image input, for display (never its folder)."""
+    path = value.get("path") if isinstance(value, dict) else value
+    return Path(path).name if isinstance(path, (str, Path)) and str(path) else None
+
+
+def request_preview(form: RunForm) -> dict:
+    """The request body the form describes, before Run: uploads are named as placeholders."""
+    body: dict[str, Any] = {"image": form.image_url or (UPLOADED_ON_RUN if upload_name(form.image) else None)}
+    if form.prompt and str(form.prompt).strip():
+        body["prompt"] = form.prompt
+    if upload_name(form.last_image):
+        body["last_image"] = UPLOADED_ON_RUN
+    body.update(form.fields())
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def snippet_params(form: RunForm) -> dict:
+    """The parameters the code snippets show: an uploaded file by its name only (the server's folders are nobody's
+    business), "cat.png" when there is no image yet."""
+    url = form.image_url if isinstance(form.image_url, str) and form.image_url.strip() else None
+    return {**form.fields(), "image": url or upload_name(form.image) or "cat.png",
+            "last_image": upload_name(form.last_image), "prompt": form.prompt}
+
+
+def backend_line(label: str, money: str) -> str:
+    return f"**In use:** {label}. {money}"
+
+
+def note(text: Any) -> str:
+    return f"**Note:** {text}"
+
+
+def nsfw_notice(nsfw: bool, hidden: bool) -> str:
+    if not nsfw:
+        return ""
+    return ("**NSFW:** the API flagged this output as possibly NSFW: "
+            + ("the host hides such outputs." if hidden else "it is not played automatically."))
+
+
+def paid(outcome: RunOutcome) -> float:
+    """What the run cost: results reused from the ledger were not paid again."""
+    return sum(r.cost for r in outcome.results if not r.reused)
+
+
+def reused_note(result: Result) -> str:
+    return " (reused from the ledger, not paid again)" if result.reused else ""
+
+
+def done_line(outcome: RunOutcome, payer_label: str) -> str:
+    """The status line after a run that made at least one video."""
+    first, count = outcome.results[0], len(outcome.results)
+    line = (f"Done in {outcome.wall_s:.1f} s · {count} video{'s' if count > 1 else ''} · "
+            f"{format_usd(paid(outcome))} on {payer_label}{reused_note(first)}")
+    if outcome.cancelled_jobs:
+        line += f" · {len(outcome.cancelled_jobs)} cancelled"
+    return line
+
+
+def cancelled_line(outcome: RunOutcome) -> str:
+    return (f"Cancelled after {outcome.wall_s:.0f} s: job {outcome.cancelled_jobs[0]} is in History; resume it "
+            "there.")
+
+
+def inference_text(ms: int | None) -> str:
+    return f"{ms / 1000:.1f} s" if ms is not None else ""
+
+
+def response_json(result: Result) -> dict:
+    """The API's response for ``result``, as the ledger recorded it."""
+    return {"id": result.request_id, "model": result.model, "status": "completed", "outputs": [result.output_url],
+            "has_nsfw_contents": [result.nsfw], "timings": {"inference": result.inference_ms},
+            "reused_from_ledger": result.reused}
+
+
+def api_details(result: Result) -> dict:
+    """The details the /generate endpoint returns beside the video."""
+    return {"seed": result.seed, "request_id": result.request_id, "cost_usd": result.cost, "reused": result.reused,
+            "inference_ms": result.inference_ms, "nsfw": result.nsfw, "job_id": result.job_id,
+            "params": result.params}
+
+
+def history_rows(jobs: Iterable[Job]) -> list[list[Any]]:
+    """The History table: one row per job, newest first as given."""
+    rows = []
+    for j in jobs:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at))
+        rows.append([j.id, when, j.status, j.resolution or "", j.duration or "", "on" if j.audio else "off",
+                     j.seed if j.seed is not None else "", format_usd(j.cost), j.request_id or "",
+                     "yes" if j.has_video else "", (j.params.get("prompt") or "")[:60]])
+    return rows
+
+
+def pricing_frame():
+    """USD per clip: a row per duration, a column per resolution with and without audio."""
+    table = price_table(SPICY)
+    table["column"] = table["resolution"] + table["audio"].map({True: " · audio", False: " · silent"})
+    pivot = table.pivot(index="duration_s", columns="column", values="cost_usd")
+    order = [f"{r} · {a}" for r in RESOLUTIONS for a in ("audio", "silent")]
+    return pivot[order].map(format_usd).reset_index().rename(columns={"duration_s": "seconds"})
