@@ -10,6 +10,7 @@ from playground.contract import IMAGE_LIMITS
 from .faults import FaultPlan
 
 TIMINGS = ("instant", "realistic")
+RENDERS = ("full", "protocol")
 
 
 @dataclass
@@ -19,9 +20,14 @@ class LocalConfig:
     ``timing="instant"`` renders as fast as the machine can; ``"realistic"`` keeps a task "processing" for
     ``contract.typical_inference_seconds(resolution, duration) * speed`` seconds, give or take ``jitter`` (at least
     the render time).
+
+    ``render="full"`` renders each task's clip from its image; ``"protocol"`` gives every task the same tiny valid
+    MP4 (64x64 H.264, encoded once per process), so thousands of tasks cost next to nothing while the timing model,
+    limits and faults apply as usual: for tests and benchmarks that count requests rather than look at videos.
     """
 
     timing: str = "instant"
+    render: str = "full"  # "full" or "protocol"
     speed: float = 1.0  # realistic-mode factor: 0.05 makes a 5 s 480p clip take ~1.25 s
     jitter: float = 0.1  # realistic mode: each task's time is drawn uniformly within +-10%, as real runs vary
     keys: frozenset[str] | None = None  # None: any non-empty bearer key is accepted; else other keys get 401
@@ -48,6 +54,8 @@ class LocalConfig:
     def __post_init__(self) -> None:
         if self.timing not in TIMINGS:
             raise ValueError(f"timing: {self.timing!r} is not known; choose one of {', '.join(TIMINGS)}")
+        if self.render not in RENDERS:
+            raise ValueError(f"render: {self.render!r} is not known; choose one of {', '.join(RENDERS)}")
         if self.speed <= 0:
             raise ValueError(f"speed: {self.speed} must be greater than 0")
         if not 0.0 <= self.jitter < 1.0:
