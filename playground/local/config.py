@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from playground.contract import IMAGE_LIMITS
 
@@ -11,6 +14,19 @@ from .faults import FaultPlan
 
 TIMINGS = ("instant", "realistic")
 RENDERS = ("full", "protocol")
+ENV_PREFIX = "PLAYGROUND_LOCAL_"
+_TRUE = ("1", "true", "yes")
+# The settings read by LocalConfig.from_env: PLAYGROUND_LOCAL_<NAME> -> (field, how the text is read).
+ENV_SETTINGS: dict[str, tuple[str, Any]] = {
+    "TIMING": ("timing", str),
+    "RENDER": ("render", str),
+    "SPEED": ("speed", float),
+    "CONCURRENCY": ("concurrency", int),
+    "RPM": ("rpm", int),
+    "BALANCE": ("balance", float),
+    "FAULTS": ("faults", str),
+    "ALLOW_PRIVATE_FETCH": ("allow_private_fetch", lambda text: text.strip().lower() in _TRUE),
+}
 
 
 @dataclass
@@ -50,6 +66,25 @@ class LocalConfig:
     json_max_bytes: int = 1024 * 1024  # a JSON body of price, history, delete, upload tickets; larger ones get 413
     # A submit body: the contract's whole-request limit, as its images may come inline as data: URIs.
     submit_max_bytes: int = IMAGE_LIMITS.max_request_bytes
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **defaults: Any) -> LocalConfig:
+        """A config from ``PLAYGROUND_LOCAL_*`` variables over ``defaults`` (see :data:`ENV_SETTINGS`).
+
+        >>> LocalConfig.from_env({"PLAYGROUND_LOCAL_RENDER": "protocol"}, concurrency=4).render
+        'protocol'
+        """
+        env = os.environ if environ is None else environ
+        values = dict(defaults)
+        for name, (attr, read) in ENV_SETTINGS.items():
+            text = env.get(ENV_PREFIX + name, "").strip()
+            if not text:
+                continue
+            try:
+                values[attr] = read(text)
+            except ValueError:
+                raise ValueError(f"{ENV_PREFIX}{name}: {text!r} is not a valid {attr}") from None
+        return cls(**values)
 
     def __post_init__(self) -> None:
         if self.timing not in TIMINGS:
