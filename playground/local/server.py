@@ -1,23 +1,22 @@
 """The HTTP side of the local API: FastAPI routes in the WaveSpeed v3 shape, served by uvicorn in a thread.
 
-Every JSON reply is the contract's envelope ``{"code", "message", "data"}``. A thin ASGI layer in front of the app
-logs each request (never its headers), injects the faults of the server's :class:`FaultPlan` and can drop a
-connection without a reply.
+Every JSON reply is the contract's envelope ``{"code", "message", "data"}``. The ASGI layer of :mod:`.gateway` in
+front of the app logs each request (never its headers), injects the faults of the server's :class:`FaultPlan` and
+can drop a connection without a reply.
 
-Bodies are bounded: a declared or streamed body over its limit gets 413 (JSON: 1 MB, a submit: the contract's 64 MB,
-an upload: the 30 MB image limit), malformed or too deeply nested JSON gets 400, and a client that hangs up mid-request
-is logged as such, not as a server error.
+Bodies are bounded (:mod:`.bodies`): a declared or streamed body over its limit gets 413 (JSON: 1 MB, a submit: the
+contract's 64 MB, an upload: the 30 MB image limit), malformed or too deeply nested JSON gets 400, and a client that
+hangs up mid-request is logged as such, not as a server error.
 
-This is the only layer that knows HTTP and URLs: the service (:class:`LocalState` and its parts) returns plain data and
-raises :class:`~.errors.ServiceError`, which :data:`SERVICE_ERRORS` maps to statuses; :class:`_Media` composes every
-URL the API hands out and maps this server's own URLs back to files.
+The server layer (this module, :mod:`.gateway`, :mod:`.bodies`) is the only one that knows HTTP, and this module the
+only one that knows URLs: the service (:class:`LocalState` and its parts) returns plain data and raises
+:class:`~.errors.ServiceError`, which :data:`.gateway.SERVICE_ERRORS` maps to statuses; :class:`_Media` composes
+every URL the API hands out and maps this server's own URLs back to files.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
-import json
 import logging
 import re
 import socket
@@ -31,16 +30,18 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from playground import contract, pricing
 
 from .accounts import account_id
+from .bodies import capped_receive, json_object, pop_flag
 from .config import LocalConfig
-from .errors import InsufficientCredits, InvalidRequest, NotFound, RateLimited, ServiceError, TooLarge, UploadRefused
-from .faults import HTTP_ERRORS, FaultPlan
+from .errors import ServiceError
+from .faults import FaultPlan
+from .gateway import DROP_REPLY, ApiError, Gateway, envelope, error_reply
 from .history import HistoryQuery
 from .inputs import FetchPolicy, load_image
 from .state import LocalState
@@ -50,41 +51,9 @@ from .webhooks import WebhookSender, webhook_allowed
 
 log = logging.getLogger(__name__)
 
-DROP_REPLY = "playground.drop_reply"  # scope flag: the handler asks for its reply to be replaced by a dropped socket
-REQUEST_LOG_LIMIT = 10_000
 LISTEN_BACKLOG = 2048  # a benchmark may open a thousand connections at once
 MAX_OWN_NETLOCS = 64
-JSON_MAX_DEPTH = 32  # the contract's bodies are 2 levels deep; deeper ones are refused before anything walks them
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around a legacy upload's file
-_REASONS = {429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
-            504: "Gateway Timeout"}
-# (HTTP status, body code) of each refusal of the service; the code is the status unless the contract names one.
-SERVICE_ERRORS: dict[type[ServiceError], tuple[int, int | None]] = {
-    InvalidRequest: (400, None),
-    InsufficientCredits: (400, 1407),
-    UploadRefused: (403, None),
-    NotFound: (404, None),
-    TooLarge: (413, None),
-    RateLimited: (429, None),
-}
-
-
-class ApiError(Exception):
-    """An error reply: HTTP ``status``, the body's ``code`` and ``message``, optional extra headers."""
-
-    def __init__(self, status: int, message: str, *, code: int | None = None, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code if code is not None else status
-        self.message = message
-        self.headers = headers or {}
-
-    @classmethod
-    def of(cls, exc: ServiceError) -> ApiError:
-        """The reply to a refusal of the service."""
-        status, code = next((v for k, v in SERVICE_ERRORS.items() if isinstance(exc, k)), (500, None))
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-        return cls(status, exc.message, code=code, headers=headers)
 
 
 def iso_time(epoch: float) -> str:
@@ -98,120 +67,6 @@ def _duration_text(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:g} {unit}"
     return f"{seconds:g} seconds"
-
-
-def envelope(data: Any) -> JSONResponse:
-    return JSONResponse({"code": 200, "message": "success", "data": data})
-
-
-def error_reply(status: int, message: str, *, code: int | None = None,
-                headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"code": code if code is not None else status, "message": message, "data": None},
-                        status_code=status, headers=headers)
-
-
-def classify(method: str, path: str) -> str:
-    """The endpoint name faults and counts use for a request: submit, result, upload, ..., or "other"."""
-    if path.startswith("/media/put/"):
-        return "upload"
-    if path.startswith("/media/"):
-        return "download" if method in ("GET", "HEAD") else "other"
-    if not path.startswith("/api/v3/"):
-        return "other"
-    rest = path[len("/api/v3/"):].rstrip("/")
-    if method == "GET":
-        if rest == "balance":
-            return "balance"
-        if rest.startswith("predictions/"):
-            return "result"
-        return "other"
-    if method != "POST":
-        return "other"
-    fixed = {"media/uploads": "upload", "media/upload/binary": "upload", "model/price": "price",
-             "predictions": "history", "predictions/delete": "delete"}
-    return fixed.get(rest, "submit")
-
-
-def _abort_connection(send) -> bool:
-    """Close the client's socket at once, without a reply (uvicorn's send is bound to its request cycle)."""
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if transport is None:
-        return False
-    transport.abort()
-    return True
-
-
-class _Gateway:
-    """ASGI layer in front of the app: request log, injected faults, dropped replies."""
-
-    def __init__(self, app, faults: FaultPlan):
-        self.app = app
-        self.faults = faults
-        self.lock = threading.Lock()
-        # [method, path, endpoint, status]; status None: connection dropped
-        self.entries: collections.deque[list[Any]] = collections.deque(maxlen=REQUEST_LOG_LIMIT)
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        method, path = scope["method"], scope["path"]
-        endpoint = classify(method, path)
-        entry = [method, path, endpoint, None]
-        with self.lock:
-            self.entries.append(entry)
-
-        if endpoint != "other":
-            delay = self.faults.take_delay(endpoint)
-            if delay:
-                await asyncio.sleep(delay)
-            fault = self.faults.take(endpoint, ("drop",) + HTTP_ERRORS)
-            if fault is not None and fault.action == "drop":
-                await self._drop(send)
-                return
-            if fault is not None:
-                status = int(fault.action)
-                headers = {"Retry-After": f"{fault.retry_after:g}"} if status == 429 else None
-                entry[3] = status
-                await error_reply(status, f"{_REASONS[status]} (injected fault on {endpoint})",
-                                  headers=headers)(scope, receive, send)
-                return
-
-        dropped = False
-
-        async def guarded_send(message) -> None:
-            nonlocal dropped
-            if dropped:
-                return
-            if message["type"] == "http.response.start":
-                if scope.get(DROP_REPLY):
-                    dropped = True
-                    await self._drop(send)
-                    return
-                entry[3] = message["status"]
-            await send(message)
-
-        await self.app(scope, receive, guarded_send)
-
-    @staticmethod
-    async def _drop(send) -> None:
-        if not _abort_connection(send):
-            # Unknown server: announce a body, send none and fail, which makes the server close the connection.
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1024")]})
-            raise ConnectionAbortedError("reply dropped on purpose (injected fault)")
-        # Let the server notice the closed socket before the app returns, so it does not try to answer.
-        for _ in range(3):
-            await asyncio.sleep(0)
-
-    def log_snapshot(self) -> list[tuple[str, str, int | None]]:
-        with self.lock:
-            return [(m, p, s) for m, p, _, s in self.entries]
-
-    def count(self, method: str | None = None, path_prefix: str = "", endpoint: str | None = None) -> int:
-        with self.lock:
-            return sum(1 for m, p, e, _ in self.entries
-                       if (method is None or m == method.upper()) and p.startswith(path_prefix)
-                       and (endpoint is None or e == endpoint))
 
 
 class _Media:
@@ -289,83 +144,6 @@ def _authorize(request: Request, config: LocalConfig) -> str:
     return account_id(key)
 
 
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, f"Payload Too Large: the request body is over the limit of {limit} bytes")
-
-
-def _capped_receive(request: Request, limit: int, *, shown_limit: int | None = None):
-    """``request``'s ASGI receive, raising ApiError 413 once the body passes ``limit`` bytes (chunked bodies too).
-
-    A declared Content-Length over the limit is refused before any of the body is read.
-    """
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.strip().isdigit():
-            raise ApiError(400, "Content-Length: is not a number of bytes")
-        if int(declared) > limit:
-            raise _too_large(shown_limit or limit)
-    received = 0
-
-    async def receive():
-        nonlocal received
-        message = await request.receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise _too_large(shown_limit or limit)
-        return message
-
-    return receive
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    capped = Request(request.scope, _capped_receive(request, limit))
-    return b"".join([chunk async for chunk in capped.stream()])
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _depth_over(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return False
-
-
-async def _json_object(request: Request, limit: int, what: str = "body") -> dict[str, Any]:
-    raw = await _read_body(request, limit)
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw, parse_constant=_refuse_constant)
-    except RecursionError:
-        raise ApiError(400, f"{what}: the JSON is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"{what}: is not valid JSON ({exc})") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, f"{what}: expected a JSON object, got {type(body).__name__}")
-    if _depth_over(body, JSON_MAX_DEPTH):
-        raise ApiError(400, f"{what}: the JSON is nested too deeply (at most {JSON_MAX_DEPTH} levels)")
-    return body
-
-
-def _flag(body: dict[str, Any], name: str) -> bool:
-    value = body.pop(name, False)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise ApiError(400, f"{name}: expected true or false, got {value!r}")
-    return value
-
-
 def build_app(state: LocalState, media: _Media, faults: FaultPlan) -> FastAPI:
     """The FastAPI app of one server (without the gateway layer)."""
     config = state.config
@@ -408,7 +186,7 @@ def build_app(state: LocalState, media: _Media, faults: FaultPlan) -> FastAPI:
     @app.post("/api/v3/media/uploads")
     async def upload_ticket(request: Request):
         _authorize(request, config)
-        body = await _json_object(request, config.json_max_bytes)
+        body = await json_object(request, config.json_max_bytes)
         upload = state.uploads.new_ticket(body.get("filename"), body.get("size"), body.get("content_type"))
         base = media.base_url(request)
         return envelope({
@@ -438,7 +216,7 @@ def build_app(state: LocalState, media: _Media, faults: FaultPlan) -> FastAPI:
     @app.post("/api/v3/media/upload/binary")
     async def upload_binary(request: Request):
         _authorize(request, config)
-        capped = Request(request.scope, _capped_receive(request, config.upload_max_bytes + MULTIPART_OVERHEAD,
+        capped = Request(request.scope, capped_receive(request, config.upload_max_bytes + MULTIPART_OVERHEAD,
                                                           shown_limit=config.upload_max_bytes))
         try:
             form = await capped.form(max_files=1, max_fields=10)
@@ -482,7 +260,7 @@ def build_app(state: LocalState, media: _Media, faults: FaultPlan) -> FastAPI:
     @app.post("/api/v3/model/price")
     async def price(request: Request):
         _authorize(request, config)
-        body = await _json_object(request, config.json_max_bytes)
+        body = await json_object(request, config.json_max_bytes)
         model_id = body.get("model_id")
         if not isinstance(model_id, str) or not model_id:
             raise ApiError(400, "model_id: is required (e.g. bytedance/seedance-v1.5-pro/image-to-video-spicy)")
@@ -505,13 +283,13 @@ def build_app(state: LocalState, media: _Media, faults: FaultPlan) -> FastAPI:
     @app.post("/api/v3/predictions/delete")
     async def delete(request: Request):
         account = _authorize(request, config)
-        body = await _json_object(request, config.json_max_bytes)
+        body = await json_object(request, config.json_max_bytes)
         return envelope(state.delete(account, body.get("ids")))
 
     @app.post("/api/v3/predictions")
     async def history(request: Request):
         account = _authorize(request, config)
-        query = HistoryQuery.from_body(await _json_object(request, config.json_max_bytes))
+        query = HistoryQuery.from_body(await json_object(request, config.json_max_bytes))
         total, views = state.history(account, query)
         base = media.base_url(request)
         items = []
@@ -534,9 +312,9 @@ def build_app(state: LocalState, media: _Media, faults: FaultPlan) -> FastAPI:
     async def submit(model_id: str, request: Request):
         account = _authorize(request, config)
         state.check_rate(account)
-        body = await _json_object(request, config.submit_max_bytes)
-        sync = _flag(body, "enable_sync_mode")
-        _flag(body, "enable_base64_output")  # accepted; outputs stay URLs (a video as base64 helps no one)
+        body = await json_object(request, config.submit_max_bytes)
+        sync = pop_flag(body, "enable_sync_mode")
+        pop_flag(body, "enable_base64_output")  # accepted; outputs stay URLs (a video as base64 helps no one)
         webhook = request.query_params.get("webhook")
         if webhook and not webhook_allowed(webhook):
             log.warning("webhook ignored: the local API only calls loopback URLs")
@@ -585,7 +363,7 @@ class LocalServer:
         self._webhooks = WebhookSender()
         self._state = LocalState(config, self.faults, load_input=self._media.load_input, notify=self._notify)
         self._media.state = self._state
-        self._gateway = _Gateway(build_app(self._state, self._media, self.faults), self.faults)
+        self._gateway = Gateway(build_app(self._state, self._media, self.faults), self.faults)
         uv_config = uvicorn.Config(self._gateway, log_config=None, access_log=False, http="h11", ws="none",
                                    lifespan="off", loop="asyncio", timeout_graceful_shutdown=3,
                                    log_level="warning")
