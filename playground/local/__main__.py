@@ -3,6 +3,8 @@
 Faults come from ``--faults`` or the ``PLAYGROUND_LOCAL_FAULTS`` environment variable, e.g.
 ``PLAYGROUND_LOCAL_FAULTS="result:503x2,submit:drop_after_accept,task:fail:1200,output:404"``
 (the spec language is described in playground/local/faults.py). Ctrl-C stops it cleanly.
+``--render protocol`` (or ``PLAYGROUND_LOCAL_RENDER=protocol``) gives every task one tiny shared MP4 instead of a
+rendered clip: same API, timing and faults, next to no CPU, for benchmarks.
 ``--allow-private-fetch`` (or ``PLAYGROUND_LOCAL_ALLOW_PRIVATE_FETCH=1``) lets tasks fetch image URLs on loopback and
 private hosts: for tests only, as anyone who can submit could then make the server probe its network.
 """
@@ -18,6 +20,7 @@ import threading
 from pathlib import Path
 
 from . import LocalConfig, start_server
+from .config import RENDERS, TIMINGS
 from .faults import FaultPlan
 
 
@@ -25,7 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m playground.local", description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0: a free port chosen by the OS")
-    p.add_argument("--timing", choices=("instant", "realistic"), default="instant")
+    p.add_argument("--timing", choices=TIMINGS, default="instant")
+    p.add_argument("--render", choices=RENDERS, default=os.environ.get("PLAYGROUND_LOCAL_RENDER", "").strip() or "full",
+                   help="full: render each task's clip; protocol: every task gets one tiny shared MP4, for "
+                        "benchmarks and tests that count requests (default: $PLAYGROUND_LOCAL_RENDER or full)")
     p.add_argument("--speed", type=float, default=1.0, help="realistic timing: factor on the modelled time")
     p.add_argument("--keys", default="", help="comma-separated accepted keys (default: any non-empty key)")
     p.add_argument("--concurrency", type=int, default=2, help="tasks of one key processing at once")
@@ -57,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = LocalConfig(
-            timing=args.timing, speed=args.speed, concurrency=args.concurrency, rpm=args.rpm, balance=args.balance,
+            timing=args.timing, render=args.render, speed=args.speed, concurrency=args.concurrency, rpm=args.rpm,
+            balance=args.balance,
             keys=frozenset(k.strip() for k in args.keys.split(",") if k.strip()) or None,
             allow_fetch=args.allow_fetch, allow_private_fetch=args.allow_private_fetch,
             fetch_timeout=args.fetch_timeout, upload_lifetime_seconds=args.upload_lifetime,

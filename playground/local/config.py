@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from playground.contract import IMAGE_LIMITS
 
 from .faults import FaultPlan
 
 TIMINGS = ("instant", "realistic")
+RENDERS = ("full", "protocol")
+ENV_PREFIX = "PLAYGROUND_LOCAL_"
+_TRUE = ("1", "true", "yes")
+# The settings read by LocalConfig.from_env: PLAYGROUND_LOCAL_<NAME> -> (field, how the text is read).
+ENV_SETTINGS: dict[str, tuple[str, Any]] = {
+    "TIMING": ("timing", str),
+    "RENDER": ("render", str),
+    "SPEED": ("speed", float),
+    "CONCURRENCY": ("concurrency", int),
+    "RPM": ("rpm", int),
+    "BALANCE": ("balance", float),
+    "FAULTS": ("faults", str),
+    "ALLOW_PRIVATE_FETCH": ("allow_private_fetch", lambda text: text.strip().lower() in _TRUE),
+}
 
 
 @dataclass
@@ -19,9 +36,14 @@ class LocalConfig:
     ``timing="instant"`` renders as fast as the machine can; ``"realistic"`` keeps a task "processing" for
     ``contract.typical_inference_seconds(resolution, duration) * speed`` seconds, give or take ``jitter`` (at least
     the render time).
+
+    ``render="full"`` renders each task's clip from its image; ``"protocol"`` gives every task the same tiny valid
+    MP4 (64x64 H.264, encoded once per process), so thousands of tasks cost next to nothing while the timing model,
+    limits and faults apply as usual: for tests and benchmarks that count requests rather than look at videos.
     """
 
     timing: str = "instant"
+    render: str = "full"  # "full" or "protocol"
     speed: float = 1.0  # realistic-mode factor: 0.05 makes a 5 s 480p clip take ~1.25 s
     jitter: float = 0.1  # realistic mode: each task's time is drawn uniformly within +-10%, as real runs vary
     keys: frozenset[str] | None = None  # None: any non-empty bearer key is accepted; else other keys get 401
@@ -45,9 +67,30 @@ class LocalConfig:
     # A submit body: the contract's whole-request limit, as its images may come inline as data: URIs.
     submit_max_bytes: int = IMAGE_LIMITS.max_request_bytes
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **defaults: Any) -> LocalConfig:
+        """A config from ``PLAYGROUND_LOCAL_*`` variables over ``defaults`` (see :data:`ENV_SETTINGS`).
+
+        >>> LocalConfig.from_env({"PLAYGROUND_LOCAL_RENDER": "protocol"}, concurrency=4).render
+        'protocol'
+        """
+        env = os.environ if environ is None else environ
+        values = dict(defaults)
+        for name, (attr, read) in ENV_SETTINGS.items():
+            text = env.get(ENV_PREFIX + name, "").strip()
+            if not text:
+                continue
+            try:
+                values[attr] = read(text)
+            except ValueError:
+                raise ValueError(f"{ENV_PREFIX}{name}: {text!r} is not a valid {attr}") from None
+        return cls(**values)
+
     def __post_init__(self) -> None:
         if self.timing not in TIMINGS:
             raise ValueError(f"timing: {self.timing!r} is not known; choose one of {', '.join(TIMINGS)}")
+        if self.render not in RENDERS:
+            raise ValueError(f"render: {self.render!r} is not known; choose one of {', '.join(RENDERS)}")
         if self.speed <= 0:
             raise ValueError(f"speed: {self.speed} must be greater than 0")
         if not 0.0 <= self.jitter < 1.0:

@@ -78,15 +78,19 @@ def is_public_address(address: str) -> bool:
 
 
 def load_image(url: str, *, field: str, own_netlocs: set[str], own_port: int,
-               local_file: Callable[[str], Path | None], policy: FetchPolicy) -> Image.Image:
-    """The image at ``url`` decoded and checked against the contract's limits; InputError names ``field``."""
+               local_file: Callable[[str], Path | None], policy: FetchPolicy, decode: bool = True) -> Image.Image:
+    """The image at ``url`` decoded and checked against the contract's limits; InputError names ``field``.
+
+    With ``decode=False`` only the header is read (size and format are still checked): cheap, for protocol mode.
+    """
     data, fetched = _read_bytes(url, field=field, own_netlocs=own_netlocs, own_port=own_port, local_file=local_file,
                                 policy=policy)
     if len(data) > IMAGE_LIMITS.max_bytes:
         raise InputError(1401, f"{field}: the file has {len(data)} bytes; at most {IMAGE_LIMITS.max_bytes} allowed")
     try:
         image = Image.open(io.BytesIO(data))
-        image.load()
+        if decode:
+            image.load()
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         if fetched:  # what a fetched URL served is nobody's business but this server's log
             log.info("%s: the fetched file is not an image (%s)", field, type(exc).__name__)

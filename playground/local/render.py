@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 import time
 import wave
 from collections.abc import Iterator
@@ -385,6 +386,41 @@ def render_video(
     return stats
 
 
+PROTOCOL_CLIP_SIZE = (64, 64)
+_protocol_clip: bytes | None = None
+_protocol_lock = threading.Lock()
+
+
+def protocol_clip() -> bytes:
+    """A tiny valid MP4 (64x64, H.264 yuv420p, 24 frames at 24 fps, no audio), encoded once per process.
+
+    The output of every task in protocol render mode: the API's behaviour without the cost of rendering.
+    """
+    global _protocol_clip
+    with _protocol_lock:
+        if _protocol_clip is None:
+            _protocol_clip = _encode_protocol_clip()
+        return _protocol_clip
+
+
+def _encode_protocol_clip() -> bytes:
+    w, h = PROTOCOL_CLIP_SIZE
+    x = np.linspace(0, 255, w, dtype=np.float32)[None, :]
+    y = np.linspace(0, 255, h, dtype=np.float32)[:, None]
+    frame = np.stack([x + 0 * y, y + 0 * x, 255 - (x + y) / 2], -1).astype(np.uint8).tobytes()
+    with tempfile.TemporaryDirectory(prefix="playground-protocol-") as tmp:
+        out = Path(tmp) / "clip.mp4"
+        with tempfile.TemporaryFile() as stderr:
+            done = subprocess.run(_ffmpeg_command(PROTOCOL_CLIP_SIZE, out, None), input=frame * FPS,
+                                  stdout=subprocess.DEVNULL, stderr=stderr, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"ffmpeg failed with exit code {done.returncode} writing the protocol clip: "
+                                   f"{_tail(stderr)}")
+        data = out.read_bytes()
+    log.info("protocol clip encoded: %d bytes", len(data))
+    return data
+
+
 def _frames(image: Image.Image, size: tuple[int, int], n: int, camera: CameraPath, seed: int,
             last_image: Image.Image | None) -> Iterator[Image.Image]:
     """The clip's frames in order; preparation happens on the first ``next`` so it counts as frame time."""
@@ -429,5 +465,5 @@ def _tail(stderr_file, limit: int = 2000) -> str:
     return text[-limit:] if text else "(no output on stderr)"
 
 
-__all__ = ["RenderStats", "render_video", "plan_camera", "motion_from_prompt", "synthesize_audio", "fit_to_size",
-           "crop_to_ratio", "CameraPath", "MOTIONS"]
+__all__ = ["RenderStats", "render_video", "protocol_clip", "plan_camera", "motion_from_prompt", "synthesize_audio",
+           "fit_to_size", "crop_to_ratio", "CameraPath", "MOTIONS"]

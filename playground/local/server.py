@@ -1,170 +1,137 @@
 """The HTTP side of the local API: FastAPI routes in the WaveSpeed v3 shape, served by uvicorn in a thread.
 
-Every JSON reply is the contract's envelope ``{"code", "message", "data"}``. A thin ASGI layer in front of the app
-logs each request (never its headers), injects the faults of the server's :class:`FaultPlan` and can drop a
-connection without a reply.
+Every JSON reply is the contract's envelope ``{"code", "message", "data"}``. The ASGI layer of :mod:`.gateway` in
+front of the app logs each request (never its headers), injects the faults of the server's :class:`FaultPlan` and
+can drop a connection without a reply.
 
-Bodies are bounded: a declared or streamed body over its limit gets 413 (JSON: 1 MB, a submit: the contract's 64 MB,
-an upload: the 30 MB image limit), malformed or too deeply nested JSON gets 400, and a client that hangs up mid-request
-is logged as such, not as a server error.
+Bodies are bounded (:mod:`.bodies`): a declared or streamed body over its limit gets 413 (JSON: 1 MB, a submit: the
+contract's 64 MB, an upload: the 30 MB image limit), malformed or too deeply nested JSON gets 400, and a client that
+hangs up mid-request is logged as such, not as a server error.
+
+The server layer (this module, :mod:`.gateway`, :mod:`.bodies`) is the only one that knows HTTP, and this module the
+only one that knows URLs: the service (:class:`LocalState` and its parts) returns plain data and raises
+:class:`~.errors.ServiceError`, which :data:`.gateway.SERVICE_ERRORS` maps to statuses; :class:`_Media` composes
+every URL the API hands out and maps this server's own URLs back to files.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import re
 import socket
 import threading
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from playground import contract, pricing
 
+from .accounts import account_id
+from .bodies import capped_receive, json_object, pop_flag
 from .config import LocalConfig
-from .faults import HTTP_ERRORS, FaultPlan
-from .state import TERMINAL, ApiError, LocalState, account_id, webhook_allowed
+from .errors import ServiceError
+from .faults import FaultPlan
+from .gateway import DROP_REPLY, ApiError, Gateway, envelope, error_reply
+from .history import HistoryQuery
+from .inputs import FetchPolicy, load_image
+from .state import LocalState
+from .tasks import TERMINAL, TaskView
+from .uploads import Upload
+from .webhooks import WebhookSender, webhook_allowed
 
 log = logging.getLogger(__name__)
 
-DROP_REPLY = "playground.drop_reply"  # scope flag: the handler asks for its reply to be replaced by a dropped socket
-REQUEST_LOG_LIMIT = 10_000
+LISTEN_BACKLOG = 2048  # a benchmark may open a thousand connections at once
 MAX_OWN_NETLOCS = 64
-JSON_MAX_DEPTH = 32  # the contract's bodies are 2 levels deep; deeper ones are refused before anything walks them
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around a legacy upload's file
-_REASONS = {429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
-            504: "Gateway Timeout"}
 
 
-def envelope(data: Any) -> JSONResponse:
-    return JSONResponse({"code": 200, "message": "success", "data": data})
+def iso_time(epoch: float) -> str:
+    """ISO 8601 in UTC with milliseconds and Z, as the API writes ``created_at``."""
+    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def error_reply(status: int, message: str, *, code: int | None = None,
-                headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"code": code if code is not None else status, "message": message, "data": None},
-                        status_code=status, headers=headers)
+def _duration_text(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} seconds"
 
 
-def classify(method: str, path: str) -> str:
-    """The endpoint name faults and counts use for a request: submit, result, upload, ..., or "other"."""
-    if path.startswith("/media/put/"):
-        return "upload"
-    if path.startswith("/media/"):
-        return "download" if method in ("GET", "HEAD") else "other"
-    if not path.startswith("/api/v3/"):
-        return "other"
-    rest = path[len("/api/v3/"):].rstrip("/")
-    if method == "GET":
-        if rest == "balance":
-            return "balance"
-        if rest.startswith("predictions/"):
-            return "result"
-        return "other"
-    if method != "POST":
-        return "other"
-    fixed = {"media/uploads": "upload", "media/upload/binary": "upload", "model/price": "price",
-             "predictions": "history", "predictions/delete": "delete"}
-    return fixed.get(rest, "submit")
+class _Media:
+    """This server's URLs: composes every URL the API hands out, and maps its own back to files for task inputs."""
 
+    def __init__(self, config: LocalConfig):
+        self.state: LocalState | None = None  # set once the state exists (the state reads inputs through us)
+        self.own_port = 0
+        self.own_netlocs: set[str] = set()
+        self.policy = FetchPolicy(allow_public=config.allow_fetch, allow_private=config.allow_private_fetch,
+                                  timeout=config.fetch_timeout,
+                                  upload_lifetime=_duration_text(config.upload_lifetime_seconds))
 
-def _abort_connection(send) -> bool:
-    """Close the client's socket at once, without a reply (uvicorn's send is bound to its request cycle)."""
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if transport is None:
-        return False
-    transport.abort()
-    return True
-
-
-class _Gateway:
-    """ASGI layer in front of the app: request log, injected faults, dropped replies."""
-
-    def __init__(self, app, faults: FaultPlan):
-        self.app = app
-        self.faults = faults
-        self.lock = threading.Lock()
-        self.entries: list[list[Any]] = []  # [method, path, endpoint, status]; status None: connection dropped
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        method, path = scope["method"], scope["path"]
-        endpoint = classify(method, path)
-        entry = [method, path, endpoint, None]
-        with self.lock:
-            self.entries.append(entry)
-            if len(self.entries) > REQUEST_LOG_LIMIT:
-                del self.entries[: len(self.entries) - REQUEST_LOG_LIMIT]
-
-        if endpoint != "other":
-            delay = self.faults.take_delay(endpoint)
-            if delay:
-                await asyncio.sleep(delay)
-            fault = self.faults.take(endpoint, ("drop",) + HTTP_ERRORS)
-            if fault is not None and fault.action == "drop":
-                await self._drop(send)
-                return
-            if fault is not None:
-                status = int(fault.action)
-                headers = {"Retry-After": f"{fault.retry_after:g}"} if status == 429 else None
-                entry[3] = status
-                await error_reply(status, f"{_REASONS[status]} (injected fault on {endpoint})",
-                                  headers=headers)(scope, receive, send)
-                return
-
-        dropped = False
-
-        async def guarded_send(message) -> None:
-            nonlocal dropped
-            if dropped:
-                return
-            if message["type"] == "http.response.start":
-                if scope.get(DROP_REPLY):
-                    dropped = True
-                    await self._drop(send)
-                    return
-                entry[3] = message["status"]
-            await send(message)
-
-        await self.app(scope, receive, guarded_send)
+    def base_url(self, request: Request) -> str:
+        """The request's base URL, remembered as one of ours (so task inputs on it are read from disk)."""
+        base = str(request.base_url).rstrip("/")
+        if len(self.own_netlocs) < MAX_OWN_NETLOCS:  # Host headers are the client's to choose: keep the set bounded
+            self.own_netlocs.add(base.split("://", 1)[1].lower())
+        return base
 
     @staticmethod
-    async def _drop(send) -> None:
-        if not _abort_connection(send):
-            # Unknown server: announce a body, send none and fail, which makes the server close the connection.
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1024")]})
-            raise ConnectionAbortedError("reply dropped on purpose (injected fault)")
-        # Let the server notice the closed socket before the app returns, so it does not try to answer.
-        for _ in range(3):
-            await asyncio.sleep(0)
+    def prediction(view: TaskView, base: str) -> dict[str, Any]:
+        """The prediction object exactly as the contract shows it (plus ``code`` when the task did not succeed)."""
+        done = view.completed
+        data: dict[str, Any] = {
+            "id": view.id,
+            "model": view.model,
+            "outputs": [f"{base}/media/outputs/{view.id}.mp4"] if done else [],
+            "urls": {"get": f"{base}/api/v3/predictions/{view.id}/result"},
+            "has_nsfw_contents": [view.nsfw] if done else [],
+            "status": view.status,
+            "created_at": iso_time(view.created_at),
+            "error": view.error,
+            "timings": {"inference": view.inference_ms},
+        }
+        if view.code is not None:
+            data["code"] = view.code
+        return data
 
-    def log_snapshot(self) -> list[tuple[str, str, int | None]]:
-        with self.lock:
-            return [(m, p, s) for m, p, _, s in self.entries]
+    def download_url(self, base: str, upload: Upload) -> str:
+        return f"{base}/media/uploads/{self.state.uploads.instance}/{upload.id}/{upload.filename}"
 
-    def count(self, method: str | None = None, path_prefix: str = "", endpoint: str | None = None) -> int:
-        with self.lock:
-            return sum(1 for m, p, e, _ in self.entries
-                       if (method is None or m == method.upper()) and p.startswith(path_prefix)
-                       and (endpoint is None or e == endpoint))
+    @staticmethod
+    def put_url(base: str, upload: Upload) -> str:
+        return f"{base}/media/put/{upload.id}?expires={int(upload.expires_at)}&token={upload.token}"
 
+    @staticmethod
+    def output_task_id(name: str) -> str | None:
+        """The task id of an output file name ``<id>.mp4``, else None."""
+        match = re.fullmatch(r"([0-9a-f]{32})\.mp4", name)
+        return match.group(1) if match else None
 
-def _base_url(request: Request, state: LocalState) -> str:
-    base = str(request.base_url).rstrip("/")
-    if len(state.own_netlocs) < MAX_OWN_NETLOCS:  # Host headers are the client's to choose: keep the set bounded
-        state.own_netlocs.add(base.split("://", 1)[1].lower())
-    return base
+    def local_file(self, url_path: str) -> Path | None:
+        """The file behind one of this server's own media URL paths, for reading task inputs without HTTP."""
+        parts = url_path.strip("/").split("/")
+        if len(parts) == 5 and parts[:2] == ["media", "uploads"]:
+            return self.state.uploads.file(parts[2], parts[3], parts[4])[0]
+        if len(parts) == 3 and parts[:2] == ["media", "outputs"]:
+            task_id = self.output_task_id(parts[2])
+            return self.state.output_path(task_id) if task_id else None
+        return None
+
+    def load_input(self, url: str, field: str, *, decode: bool = True):
+        return load_image(url, field=field, own_netlocs=self.own_netlocs, own_port=self.own_port,
+                          local_file=self.local_file, policy=self.policy, decode=decode)
 
 
 def _authorize(request: Request, config: LocalConfig) -> str:
@@ -177,84 +144,7 @@ def _authorize(request: Request, config: LocalConfig) -> str:
     return account_id(key)
 
 
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, f"Payload Too Large: the request body is over the limit of {limit} bytes")
-
-
-def _capped_receive(request: Request, limit: int, *, shown_limit: int | None = None):
-    """``request``'s ASGI receive, raising ApiError 413 once the body passes ``limit`` bytes (chunked bodies too).
-
-    A declared Content-Length over the limit is refused before any of the body is read.
-    """
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.strip().isdigit():
-            raise ApiError(400, "Content-Length: is not a number of bytes")
-        if int(declared) > limit:
-            raise _too_large(shown_limit or limit)
-    received = 0
-
-    async def receive():
-        nonlocal received
-        message = await request.receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise _too_large(shown_limit or limit)
-        return message
-
-    return receive
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    capped = Request(request.scope, _capped_receive(request, limit))
-    return b"".join([chunk async for chunk in capped.stream()])
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _depth_over(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return False
-
-
-async def _json_object(request: Request, limit: int, what: str = "body") -> dict[str, Any]:
-    raw = await _read_body(request, limit)
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw, parse_constant=_refuse_constant)
-    except RecursionError:
-        raise ApiError(400, f"{what}: the JSON is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"{what}: is not valid JSON ({exc})") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, f"{what}: expected a JSON object, got {type(body).__name__}")
-    if _depth_over(body, JSON_MAX_DEPTH):
-        raise ApiError(400, f"{what}: the JSON is nested too deeply (at most {JSON_MAX_DEPTH} levels)")
-    return body
-
-
-def _flag(body: dict[str, Any], name: str) -> bool:
-    value = body.pop(name, False)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise ApiError(400, f"{name}: expected true or false, got {value!r}")
-    return value
-
-
-def build_app(state: LocalState, faults: FaultPlan) -> FastAPI:
+def build_app(state: LocalState, media: _Media, faults: FaultPlan) -> FastAPI:
     """The FastAPI app of one server (without the gateway layer)."""
     config = state.config
     app = FastAPI(title="playground local WaveSpeed-compatible API", docs_url=None, redoc_url=None,
@@ -263,6 +153,11 @@ def build_app(state: LocalState, faults: FaultPlan) -> FastAPI:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
         return error_reply(exc.status, exc.message, code=exc.code, headers=exc.headers)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError):
+        error = ApiError.of(exc)
+        return error_reply(error.status, error.message, code=error.code, headers=error.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
@@ -291,14 +186,19 @@ def build_app(state: LocalState, faults: FaultPlan) -> FastAPI:
     @app.post("/api/v3/media/uploads")
     async def upload_ticket(request: Request):
         _authorize(request, config)
-        body = await _json_object(request, config.json_max_bytes)
-        return envelope(state.new_upload(body.get("filename"), body.get("size"), body.get("content_type"),
-                                         _base_url(request, state)))
+        body = await json_object(request, config.json_max_bytes)
+        upload = state.uploads.new_ticket(body.get("filename"), body.get("size"), body.get("content_type"))
+        base = media.base_url(request)
+        return envelope({
+            "download_url": media.download_url(base, upload),
+            "upload": {"method": "PUT", "url": media.put_url(base, upload),
+                       "headers": {"Content-Type": upload.content_type}, "expires_at": iso_time(upload.expires_at)},
+        })
 
     @app.put("/media/put/{upload_id}")
     async def upload_put(upload_id: str, request: Request):
-        upload = state.upload_for_put(upload_id, request.query_params.get("token", ""),
-                                      request.query_params.get("expires", ""))
+        upload = state.uploads.for_put(upload_id, request.query_params.get("token", ""),
+                                       request.query_params.get("expires", ""))
         tmp = state.uploads_dir / f".incoming-{uuid.uuid4().hex}"
         received = 0
         try:
@@ -308,7 +208,7 @@ def build_app(state: LocalState, faults: FaultPlan) -> FastAPI:
                     if received > upload.size:
                         raise ApiError(400, f"size: the upload is over the {upload.size} bytes the ticket declared")
                     out.write(chunk)
-            state.finish_upload(upload, received, tmp)
+            state.uploads.finish(upload, received, tmp)
         finally:
             tmp.unlink(missing_ok=True)
         return envelope(None)
@@ -316,7 +216,7 @@ def build_app(state: LocalState, faults: FaultPlan) -> FastAPI:
     @app.post("/api/v3/media/upload/binary")
     async def upload_binary(request: Request):
         _authorize(request, config)
-        capped = Request(request.scope, _capped_receive(request, config.upload_max_bytes + MULTIPART_OVERHEAD,
+        capped = Request(request.scope, capped_receive(request, config.upload_max_bytes + MULTIPART_OVERHEAD,
                                                           shown_limit=config.upload_max_bytes))
         try:
             form = await capped.form(max_files=1, max_fields=10)
@@ -329,18 +229,21 @@ def build_app(state: LocalState, faults: FaultPlan) -> FastAPI:
             raise ApiError(400, "file: is required (a multipart/form-data file field named 'file')")
         data = await item.read()
         await form.close()
-        return envelope(state.store_legacy_upload(item.filename or "upload", data, _base_url(request, state)))
+        upload = state.uploads.store(item.filename or "upload", data)
+        return envelope({"type": upload.kind, "download_url": media.download_url(media.base_url(request), upload),
+                         "filename": upload.filename, "size": upload.size})
 
     @app.get("/media/uploads/{instance}/{upload_id}/{filename}")
     async def download_upload(instance: str, upload_id: str, filename: str):
-        path, ctype = state.upload_file(instance, upload_id, filename)
+        path, ctype = state.uploads.file(instance, upload_id, filename)
         if path is None:
             raise ApiError(404, "File not found: it was never uploaded or has expired")
         return FileResponse(path, media_type=ctype)
 
     @app.get("/media/outputs/{name}")
     async def download_output(name: str):
-        task_id, path = state.output_file(name)
+        task_id = media.output_task_id(name)
+        path = state.output_path(task_id) if task_id else None
         if task_id is not None and faults.take("output", ("404",), task_id=task_id) is not None:
             raise ApiError(404, "File not found: the output has expired (outputs are kept 7 days)")
         if path is None:
@@ -357,7 +260,7 @@ def build_app(state: LocalState, faults: FaultPlan) -> FastAPI:
     @app.post("/api/v3/model/price")
     async def price(request: Request):
         _authorize(request, config)
-        body = await _json_object(request, config.json_max_bytes)
+        body = await json_object(request, config.json_max_bytes)
         model_id = body.get("model_id")
         if not isinstance(model_id, str) or not model_id:
             raise ApiError(400, "model_id: is required (e.g. bytedance/seedance-v1.5-pro/image-to-video-spicy)")
@@ -380,45 +283,56 @@ def build_app(state: LocalState, faults: FaultPlan) -> FastAPI:
     @app.post("/api/v3/predictions/delete")
     async def delete(request: Request):
         account = _authorize(request, config)
-        body = await _json_object(request, config.json_max_bytes)
+        body = await json_object(request, config.json_max_bytes)
         return envelope(state.delete(account, body.get("ids")))
 
     @app.post("/api/v3/predictions")
     async def history(request: Request):
         account = _authorize(request, config)
-        return envelope(state.history(account, await _json_object(request, config.json_max_bytes)))
+        query = HistoryQuery.from_body(await json_object(request, config.json_max_bytes))
+        total, views = state.history(account, query)
+        base = media.base_url(request)
+        items = []
+        for view in views:
+            item = media.prediction(view, base)
+            if config.history_inputs:
+                item["input"] = dict(view.input)
+            items.append(item)
+        return envelope({"page": query.page, "page_size": query.page_size, "total": total, "items": items})
 
     @app.get("/api/v3/predictions/{task_id}/result")
     async def result(task_id: str, request: Request):
-        return envelope(state.get(_authorize(request, config), task_id))
+        return envelope(media.prediction(state.get(_authorize(request, config), task_id), media.base_url(request)))
 
     @app.get("/api/v3/predictions/{task_id}")
     async def prediction(task_id: str, request: Request):
-        return envelope(state.get(_authorize(request, config), task_id))
+        return envelope(media.prediction(state.get(_authorize(request, config), task_id), media.base_url(request)))
 
     @app.post("/api/v3/{model_id:path}")
     async def submit(model_id: str, request: Request):
         account = _authorize(request, config)
         state.check_rate(account)
-        body = await _json_object(request, config.submit_max_bytes)
-        sync = _flag(body, "enable_sync_mode")
-        _flag(body, "enable_base64_output")  # accepted; outputs stay URLs (a video as base64 helps no one)
+        body = await json_object(request, config.submit_max_bytes)
+        sync = pop_flag(body, "enable_sync_mode")
+        pop_flag(body, "enable_base64_output")  # accepted; outputs stay URLs (a video as base64 helps no one)
         webhook = request.query_params.get("webhook")
         if webhook and not webhook_allowed(webhook):
             log.warning("webhook ignored: the local API only calls loopback URLs")
             webhook = None
-        task = state.submit(account, model_id.strip("/"), body, base_url=_base_url(request, state), webhook=webhook)
+        base = media.base_url(request)
+        task = state.submit(account, model_id.strip("/"), body, webhook=webhook)
         if faults.take("submit", ("drop_after_accept",)) is not None:
             request.scope[DROP_REPLY] = True
             return Response()
         if sync:
-            return envelope(await _wait_for_end(state, account, task.id, config.sync_wait))
-        return envelope(task.prediction())
+            return envelope(await _wait_for_end(state, media, account, task.id, base, config.sync_wait))
+        return envelope(media.prediction(task, base))
 
     return app
 
 
-async def _wait_for_end(state: LocalState, account: str, task_id: str, wait: float) -> dict[str, Any]:
+async def _wait_for_end(state: LocalState, media: _Media, account: str, task_id: str, base: str,
+                        wait: float) -> dict[str, Any]:
     """Hold a sync-mode submit until the task ends; past ``wait`` answer "processing" with code 5004."""
     deadline = time.monotonic() + wait
     while not state.stopping:
@@ -426,11 +340,11 @@ async def _wait_for_end(state: LocalState, account: str, task_id: str, wait: flo
         if status is None or status in TERMINAL:
             break
         if time.monotonic() >= deadline:
-            data = state.get(account, task_id)
+            data = media.prediction(state.get(account, task_id), base)
             data.update(status="processing", code=5004, error=f"Sync mode timed out after {wait:g} seconds")
             return data
         await asyncio.sleep(0.05)
-    return state.get(account, task_id)
+    return media.prediction(state.get(account, task_id), base)
 
 
 class LocalServer:
@@ -441,12 +355,15 @@ class LocalServer:
         self._socket = _bind(host, port)  # first: a taken port fails before anything else exists
         bound_port = self._socket.getsockname()[1]
         self.faults: FaultPlan = config.faults.copy() if isinstance(config.faults, FaultPlan) else FaultPlan()
-        self._state = LocalState(config, self.faults)
-        self._gateway = _Gateway(build_app(self._state, self.faults), self.faults)
-        self._state.own_port = bound_port
         self.host, self.port = host, bound_port
         shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
         self.url = f"http://[{shown}]:{bound_port}" if ":" in shown else f"http://{shown}:{bound_port}"
+        self._media = _Media(config)
+        self._media.own_port = bound_port
+        self._webhooks = WebhookSender()
+        self._state = LocalState(config, self.faults, load_input=self._media.load_input, notify=self._notify)
+        self._media.state = self._state
+        self._gateway = Gateway(build_app(self._state, self._media, self.faults), self.faults)
         uv_config = uvicorn.Config(self._gateway, log_config=None, access_log=False, http="h11", ws="none",
                                    lifespan="off", loop="asyncio", timeout_graceful_shutdown=3,
                                    log_level="warning")
@@ -454,6 +371,9 @@ class LocalServer:
         self._thread = threading.Thread(target=self._serve, name=f"playground-local-http-{bound_port}", daemon=True)
         self._error: BaseException | None = None
         self._stopped = False
+
+    def _notify(self, webhook: str, view: TaskView) -> None:
+        self._webhooks.send(webhook, {"code": 200, "message": "success", "data": _Media.prediction(view, self.url)})
 
     def _serve(self) -> None:
         try:
@@ -470,7 +390,8 @@ class LocalServer:
                 self.stop()
                 raise RuntimeError(f"the local API did not start on port {self.port}: {self._error!r}")
             time.sleep(0.01)
-        log.info("local API listening at %s (%s timing)", self.url, self.config.timing)
+        log.info("local API listening at %s (%s timing, %s render)", self.url, self.config.timing,
+                 self.config.render)
 
     def stop(self) -> None:
         """Stop serving, finish or cancel renders, join every thread, close the socket and remove temp files."""
@@ -483,6 +404,7 @@ class LocalServer:
             self._thread.join(timeout=30)
         self._socket.close()
         self._state.stop()
+        self._webhooks.stop()
         log.info("local API at %s stopped", self.url)
 
     def __enter__(self) -> LocalServer:
@@ -492,7 +414,7 @@ class LocalServer:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"LocalServer({self.url!r}, timing={self.config.timing!r})"
+        return f"LocalServer({self.url!r}, timing={self.config.timing!r}, render={self.config.render!r})"
 
     # --- introspection for tests (in-process) ---
 
@@ -516,7 +438,7 @@ class LocalServer:
 
     def tasks(self) -> list[dict[str, Any]]:
         """Every task the server holds, as prediction objects, oldest first."""
-        return self._state.tasks()
+        return [_Media.prediction(view, self.url) for view in self._state.tasks()]
 
     def finished_at(self, task_id: str) -> float | None:
         """``time.monotonic()`` (this process's clock) when the task ended; None while it runs."""
@@ -543,7 +465,7 @@ def _bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-        sock.listen(128)
+        sock.listen(LISTEN_BACKLOG)
         sock.setblocking(False)
     except OSError:
         sock.close()

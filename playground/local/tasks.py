@@ -1,0 +1,172 @@
+"""Tasks of the local service: the life cycle as an explicit state type, one task's record, and the task book.
+
+    created ──> processing ──> completed | failed | timeout
+       └──────────┴──────────> cancelled (by the user; refunded)
+
+:meth:`Task.move` is the one place a task changes state and the one place the allowed moves are checked.
+A :class:`TaskView` is what leaves the service: plain data, no URLs (the server composes those).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from playground import contract, pricing
+
+from .errors import InvalidRequest, NotFound
+
+
+class TaskState(str, Enum):
+    CREATED = "created"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+
+    @property
+    def terminal(self) -> bool:
+        return not TRANSITIONS[self]
+
+
+TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
+    TaskState.CREATED: frozenset({TaskState.PROCESSING, TaskState.CANCELLED}),
+    TaskState.PROCESSING: frozenset({TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELLED, TaskState.TIMEOUT}),
+    TaskState.COMPLETED: frozenset(),
+    TaskState.FAILED: frozenset(),
+    TaskState.CANCELLED: frozenset(),
+    TaskState.TIMEOUT: frozenset(),
+}
+TERMINAL = frozenset(s.value for s in TaskState if s.terminal)
+REFUNDED = frozenset({TaskState.FAILED, TaskState.CANCELLED})  # the price goes back to the account
+
+
+class IllegalTransition(RuntimeError):
+    """A bug in the service: a task was asked to move where its life cycle does not go."""
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """A task as the API shows it, without URLs."""
+
+    id: str
+    model: str
+    status: str
+    created_at: float  # epoch
+    error: str
+    code: int | None
+    nsfw: bool
+    inference_ms: int
+    input: dict[str, Any]
+
+    @property
+    def completed(self) -> bool:
+        return self.status == TaskState.COMPLETED.value
+
+
+@dataclass
+class Task:
+    """One prediction and everything the service needs to run it."""
+
+    id: str
+    model: str
+    account: str
+    input: dict[str, Any]
+    params: dict[str, Any]  # input with the model's defaults filled in and the seed resolved
+    price: float
+    created_at: float  # epoch
+    state: TaskState = TaskState.CREATED
+    error: str = ""
+    code: int | None = None
+    nsfw: bool = False
+    planned_failure: int | None = None  # an injected task:fail code
+    started: float | None = None  # monotonic
+    due: float | None = None  # monotonic: the earliest end in realistic timing
+    finished: float | None = None  # monotonic
+    outcome: tuple[int | None, str] | None = None  # what making the output gave: (None, "") ok, else (code, message)
+    output: Path | None = None  # the file served once completed
+    owns_output: bool = True  # False when the file is shared (protocol mode): never removed with the task
+    webhook: str | None = None  # the submitter's URL to call when the task ends
+
+    @classmethod
+    def create(cls, account: str, model: str, inputs: dict[str, Any]) -> Task:
+        """A new task from a submit's body; InvalidRequest naming every problem when the contract refuses it."""
+        try:
+            problems = contract.validate(model, inputs, allow_unknown=True)
+        except contract.UnknownModel as exc:
+            raise InvalidRequest(str(exc)) from None
+        if problems:
+            raise InvalidRequest("; ".join(problems))
+        params = contract.with_defaults(model, inputs)
+        if params.get("seed", -1) == -1:
+            params["seed"] = secrets.randbelow(contract.SEED_MAX + 1)
+        price = round(pricing.estimate_cost(model, inputs), 6)
+        return cls(uuid.uuid4().hex, model, account, dict(inputs), params, price, time.time())
+
+    @property
+    def status(self) -> str:
+        return self.state.value
+
+    @property
+    def terminal(self) -> bool:
+        return self.state.terminal
+
+    def move(self, to: TaskState, *, code: int | None = None, error: str = "") -> None:
+        """Change state along the life cycle, stamping start and end times; IllegalTransition otherwise."""
+        if to not in TRANSITIONS[self.state]:
+            raise IllegalTransition(f"task {self.id}: {self.state.value} -> {to.value} is not a move of its life cycle")
+        now = time.monotonic()
+        self.state = to
+        if to is TaskState.PROCESSING:
+            self.started = now
+        if to.terminal:
+            self.finished = now
+            self.code = code
+            self.error = error
+
+    def view(self) -> TaskView:
+        inference_ms = 0
+        if self.started is not None and self.finished is not None:
+            inference_ms = int(round((self.finished - self.started) * 1000))
+        return TaskView(self.id, self.model, self.status, self.created_at, self.error, self.code, self.nsfw,
+                        inference_ms, self.input)
+
+
+class TaskBook:
+    """Every task of one server, by id and by account in creation order (not locked: the service's lock is held)."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, Task] = {}
+        self._by_account: dict[str, dict[str, Task]] = {}
+
+    def add(self, task: Task) -> None:
+        self._tasks[task.id] = task
+        self._by_account.setdefault(task.account, {})[task.id] = task
+
+    def get(self, task_id: str) -> Task | None:
+        return self._tasks.get(task_id)
+
+    def owned(self, account: str, task_id: str) -> Task:
+        """The task ``task_id`` of ``account``; NotFound when there is none (another key's task counts as none)."""
+        task = self._tasks.get(task_id)
+        if task is None or task.account != account:
+            raise NotFound("Prediction not found")
+        return task
+
+    def remove(self, task: Task) -> None:
+        self._tasks.pop(task.id, None)
+        self._by_account.get(task.account, {}).pop(task.id, None)
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self._tasks.values())
+
+    def of_account(self, account: str) -> list[Task]:
+        """``account``'s tasks, oldest first."""
+        return list(self._by_account.get(account, {}).values())
