@@ -54,6 +54,7 @@ from .errors import (
 )
 from .netsafe import check_fetchable
 from .pricing import Quote, quote
+from .status import TERMINAL
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ DEFAULT_BASE_URL = "https://api.wavespeed.ai"
 CLIENT_NAME = "seedance-playground"
 CLIENT_VERSION = "0.1.0"
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timeout", "deleted"})
+TERMINAL_STATUSES = TERMINAL  # the statuses in which a task has ended (playground.status)
 # Read timeouts by request type, as the official clients use (V); connect timeout 10 s.
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = {"get": 30.0, "submit": 60.0, "upload": 120.0}
