@@ -6,6 +6,11 @@
 
 Every request is in the ledger before its POST is sent and after every change, so :func:`resume` can collect what a
 crash, a kill or a cancelled wait left behind, and nothing paid for is lost or paid twice.
+
+:func:`generate` builds a :class:`~playground.contract.VideoRequest` and runs the steps every caller shares:
+:func:`plan` (price, reserve the ledger row under the caps, or reuse an identical request), :func:`submit` (uploads
+and the one POST), :func:`wait` (polling) and :func:`collect` (checked download and probe).
+:class:`playground.runner.Runner` runs the same steps for many requests at once.
 """
 
 from __future__ import annotations
