@@ -6,8 +6,9 @@ Usage: python bench/bench_runner.py [--jobs 1000] [--concurrency 16 64] [--big-j
    ``--concurrency``, against an in-process local API with instant timing and room for every task: peak RSS of this
    process at job 100 and at the last job, throughput, jobs lost (a job without its video; must be 0) and the most
    tasks ever in flight at the server (must be at most the concurrency).
-2. ``--big-jobs`` requests at ``--big-concurrency``: the most threads of this process (must stay under 64) and its
-   peak RSS (must stay under 300 MB).
+2. ``--big-jobs`` requests at ``--big-concurrency``, each kept ~5 s at the API (realistic timing) so that the
+   concurrency's worth of tasks are in flight and polled at once: the most threads of this process (must stay under
+   64) and its peak RSS (must stay under 300 MB).
 
 With the local API's protocol-only render mode (``LocalConfig(render="protocol")``) every task's output is one tiny
 MP4 and the bench measures the runner. Without it every clip is rendered for real on this machine's cores: part 1
@@ -126,8 +127,8 @@ def sweep(n: int, concurrency: int, home: Path) -> dict:
 
 
 def big(n: int, concurrency: int, home: Path, hold_s: float) -> dict:
-    if PROTOCOL:
-        config = server_config(timing="instant", concurrency=n)
+    if PROTOCOL:  # each task takes ~5 s at the API, so all ``concurrency`` slots fill and are polled together
+        config = server_config(timing="realistic", speed=0.25, concurrency=n)
         cancel, target = threading.Event(), None
     else:  # tasks stay queued at the API (2 render at once); cancel once every slot is at the API and polled
         config = server_config(timing="realistic", speed=1.0, concurrency=2)
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--jobs-without-protocol", type=int, default=150,
                         help="jobs of part 1 when every clip is rendered for real")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--concurrency", type=int, nargs="*", default=[16, 64], help="none: only part 2")
     parser.add_argument("--big-jobs", type=int, default=2000)
     parser.add_argument("--big-concurrency", type=int, default=1000)
     parser.add_argument("--hold", type=float, default=10.0,
