@@ -261,7 +261,7 @@ def wait(planned: Planned, pred: Prediction, *, client: Client, ledger: Ledger, 
     """Poll until the task ends (:meth:`Client.wait`); raise TaskFailed when it ends without a video. ``cancel`` and
     ``timeout`` stop the wait only: the job stays in the ledger for :func:`resume`."""
     pred = _wait(client, ledger, planned.job_id, pred, emit or planned.emit, cancel=cancel, timeout=timeout,
-                 raise_on_failure=False)
+                 raise_on_failure=False, record=False)
     return settle(planned, pred, client=client, ledger=ledger)
 
 
@@ -458,7 +458,8 @@ def _input_differs(recorded: Any, params: dict) -> bool:
 
 def _wait(client: Client, ledger: Ledger, job_id: int, pred: Prediction, emit: _Emitter, *,
           cancel: threading.Event | None = None, timeout: float | None = None,
-          raise_on_failure: bool) -> Prediction:
+          raise_on_failure: bool, record: bool = True) -> Prediction:
+    """Poll until the task ends; with ``record``, write how it ended on the row (else the caller does)."""
     expected, spread = expected_seconds(client, ledger, ledger.get(job_id))
     state = {"status": pred.status}
 
@@ -481,6 +482,8 @@ def _wait(client: Client, ledger: Ledger, job_id: int, pred: Prediction, emit: _
             raise
         finally:
             ticker.stop()
+    if not record:
+        return pred
     pred = _record_end(ledger, job_id, pred)
     if raise_on_failure and pred.status != COMPLETED:
         raise task_failed(pred)
