@@ -29,7 +29,8 @@ from playground.client import Client  # noqa: E402
 from playground.contract import typical_inference_seconds  # noqa: E402
 from playground.jobs import Ledger  # noqa: E402
 from playground.local import LocalConfig, start_server  # noqa: E402
-from playground.sweep import demo_image, seed_sweep  # noqa: E402
+from playground.samples import demo_image  # noqa: E402
+from playground.sweep import seed_sweep  # noqa: E402
 
 RESOLUTION, DURATION = "480p", 4
 TARGET_RATIO = 1.2

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .contract import FAST, MODELS, SPICY, STANDARD, V1_PRO_FAST, validate
+from .contract import FAST, MODELS, SPICY, STANDARD, V1_PRO_FAST, VideoRequest, validate
 from .errors import (
     AuthError,
     Cancelled,
@@ -40,6 +40,7 @@ __version__ = "0.1.0"
 # Loaded on first use, so that importing the package costs no requests, pandas or Gradio import.
 _LAZY = {
     "generate": "pipeline", "resume": "pipeline", "Result": "pipeline", "ProgressEvent": "pipeline",
+    "Runner": "runner", "RunEvent": "runner",
     "Client": "client", "Prediction": "client",
     "connect": "backend",
     "Ledger": "jobs",
@@ -47,7 +48,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "SPICY", "STANDARD", "FAST", "V1_PRO_FAST", "MODELS", "validate", "estimate_cost", "price_table", "quote",
+    "SPICY", "STANDARD", "FAST", "V1_PRO_FAST", "MODELS", "VideoRequest", "validate", "estimate_cost", "price_table",
+    "quote",
     "WaveSpeedError", "ValidationError", "AuthError", "InsufficientCredits", "RateLimited", "ServerError",
     "NotFound", "TaskFailed", "TaskTimeout", "Cancelled", "OutputExpired", "OutputInvalid", "UnsafeURL",
     "SubmitOutcomeUnknown", "CapExceeded", *_LAZY,

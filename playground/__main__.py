@@ -36,12 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("image", help="path or URL of the first frame")
     g.add_argument("--prompt")
     g.add_argument("--last-image")
-    g.add_argument("--duration", type=int, default=5)
-    g.add_argument("--resolution", choices=RESOLUTIONS, default="720p")
-    g.add_argument("--aspect-ratio", choices=ASPECT_RATIOS)
-    g.add_argument("--camera-fixed", type=_bool, default=False)
-    g.add_argument("--audio", type=_bool, default=True, dest="generate_audio")
-    g.add_argument("--seed", type=int, default=-1)
+    # No defaults here: an omitted field takes the model's own default (playground.contract), applied once.
+    g.add_argument("--duration", type=int, help="seconds (default: the model's, 5)")
+    g.add_argument("--resolution", choices=RESOLUTIONS, help="default: the model's, 720p")
+    g.add_argument("--aspect-ratio", choices=ASPECT_RATIOS, help="default: follows the image")
+    g.add_argument("--camera-fixed", type=_bool, help="default: false")
+    g.add_argument("--audio", type=_bool, dest="generate_audio", help="default: true")
+    g.add_argument("--seed", type=int, help="default: a random seed, printed with the result")
     g.add_argument("--out-dir")
     g.add_argument("--no-reuse", action="store_true", help="pay again even if an identical request is in the ledger")
     g.add_argument("--model", default=SPICY)
@@ -53,9 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("job", type=int, help="the job id (see history)")
     c.add_argument("task", help="one of the job's candidate task ids")
     pr = sub.add_parser("price", help="what a request costs")
-    pr.add_argument("--duration", type=int, default=5)
-    pr.add_argument("--resolution", choices=RESOLUTIONS, default="720p")
-    pr.add_argument("--audio", type=_bool, default=True, dest="generate_audio")
+    pr.add_argument("--duration", type=int, help="seconds (default: the model's, 5)")
+    pr.add_argument("--resolution", choices=RESOLUTIONS, help="default: the model's, 720p")
+    pr.add_argument("--audio", type=_bool, dest="generate_audio", help="default: true")
     pr.add_argument("--table", action="store_true", help="the whole price table")
     sub.add_parser("balance", help="the account's balance")
     # Its options (--port, --timing, --faults ...) are python -m playground.local's; see `local --help`.
@@ -128,16 +129,23 @@ def _one_line(exc: BaseException) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     from .backend import connect
-    from .pricing import format_usd, price_table, quote
+    from .contract import VideoRequest
+    from .pricing import format_usd, price_table
 
     if args.command == "price":
         if args.table:
             print(price_table().to_string(index=False))
             return 0
-        q = quote(SPICY, {"duration": args.duration, "resolution": args.resolution,
-                          "generate_audio": args.generate_audio})
-        print(q.label())
+        request = VideoRequest.build(SPICY, duration=args.duration, resolution=args.resolution,
+                                     generate_audio=args.generate_audio)
+        print(request.cost().label())
         return 0
+    if args.command == "generate":
+        # Checked before anything else (no server started, no ledger opened for a bad value).
+        request = VideoRequest.build(args.model, has_last_image=args.last_image is not None, prompt=args.prompt,
+                                     duration=args.duration, resolution=args.resolution,
+                                     aspect_ratio=args.aspect_ratio, camera_fixed=args.camera_fixed,
+                                     generate_audio=args.generate_audio, seed=args.seed)
 
     from .jobs import Ledger
 
@@ -172,14 +180,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"job {args.job} is task {pred.id} ({pred.status}); run `seedance-playground resume` to collect it")
         return 0
     if args.command == "generate":
-        from .pipeline import generate
+        from .pipeline import generate_request
 
         bar = _Bar()
         try:
-            result = generate(args.image, args.prompt, last_image=args.last_image, model=args.model, client=client,
-                              ledger=ledger, on_progress=bar, reuse=not args.no_reuse, out_dir=args.out_dir,
-                              duration=args.duration, resolution=args.resolution, aspect_ratio=args.aspect_ratio,
-                              camera_fixed=args.camera_fixed, generate_audio=args.generate_audio, seed=args.seed)
+            result = generate_request(request, args.image, args.last_image, client=client, ledger=ledger,
+                                      on_progress=bar, reuse=not args.no_reuse, out_dir=args.out_dir)
         finally:
             bar.close()
         note = " (reused, not paid again)" if result.reused else ""

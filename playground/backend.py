@@ -77,3 +77,13 @@ def connect(api_key: str | None = None, *, base_url: str | None = None, backend:
 
         raise AuthError("backend 'api' needs a key: set WAVESPEED_API_KEY or pass api_key=...")
     return Client(api_key=key, base_url=base_url)
+
+
+def default_client() -> Client:
+    """The client a library call (``generate``, ``resume``, ``claim``, the sweeps) uses when given none: ``connect()``.
+
+    With ``WAVESPEED_API_KEY`` set that is the real API, which charges the account. With no key it is the free local
+    preview: the first such call starts the embedded local API in this process (a loopback server on a free port,
+    stopped at exit). Pass ``client=connect(...)`` to choose explicitly.
+    """
+    return connect()

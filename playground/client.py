@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -54,6 +54,7 @@ from .errors import (
 )
 from .netsafe import check_fetchable
 from .pricing import Quote, quote
+from .status import TERMINAL
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ DEFAULT_BASE_URL = "https://api.wavespeed.ai"
 CLIENT_NAME = "seedance-playground"
 CLIENT_VERSION = "0.1.0"
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timeout", "deleted"})
+TERMINAL_STATUSES = TERMINAL  # the statuses in which a task has ended (playground.status)
 # Read timeouts by request type, as the official clients use (V); connect timeout 10 s.
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = {"get": 30.0, "submit": 60.0, "upload": 120.0}
@@ -231,6 +232,16 @@ class PollSchedule:
 
 
 UpdateHook = Callable[[Prediction], None]
+T = TypeVar("T")
+_DROPPED = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+class _Transient(Exception):
+    """Raised inside an attempt of :meth:`Client._retrying`: ``error`` may pass if the request is tried again."""
+
+    def __init__(self, error: WaveSpeedError, retry_after: float | None = None):
+        super().__init__(str(error))
+        self.error, self.retry_after = error, retry_after
 
 
 class Client:
@@ -303,28 +314,38 @@ class Client:
         self._count(kind)
         return self._session.request(method, self._url(path), auth=auth, timeout=(CONNECT_TIMEOUT, timeout), **kw)
 
-    def _call(self, method: str, path: str, *, kind: str, timeout: float = READ_TIMEOUT["get"],
-              task_id: str | None = None, **kw) -> Any:
-        """An idempotent request, retried on 429/5xx/dropped connections; returns the envelope's ``data``."""
-        last: Exception | None = None
-        for attempt in range(self.retry.attempts):
+    def _retrying(self, what: str, attempt: Callable[[], T], dropped: Callable[[Exception], WaveSpeedError]) -> T:
+        """The one retry loop, for requests that are safe to repeat (never the submit POST): ``attempt`` returns the
+        answer or raises :class:`_Transient` (429, 5xx, a bad body); a dropped connection becomes ``dropped(exc)``.
+        Bounded exponential backoff with full jitter, or the server's ``Retry-After``; the last error is raised."""
+        last: WaveSpeedError | None = None
+        for n in range(self.retry.attempts):
             retry_after = None
             try:
-                response = self._send(method, path, kind=kind, timeout=timeout, **kw)
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                last = ServerError(f"{method} {path}: the connection failed ({type(exc).__name__}); "
-                                   f"check the network or the API's status", task_id=task_id)
-            else:
-                if response.status_code not in RETRYABLE_STATUS:
-                    return self._unwrap(response, task_id=task_id)
-                retry_after = _retry_after(response)
-                last = self._http_error(response, task_id=task_id)
-            if attempt + 1 < self.retry.attempts:
-                pause = self.retry.delay(attempt, retry_after)
-                log.info("%s %s failed (%s); retry %d in %.1fs", method, path, last, attempt + 1, pause)
+                return attempt()
+            except _Transient as transient:
+                last, retry_after = transient.error, transient.retry_after
+            except _DROPPED as exc:
+                last = dropped(exc)
+            if n + 1 < self.retry.attempts:
+                pause = self.retry.delay(n, retry_after)
+                log.info("%s failed (%s); retry %d in %.1fs", what, last, n + 1, pause)
                 time.sleep(pause)
         assert last is not None
         raise last
+
+    def _call(self, method: str, path: str, *, kind: str, timeout: float = READ_TIMEOUT["get"],
+              task_id: str | None = None, **kw) -> Any:
+        """An idempotent request, retried on 429/5xx/dropped connections; returns the envelope's ``data``."""
+        def attempt() -> Any:
+            response = self._send(method, path, kind=kind, timeout=timeout, **kw)
+            if response.status_code in RETRYABLE_STATUS:
+                raise _Transient(self._http_error(response, task_id=task_id), _retry_after(response))
+            return self._unwrap(response, task_id=task_id)
+
+        return self._retrying(f"{method} {path}", attempt, lambda exc: ServerError(
+            f"{method} {path}: the connection failed ({type(exc).__name__}); check the network or the API's status",
+            task_id=task_id))
 
     def _unwrap(self, response: requests.Response, *, task_id: str | None = None) -> Any:
         if response.status_code != 200:
@@ -480,26 +501,20 @@ class Client:
         if str(instruction.get("method", "")).upper() != "PUT" or not instruction.get("url"):
             raise ServerError("The upload ticket had no PUT instruction; try again or report the API change.")
         headers = {str(k): str(v) for k, v in (instruction.get("headers") or {}).items()}
-        last: Exception | None = None
-        for attempt in range(self.retry.attempts):
-            try:
-                self._count("upload_put")
-                # A pre-signed URL: exactly the ticket's headers, and never our key.
-                put = requests.put(instruction["url"], data=data, headers=headers,
-                                   timeout=(CONNECT_TIMEOUT, READ_TIMEOUT["upload"]))
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last = ServerError(f"The upload PUT failed ({type(exc).__name__}); try again.")
-            else:
-                if 200 <= put.status_code < 300:
-                    break
-                last = ServerError(f"The upload PUT answered HTTP {put.status_code}; try again.")
-                if put.status_code not in RETRYABLE_STATUS:
-                    raise last
-            if attempt + 1 < self.retry.attempts:
-                time.sleep(self.retry.delay(attempt))
-        else:
-            assert last is not None
-            raise last
+
+        def put() -> None:
+            self._count("upload_put")
+            # A pre-signed URL: exactly the ticket's headers, and never our key.
+            answer = requests.put(instruction["url"], data=data, headers=headers,
+                                  timeout=(CONNECT_TIMEOUT, READ_TIMEOUT["upload"]))
+            if not 200 <= answer.status_code < 300:
+                error = ServerError(f"The upload PUT answered HTTP {answer.status_code}; try again.")
+                if answer.status_code not in RETRYABLE_STATUS:
+                    raise error
+                raise _Transient(error, _retry_after(answer))
+
+        self._retrying("upload PUT", put,
+                       lambda exc: ServerError(f"The upload PUT failed ({type(exc).__name__}); try again."))
         url = ticket.get("download_url")
         if not url:
             raise ServerError("The upload ticket had no download_url; try again.")
@@ -521,11 +536,10 @@ class Client:
         what = f"the output of task {task_id or '?'}"
         self._check_output_url(url, what)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        last: Exception | None = None
-        for attempt in range(self.retry.attempts):
-            retry_after = None
+
+        def fetch() -> Path:
+            self._count("download")
             try:
-                self._count("download")
                 with self._open_output(url, what, task_id) as r:
                     if r.status_code in (403, 404, 410):
                         raise OutputExpired(
@@ -533,28 +547,25 @@ class Client:
                             "are kept 7 days. The ledger keeps the task id; run the request again to get a new "
                             "video.", task_id=task_id, status=r.status_code)
                     if r.status_code in RETRYABLE_STATUS:
-                        retry_after = _retry_after(r)
-                        raise ServerError(f"Downloading the output answered HTTP {r.status_code}", task_id=task_id)
+                        raise _Transient(ServerError(f"Downloading the output answered HTTP {r.status_code}",
+                                                     task_id=task_id), _retry_after(r))
                     if r.status_code != 200:
                         raise ServerError(f"Downloading the output answered HTTP {r.status_code}; try again.",
                                           task_id=task_id, status=r.status_code)
                     self._save_output(r, dest, what, task_id, check or check_video)
                     return dest
-            except (OutputExpired, OutputInvalid, UnsafeURL):
-                raise
             except ServerError as exc:
-                last = exc
-                if exc.status is not None and exc.status not in RETRYABLE_STATUS:
-                    raise
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                last = ServerError(f"Downloading {what} failed ({type(exc).__name__}); try again.", task_id=task_id)
+                if exc.status is None or exc.status in RETRYABLE_STATUS:  # truncated, empty, a bad redirect: again
+                    raise _Transient(exc) from None
+                raise
+            except _DROPPED:
+                raise
             except requests.RequestException as exc:  # a URL requests cannot use at all: retrying will not help
                 raise ServerError(f"Downloading {what} failed ({type(exc).__name__}); the API gave an output URL "
                                   "this client cannot fetch.", task_id=task_id) from None
-            if attempt + 1 < self.retry.attempts:
-                time.sleep(self.retry.delay(attempt, retry_after))
-        assert last is not None
-        raise last
+
+        return self._retrying(f"downloading {what}", fetch, lambda exc: ServerError(
+            f"Downloading {what} failed ({type(exc).__name__}); try again.", task_id=task_id))
 
     def _check_output_url(self, url: str, what: str) -> None:
         check_fetchable(url, what=what, allow_private=self.allow_private_outputs)

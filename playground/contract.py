@@ -9,7 +9,12 @@ contract marks as unconfirmed (T or I) carries ``confirmed=False`` so callers ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 from .errors import ValidationError
@@ -253,7 +258,7 @@ def validate(model_id: str, params: dict[str, Any], *, allow_unknown: bool = Fal
     return problems
 
 
-def with_defaults(model_id: str, params: dict[str, Any]) -> dict[str, Any]:
+def with_defaults(model_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """``params`` with the model's defaults filled in for omitted fields (None counts as omitted)."""
     spec = get_model(model_id)
     merged = spec.defaults()
@@ -263,6 +268,113 @@ def with_defaults(model_id: str, params: dict[str, Any]) -> dict[str, Any]:
         if p.type is int and isinstance(value, float) and value.is_integer():
             merged[p.name] = int(value)
     return merged
+
+
+# The fields that carry pictures: sent as URLs, identified by their content, never part of a request's settings.
+IMAGE_FIELDS = ("image", "last_image")
+_PLACEHOLDER = "https://placeholder.invalid/{}.png"
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    """One request to a model, checked and complete: built once (from a form, the command line, a sweep plan or a
+    ledger row) and carried unchanged to the ledger and the POST.
+
+    ``fields`` holds every model field with the model's defaults applied and a concrete seed (never -1), but no
+    images: those travel beside it as files or URLs (see :meth:`body`). ``explicit_seed`` is False when the seed was
+    drawn at random here, so the request is not one anybody can ask for again on purpose.
+
+    >>> r = VideoRequest.build(prompt="slow zoom in", resolution="480p", duration=4, seed=7)
+    >>> r.seed, r.resolution, r.duration, r.generate_audio, r.explicit_seed
+    (7, '480p', 4, True, True)
+    >>> VideoRequest.build(duration=13)
+    Traceback (most recent call last):
+    playground.errors.ValidationError: duration: 13 is out of range; allowed 4 to 12 (seconds)
+    """
+
+    model: str
+    fields: Mapping[str, Any]
+    explicit_seed: bool = True
+
+    @classmethod
+    def build(cls, model: str = SPICY, *, has_last_image: bool = False, **fields: Any) -> VideoRequest:
+        """Check ``fields`` by name (one ValidationError listing every problem, each naming its field), drop None
+        values and a blank prompt, apply the model's defaults, and replace a seed of -1 or None by a random one."""
+        given = {k: v for k, v in fields.items() if v is not None}
+        prompt = given.get("prompt")
+        if isinstance(prompt, str) and not prompt.strip():
+            del given["prompt"]  # a blank prompt is omitted; anything but text is judged by the contract as it is
+        problems = [f"{name}: pass the picture beside the request, not as a field" for name in IMAGE_FIELDS
+                    if name in given]
+        images = {"image": _PLACEHOLDER.format("image")}
+        if has_last_image:
+            images["last_image"] = _PLACEHOLDER.format("last_image")
+        problems += validate(model, {**{k: v for k, v in given.items() if k not in IMAGE_FIELDS}, **images})
+        if problems:
+            raise ValidationError(problems)
+        full = with_defaults(model, given)
+        seed = full.get("seed")
+        explicit = seed is not None and seed != -1
+        if "seed" in get_model(model).names:
+            full["seed"] = int(seed) if explicit else random.randint(0, SEED_MAX)
+        return cls(model, MappingProxyType(full), explicit)
+
+    @classmethod
+    def from_params(cls, model: str, params: Mapping[str, Any]) -> VideoRequest:
+        """The request a ledger row or a history entry was made with (its images ignored), checked again."""
+        return cls.build(model, **{k: v for k, v in params.items() if k not in IMAGE_FIELDS})
+
+    def with_changes(self, **changes: Any) -> VideoRequest:
+        """A checked copy with some fields changed, e.g. ``request.with_changes(resolution="1080p")``; the seed stays
+        unless changed (``seed=-1`` draws a new random one)."""
+        changed = VideoRequest.build(self.model, **{**self.fields, **changes})
+        return changed if "seed" in changes else replace(changed, explicit_seed=self.explicit_seed)
+
+    @property
+    def seed(self) -> int:
+        return int(self.fields.get("seed", 0))
+
+    @property
+    def resolution(self) -> str:
+        return str(self.fields.get("resolution", ""))
+
+    @property
+    def duration(self) -> int:
+        return int(self.fields.get("duration", 0))
+
+    @property
+    def generate_audio(self) -> bool:
+        return bool(self.fields.get("generate_audio", False)) and get_model(self.model).has_audio
+
+    @property
+    def prompt(self) -> str:
+        return str(self.fields.get("prompt") or "")
+
+    def params(self) -> dict[str, Any]:
+        """The fields as a plain dict (a copy)."""
+        return dict(self.fields)
+
+    def body(self, images: Mapping[str, str]) -> dict[str, Any]:
+        """The JSON body to POST: the fields and the images' URLs."""
+        return {**self.fields, **images}
+
+    def fingerprint(self, backend_id: str, media_hashes: Mapping[str, str]) -> str:
+        """The identity the ledger files this request under (see :func:`fingerprint`)."""
+        return fingerprint(backend_id, self.model, self.fields, media_hashes)
+
+    def cost(self):
+        """What it costs (a :class:`playground.pricing.Quote`)."""
+        from .pricing import quote  # pricing builds on this module; the method is a convenience for callers above
+
+        return quote(self.model, dict(self.fields))
+
+
+def fingerprint(base_url: str, model: str, params: Mapping[str, Any], media_hashes: Mapping[str, str]) -> str:
+    """Identity of a request: the backend, the model, the parameters, and the images' content (not their URLs)."""
+    stable = {k: v for k, v in params.items() if k not in media_hashes}
+    stable.update({f"{k}#sha256": v for k, v in media_hashes.items()})
+    blob = json.dumps([base_url.rstrip("/"), model, stable], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def ratio_value(ratio: str) -> float:

@@ -61,7 +61,12 @@ class TaskTimeout(WaveSpeedError):
 
 
 class Cancelled(WaveSpeedError):
-    """The caller stopped the wait; the task may still finish and can be resumed by id."""
+    """The caller stopped the wait; the task may still finish and can be resumed by id. ``job_id`` is its ledger row
+    when it has one."""
+
+    def __init__(self, message: str, *, job_id: int | None = None, **kw):
+        super().__init__(message, **kw)
+        self.job_id = job_id
 
 
 class OutputExpired(WaveSpeedError):

@@ -19,11 +19,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-# Local states besides the API's statuses: before the POST, after a lost reply, and refused (nothing created).
-PENDING, UNKNOWN, REJECTED, LOST = "pending", "unknown", "rejected", "lost"
-UNFINISHED = (PENDING, UNKNOWN, "created", "processing")
-# Statuses that cannot be charged: excluded from spending.
-NOT_CHARGED = (REJECTED, "failed", "cancelled", LOST, "timeout", "deleted")
+from .contract import fingerprint as fingerprint  # noqa: F811 (the ledger's identity of a request, re-exported)
+from .status import COMPLETED, LOST, PENDING, UNCHARGED, UNFINISHED
+from .status import REJECTED as REJECTED  # re-exported: the ledger's states are importable from here
+from .status import UNKNOWN as UNKNOWN
+
+# Statuses that cannot be charged: excluded from spending (a fixed order for the SQL's placeholders).
+NOT_CHARGED = tuple(sorted(UNCHARGED))
 # A reserved row not sent within this long was left by a process that stopped while uploading (an upload's read
 # timeout is 2 minutes, and there are at most two): it is marked lost, stops counting, and can never be sent.
 UNSENT_STALE_S = 600.0
@@ -100,14 +102,6 @@ def account_tag(api_key: str | None) -> str:
     return hashlib.sha256(("seedance-playground:" + api_key).encode()).hexdigest()[:12]
 
 
-def fingerprint(base_url: str, model: str, params: dict[str, Any], media_hashes: dict[str, str]) -> str:
-    """Identity of a request: the backend, the model, the parameters, and the images' content (not their URLs)."""
-    stable = {k: v for k, v in params.items() if k not in media_hashes}
-    stable.update({f"{k}#sha256": v for k, v in media_hashes.items()})
-    blob = json.dumps([base_url.rstrip("/"), model, stable], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
 @dataclass
 class Job:
     """One row of the ledger."""
@@ -143,7 +137,7 @@ class Job:
 
     @property
     def unfinished(self) -> bool:
-        return self.status in UNFINISHED or (self.status == "completed" and not self.has_video)
+        return self.status in UNFINISHED or (self.status == COMPLETED and not self.has_video)
 
     @property
     def has_video(self) -> bool:
@@ -152,7 +146,7 @@ class Job:
     @property
     def reusable(self) -> bool:
         """Completed, with its video on disk or an output URL the API still serves."""
-        return self.status == "completed" and (
+        return self.status == COMPLETED and (
             self.has_video or (bool(self.outputs) and time.time() - (self.finished_at or 0) < UPLOAD_REUSE_S))
 
     @property

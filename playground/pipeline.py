@@ -6,12 +6,16 @@
 
 Every request is in the ledger before its POST is sent and after every change, so :func:`resume` can collect what a
 crash, a kill or a cancelled wait left behind, and nothing paid for is lost or paid twice.
+
+:func:`generate` builds a :class:`~playground.contract.VideoRequest` and runs the steps every caller shares:
+:func:`plan` (price, reserve the ledger row under the caps, or reuse an identical request), :func:`submit` (uploads
+and the one POST), :func:`wait` (polling) and :func:`collect` (checked download and probe).
+:class:`playground.runner.Runner` runs the same steps for many requests at once.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .client import Client, Prediction, Reconciled, check_video, task_failed
-from .contract import SEED_MAX, SPICY, typical_inference_seconds, validate, with_defaults
+from .contract import SPICY, VideoRequest, typical_inference_seconds
 from .errors import (
     AuthError,
     Cancelled,
@@ -36,8 +40,9 @@ from .errors import (
     WaveSpeedError,
 )
 from .images import PreparedImage, check_image_url, is_local_api, is_url, prepare_image
-from .jobs import LOST, PENDING, REJECTED, UNKNOWN, UNSENT_STALE_S, Job, Ledger, SpentReader, fingerprint
+from .jobs import UNSENT_STALE_S, Job, Ledger, SpentReader
 from .pricing import quote
+from .status import COMPLETED, FAILED, LOST, PENDING, REJECTED, UNKNOWN
 
 log = logging.getLogger(__name__)
 
@@ -94,16 +99,32 @@ class Result:
     wall_s: float
     reused: bool = False
     info: Any = field(default=None, repr=False)
+    request: VideoRequest | None = field(default=None, repr=False)
 
     def __str__(self) -> str:
         return f"{self.video_path} (task {self.request_id}, seed {self.seed}, ${self.cost:.3f})"
 
 
 def default_client() -> Client:
-    """The API when a key is set, else the embedded local API (see :mod:`playground.backend`)."""
-    from .backend import connect
+    """See :func:`playground.backend.default_client`: the API when a key is set, else the embedded local API."""
+    from .backend import default_client as backend_default
 
-    return connect()
+    return backend_default()
+
+
+@dataclass
+class Planned:
+    """A request whose ledger row is reserved (its cost counted by the caps), ready to upload and send."""
+
+    request: VideoRequest
+    media: Media
+    job_id: int
+    cost: float
+    out_dir: Path
+    emit: _Emitter
+    t0: float
+    body: dict = field(default_factory=dict)  # the POSTed fields with the images' URLs, once submitted
+    sent_at: float | None = None
 
 
 def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, model: str = SPICY,
@@ -120,71 +141,108 @@ def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, m
     a video). ``guard(cost, params, spent)`` may raise (e.g. a spending cap): it runs inside the ledger transaction
     that reserves the job's row, ``spent`` summing the ledger there (see :meth:`Ledger.reserve`). ``visitor`` is
     recorded on the row for per-visitor caps. ``cancel`` stops the wait at once; the job stays in the ledger for
-    :func:`resume`.
+    :func:`resume`. The request is checked (:meth:`VideoRequest.build`) before anything else happens.
     """
     t0 = time.monotonic()
     emit = _Emitter(on_progress, t0)
     emit("validating", "checking the inputs")
+    request = _build_request(image, model, last_image is not None, prompt=prompt, **params)
+    return generate_request(request, image, last_image, client=client, ledger=ledger, reuse=reuse, cancel=cancel,
+                            timeout=timeout, out_dir=out_dir, session=session, account=account, guard=guard,
+                            probe_output=probe_output, visitor=visitor, emit=emit)
+
+
+def generate_request(request: VideoRequest, image: Any, last_image: Any = None, *, client: Client | None = None,
+                     ledger: Ledger | None = None, on_progress: ProgressHook | None = None, reuse: bool = True,
+                     cancel: threading.Event | None = None, timeout: float | None = None,
+                     out_dir: str | Path | None = None, session: str = "", account: str = "",
+                     guard: Guard | None = None, probe_output: bool = True, visitor: str = "",
+                     emit: _Emitter | None = None) -> Result:
+    """:func:`generate` for a request already built: plan, submit, wait, collect."""
+    emit = emit or _Emitter(on_progress, time.monotonic())
     client = client or default_client()
     ledger = ledger or Ledger()
-
-    params = {k: v for k, v in params.items() if v is not None}
-    # A blank prompt is omitted; anything but text goes to the contract's check as it is (never str()-ed and sent).
-    if prompt is not None and not (isinstance(prompt, str) and not prompt.strip()):
-        params["prompt"] = prompt
-    placeholders = {"image": "https://placeholder.invalid/image.png"}
-    if last_image is not None:
-        placeholders["last_image"] = "https://placeholder.invalid/last.png"
-    problems = validate(model, {**params, **placeholders})
-    if image is None:
-        problems.insert(0, "image: is required")
-    if problems:
-        raise ValidationError(problems)
-
-    seed = params.get("seed")
-    explicit_seed = seed is not None and seed != -1
-    if not explicit_seed:
-        seed = random.randint(0, SEED_MAX)
-    params["seed"] = int(seed)
-
     media = read_media(image, last_image, client=client)
-    prepared = {prep.field: prep for prep in media.uploads}
-    full = with_defaults(model, params)
-    fp = request_fingerprint(client, model, full, media)
-    out_dir = Path(out_dir) if out_dir else ledger.home / "outputs"
+    planned = plan(request, media, client=client, ledger=ledger, reuse=reuse, guard=guard, session=session,
+                   account=account, visitor=visitor, out_dir=out_dir, emit=emit, cancel=cancel, timeout=timeout,
+                   probe_output=probe_output)
+    if isinstance(planned, Result):
+        return planned
+    pred = submit(planned, client=client, ledger=ledger)
+    pred = wait(planned, pred, client=client, ledger=ledger, cancel=cancel, timeout=timeout)
+    return collect(planned, pred, client=client, ledger=ledger, probe_output=probe_output)
 
-    cost = quote(model, full).usd
-    check = None if guard is None else (lambda spent: guard(cost, full, spent))
-    claim = _reserve_or_reuse(client, ledger, model=model, full=full, fp=fp, cost=cost, media=media,
-                              account=account, session=session, visitor=visitor, once=reuse and explicit_seed,
-                              check=check, out_dir=out_dir, emit=emit, t0=t0, probe_output=probe_output,
-                              cancel=cancel, timeout=timeout)
-    if isinstance(claim, Result):
-        return claim
-    job_id = claim
 
+def _build_request(image: Any, model: str, has_last_image: bool, **fields: Any) -> VideoRequest:
+    """The request, with "image: is required" first among the problems when the picture is missing."""
     try:
-        for name, source in media.sources.items():
+        request = VideoRequest.build(model, has_last_image=has_last_image, **fields)
+    except ValidationError as exc:
+        if image is None:
+            raise ValidationError(["image: is required", *exc.problems]) from None
+        raise
+    if image is None:
+        raise ValidationError("image: is required")
+    return request
+
+
+def plan(request: VideoRequest, media: Media, *, client: Client, ledger: Ledger, reuse: bool = True,
+         guard: Guard | None = None, session: str = "", account: str = "", visitor: str = "",
+         out_dir: str | Path | None = None, emit: _Emitter | None = None, on_progress: ProgressHook | None = None,
+         cancel: threading.Event | None = None, timeout: float | None = None,
+         probe_output: bool = True) -> Planned | Result:
+    """Price the request and reserve its ledger row (the caps' ``guard`` runs in the same transaction).
+
+    With ``reuse`` and an explicit seed, an identical request already paid for is returned as its :class:`Result`
+    instead (waited for when it is still in flight), and nothing is reserved."""
+    emit = emit or _Emitter(on_progress, time.monotonic())
+    out_dir = Path(out_dir) if out_dir else ledger.home / "outputs"
+    full = request.params()
+    cost = quote(request.model, full).usd
+    check = None if guard is None else (lambda spent: guard(cost, full, spent))
+    claim = _reserve_or_reuse(client, ledger, model=request.model, full=full,
+                              fp=request.fingerprint(client.backend_id, media.hashes), cost=cost, media=media,
+                              account=account, session=session, visitor=visitor,
+                              once=reuse and request.explicit_seed, check=check, out_dir=out_dir, emit=emit,
+                              t0=emit.t0, probe_output=probe_output, cancel=cancel, timeout=timeout)
+    if isinstance(claim, Result):
+        claim.request = request
+        return claim
+    return Planned(request, media, claim, cost, out_dir, emit, emit.t0)
+
+
+def submit(planned: Planned, *, client: Client, ledger: Ledger, emit: _Emitter | None = None) -> Prediction:
+    """Upload the images (or reuse fresh uploads), then send the ONE submit POST, recorded before and after.
+
+    A refusal (nothing created) marks the row rejected; a lost reply is reconciled through the history at once and
+    otherwise left ``unknown`` for :func:`resume`. Nothing is ever sent twice."""
+    emit = emit or planned.emit
+    job_id, prepared = planned.job_id, {prep.field: prep for prep in planned.media.uploads}
+    images: dict[str, str] = {}
+    try:
+        for name, source in planned.media.sources.items():
             if name in prepared:
                 emit("uploading", f"uploading {name}")
-                full[name] = ensure_uploaded(client, ledger, prepared[name])
+                images[name] = ensure_uploaded(client, ledger, prepared[name])
             else:
-                full[name] = source
+                images[name] = source
     except BaseException as exc:
         # The reservation must stop counting: nothing was sent.
         ledger.update(job_id, status=REJECTED, error=f"not sent: uploading the inputs failed: {exc}"[:500],
                       error_code=getattr(exc, "code", None))
         raise
-    sent_at = time.time()
-    if not ledger.mark_sending(job_id, full, sent_at):
+    body = planned.request.body(images)
+    planned.body, planned.sent_at = body, time.time()
+    if not ledger.mark_sending(job_id, body, planned.sent_at):
         raise WaveSpeedError(f"Job {job_id} was not sent: its reservation was given up as stale while the inputs "
                              "uploaded (nothing was charged). Run it again.")
     emit("submitting", "sending the request", job_id=job_id)
+    model = planned.request.model
     try:
-        pred = client.submit(model, full, validate_first=False)
+        pred = client.submit(model, body, validate_first=False)
     except SubmitOutcomeUnknown as exc:
         ledger.update(job_id, status=UNKNOWN, error=str(exc))
-        pred = _reconcile_now(client, ledger, job_id, model, full, sent_at)
+        pred = _reconcile_now(client, ledger, job_id, model, body, planned.sent_at)
         if pred is None:
             raise
     except (ValidationError, AuthError, InsufficientCredits, RateLimited, NotFound) as exc:
@@ -195,19 +253,51 @@ def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, m
         ledger.update(job_id, status=UNKNOWN, error=str(exc))
         raise
     ledger.update(job_id, request_id=pred.id, status=pred.status)
+    return pred
 
-    try:
-        pred = _wait(client, ledger, job_id, pred, emit, cancel=cancel, timeout=timeout, raise_on_failure=True)
-    except TaskFailed as exc:
-        if exc.code == 1402:  # the API could not fetch our upload: the next try must upload afresh
-            for prep in prepared.values():
-                ledger.forget_upload(prep.sha256, client.base_url)
-        raise
-    video = _download(client, ledger, job_id, pred, out_dir, seed, emit)
+
+def wait(planned: Planned, pred: Prediction, *, client: Client, ledger: Ledger, emit: _Emitter | None = None,
+         cancel: threading.Event | None = None, timeout: float | None = None) -> Prediction:
+    """Poll until the task ends (:meth:`Client.wait`); raise TaskFailed when it ends without a video. ``cancel`` and
+    ``timeout`` stop the wait only: the job stays in the ledger for :func:`resume`."""
+    pred = _wait(client, ledger, planned.job_id, pred, emit or planned.emit, cancel=cancel, timeout=timeout,
+                 raise_on_failure=False, record=False)
+    return settle(planned, pred, client=client, ledger=ledger)
+
+
+def settle(planned: Planned, pred: Prediction, *, client: Client, ledger: Ledger) -> Prediction:
+    """Record how an ended task ended; raise TaskFailed when it has no video. A task that could not fetch our upload
+    (1402) makes the next try upload afresh."""
+    pred = _record_end(ledger, planned.job_id, pred)
+    if pred.status == COMPLETED:
+        return pred
+    if pred.code == 1402:
+        for prep in planned.media.uploads:
+            ledger.forget_upload(prep.sha256, client.base_url)
+    raise task_failed(pred)
+
+
+def collect(planned: Planned, pred: Prediction, *, client: Client, ledger: Ledger, emit: _Emitter | None = None,
+            probe_output: bool = True) -> Result:
+    """Download the completed task's video (checked before it counts), probe it, and return the Result."""
+    emit = emit or planned.emit
+    request = planned.request
+    video = _download(client, ledger, planned.job_id, pred, planned.out_dir, request.seed, emit)
     info = _probe(video, emit) if probe_output else None
-    emit("done", "done", status="completed", request_id=pred.id, job_id=job_id)
-    return Result(job_id, pred.id, model, full, int(seed), cost, video, pred.outputs[0], pred.nsfw, pred.inference_ms,
-                  time.monotonic() - t0, False, info)
+    emit("done", "done", status=COMPLETED, request_id=pred.id, job_id=planned.job_id)
+    return Result(planned.job_id, pred.id, request.model, dict(planned.body or request.fields), request.seed,
+                  planned.cost, video, pred.outputs[0], pred.nsfw, pred.inference_ms,
+                  time.monotonic() - planned.t0, False, info, request)
+
+
+def expected_seconds(client: Client, ledger: Ledger, job: Job) -> tuple[float | None, float | None]:
+    """How long the job's task should take, and the spread: from the ledger's past runs, else the contract."""
+    stats = ledger.inference_stats(job.model, job.resolution, job.duration, base_url=client.backend_id)
+    if stats:
+        return stats
+    if job.resolution and job.duration:
+        return typical_inference_seconds(job.resolution, job.duration), None
+    return None, None
 
 
 @dataclass
@@ -272,11 +362,11 @@ def _resume_one(client: Client, ledger: Ledger, job: Job, out_dir: Path, emit: _
         return ResumeOutcome(job.id, request_id, LOST, error="task unknown to the API")
     ledger.update(job.id, status=pred.status)
     pred = _wait(client, ledger, job.id, pred, emit, timeout=timeout, raise_on_failure=False)
-    if pred.status != "completed":
+    if pred.status != COMPLETED:
         return ResumeOutcome(job.id, request_id, pred.status, error=ledger.get(job.id).error)
     video = _download(client, ledger, job.id, pred, out_dir, job.seed, emit)
-    emit("done", "done", status="completed", request_id=request_id, job_id=job.id)
-    return ResumeOutcome(job.id, request_id, "completed", video)
+    emit("done", "done", status=COMPLETED, request_id=request_id, job_id=job.id)
+    return ResumeOutcome(job.id, request_id, COMPLETED, video)
 
 
 def _reconcile_now(client: Client, ledger: Ledger, job_id: int, model: str, params: dict,
@@ -368,15 +458,9 @@ def _input_differs(recorded: Any, params: dict) -> bool:
 
 def _wait(client: Client, ledger: Ledger, job_id: int, pred: Prediction, emit: _Emitter, *,
           cancel: threading.Event | None = None, timeout: float | None = None,
-          raise_on_failure: bool) -> Prediction:
-    job = ledger.get(job_id)
-    stats = ledger.inference_stats(job.model, job.resolution, job.duration, base_url=client.backend_id)
-    if stats:
-        expected, spread = stats
-    elif job.resolution and job.duration:
-        expected, spread = typical_inference_seconds(job.resolution, job.duration), None
-    else:
-        expected, spread = None, None
+          raise_on_failure: bool, record: bool = True) -> Prediction:
+    """Poll until the task ends; with ``record``, write how it ended on the row (else the caller does)."""
+    expected, spread = expected_seconds(client, ledger, ledger.get(job_id))
     state = {"status": pred.status}
 
     def on_update(p: Prediction) -> None:
@@ -398,18 +482,25 @@ def _wait(client: Client, ledger: Ledger, job_id: int, pred: Prediction, emit: _
             raise
         finally:
             ticker.stop()
+    if not record:
+        return pred
+    pred = _record_end(ledger, job_id, pred)
+    if raise_on_failure and pred.status != COMPLETED:
+        raise task_failed(pred)
+    return pred
+
+
+def _record_end(ledger: Ledger, job_id: int, pred: Prediction) -> Prediction:
+    """Write an ended task's outcome on its row. A completion without an output URL is a failure (TaskFailed)."""
     changes: dict[str, Any] = {"status": pred.status, "outputs": list(pred.outputs),
                                "nsfw": list(pred.has_nsfw_contents), "inference_ms": pred.inference_ms,
                                "finished_at": time.time()}
-    if pred.status != "completed":
-        error = task_failed(pred)
-        changes.update(error=str(error), error_code=pred.code)
+    if pred.status != COMPLETED:
+        changes.update(error=str(task_failed(pred)), error_code=pred.code)
         ledger.update(job_id, **changes)
-        if raise_on_failure:
-            raise error
         return pred
     if not pred.outputs:
-        changes.update(status="failed", error=f"task {pred.id} completed without an output URL")
+        changes.update(status=FAILED, error=f"task {pred.id} completed without an output URL")
         ledger.update(job_id, **changes)
         raise TaskFailed(f"Task {pred.id} completed without an output URL; report it to the API's support.",
                          task_id=pred.id)
@@ -455,11 +546,11 @@ def _reuse(job: Job, client: Client, ledger: Ledger, out_dir: Path, emit: _Emitt
         if not job.outputs:
             raise OutputExpired(f"Job {job.id} has no video on disk and no output URL to fetch it again.",
                                 task_id=job.request_id)
-        pred = Prediction(id=job.request_id or "", model=job.model, status="completed", outputs=tuple(job.outputs))
+        pred = Prediction(id=job.request_id or "", model=job.model, status=COMPLETED, outputs=tuple(job.outputs))
         _download(client, ledger, job.id, pred, out_dir, job.seed, emit)
         job = ledger.get(job.id)
     video = Path(job.video_path or "")
-    emit("reused", f"reused job {job.id}: identical request already paid for", status="completed",
+    emit("reused", f"reused job {job.id}: identical request already paid for", status=COMPLETED,
          request_id=job.request_id, job_id=job.id)
     info = _probe(video, emit) if probe_output else None
     return Result(job.id, job.request_id or "", job.model, job.params, int(job.seed or 0), job.cost, video,
@@ -593,11 +684,6 @@ def read_media(image: Any, last_image: Any = None, *, client: Client | None = No
             sources[name], hashes[name] = prep.data, prep.sha256
             uploads.append(prep)
     return Media(sources, hashes, tuple(uploads))
-
-
-def request_fingerprint(client: Client, model: str, params: dict[str, Any], media: Media) -> str:
-    """The identity the ledger files a request under: backend, model, parameters with defaults, image contents."""
-    return fingerprint(client.backend_id, model, with_defaults(model, params), media.hashes)
 
 
 def ensure_uploaded(client: Client, ledger: Ledger, prep: PreparedImage) -> str:

@@ -88,3 +88,11 @@ def price_table(model_id: str = SPICY, durations: tuple[int, ...] | None = None)
                     "confirmed": q.confirmed,
                 })
     return pd.DataFrame(rows)
+
+
+def price_pivot(model: str = SPICY, *, audio: bool = True, value: str = "cost_usd"):
+    """The price table as resolution x duration (USD per clip by default; ``value="usd_per_second"`` also works)."""
+    table = price_table(model)
+    table = table[table["audio"] == audio]
+    pivot = table.pivot(index="resolution", columns="duration_s", values=value)
+    return pivot.reindex([r for r in RESOLUTIONS if r in pivot.index])

@@ -3,51 +3,48 @@
 >>> estimate_sweep("cat.png", "slow zoom in", seeds=8, resolution="480p", duration=4)   # doctest: +SKIP
 8 jobs (480p, 4 s, audio on): $0.768 estimated, $0.096 each; $0.768 to pay now
 >>> df = seed_sweep("cat.png", "slow zoom in", seeds=8, resolution="480p", duration=4, max_cost=1.0)  # doctest: +SKIP
->>> best = rank_clips(df).iloc[0]                                                       # doctest: +SKIP
+>>> best = report.rank_clips(df).iloc[0]                                                # doctest: +SKIP
 >>> final = rerender(best, "cat.png", resolution="1080p")                               # doctest: +SKIP
 
-Every job goes through :func:`playground.pipeline.generate` with an explicit seed, so the ledger makes a sweep
-idempotent: re-running it pays nothing twice, and a sweep that crashed resumes the tasks it left at the API instead
-of submitting them again. The whole sweep is priced and checked against ``max_cost`` before anything is sent.
+Every job is a :class:`~playground.contract.VideoRequest` with an explicit seed, run by one
+:class:`~playground.runner.Runner`, so the ledger makes a sweep idempotent: re-running it pays nothing twice, and a
+sweep that crashed resumes the tasks it left at the API instead of submitting them again. The whole sweep is priced
+and checked against ``max_cost`` before anything is sent. Tables, plots and measurements of sweeps are in
+:mod:`playground.report`.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import random
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .backend import default_client
 from .client import Client
-from .contract import RESOLUTIONS, SEED_MAX, SPICY, get_model, validate, with_defaults
-from .errors import CapExceeded, RateLimited, ValidationError, WaveSpeedError
-from .jobs import REJECTED, Ledger
-from .pipeline import Media, ProgressEvent, Result, ensure_uploaded, generate, read_media, request_fingerprint, resume
-from .pricing import format_usd, price_table, quote
+from .contract import SEED_MAX, SPICY, VideoRequest, get_model
+from .errors import CapExceeded, ValidationError, WaveSpeedError
+from .jobs import Ledger
+from .pipeline import Media, Result, ensure_uploaded, generate_request, read_media, resume
+from .pricing import format_usd, quote
+from .runner import END_PHASES, RunEvent, Runner
+from .status import COMPLETED, ERROR, LOST, UNCHARGED
 
 log = logging.getLogger(__name__)
 
 # Bronze, the level every account starts at, runs 2 tasks at once (V); more would only queue at the API.
 DEFAULT_CONCURRENCY = 2
 FIRST_SEED = 1
-# A 429 on a submit means the POST was refused and nothing was created, so only then is the submit sent again.
-RATE_LIMIT_RETRIES = 8
-RATE_LIMIT_MAX_DELAY = 30.0
 
 # The model fields a sweep row shows besides the seed (image URLs are not parameters of the picture).
 PARAM_COLUMNS = ("prompt", "resolution", "duration", "aspect_ratio", "camera_fixed", "generate_audio")
 RESULT_COLUMNS = ("request_id", "status", "cost", "inference_ms", "wall_s", "output_path", "nsfw", "error",
                   "reused", "job_id")
 SWEEP_COLUMNS = ("seed", *PARAM_COLUMNS, *RESULT_COLUMNS)
-# Statuses that are refunded or never charged: such rows cost nothing.
-_UNCHARGED = frozenset({"failed", "cancelled", "timeout", "deleted", "rejected", "lost", "error"})
 
 
 # ---- planning and cost ---------------------------------------------------------------------------------------
@@ -58,7 +55,8 @@ class PlannedJob:
     """One request of a sweep: its fields, its price, and what the ledger already knows of it.
 
     ``state`` is ``"new"`` (will be paid), ``"done"`` (a completed identical request is in the ledger and will be
-    reused) or ``"unfinished"`` (an identical request was sent earlier and is still being collected).
+    reused) or ``"unfinished"`` (an identical request was sent earlier and is still being collected). ``params`` are
+    ``request.fields`` as a plain dict.
     """
 
     index: int
@@ -68,6 +66,7 @@ class PlannedJob:
     fingerprint: str = ""
     state: str = "new"
     job_id: int | None = None
+    request: VideoRequest | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -157,17 +156,9 @@ def estimate_sweep(image: Any, prompt: str | None = None, seeds: int | Iterable[
     Jobs an identical earlier request already paid for (same backend, model, fields and image content) are marked
     so; they cost nothing again. Raises ValidationError naming the field before any request when a value is bad.
     """
-    client = client or _default_client()
+    client = client or default_client()
     ledger = ledger or Ledger()
     return _plan(image, prompt, seeds, grid or {}, model, last_image, client, ledger, params)[0]
-
-
-def price_pivot(model: str = SPICY, *, audio: bool = True, value: str = "cost_usd"):
-    """The price table as resolution x duration (USD per clip by default; ``value="usd_per_second"`` also works)."""
-    table = price_table(model)
-    table = table[table["audio"] == audio]
-    pivot = table.pivot(index="resolution", columns="duration_s", values=value)
-    return pivot.reindex([r for r in RESOLUTIONS if r in pivot.index])
 
 
 # ---- running -------------------------------------------------------------------------------------------------
@@ -204,7 +195,7 @@ def grid_sweep(image: Any, grid: dict[str, Sequence], prompt: str | None = None,
     workers = DEFAULT_CONCURRENCY if concurrency is None else int(concurrency)
     if workers < 1:
         raise ValidationError(f"concurrency: {concurrency} is not allowed; use 1 or more tasks at once")
-    client = client or _default_client()
+    client = client or default_client()
     ledger = ledger or Ledger()
     estimate, media = _plan(image, prompt, seeds, grid, model, last_image, client, ledger, params)
     _say(estimate.message(), verbose)
@@ -214,11 +205,10 @@ def grid_sweep(image: Any, grid: dict[str, Sequence], prompt: str | None = None,
             f"{estimate.n_new} new jobs ({estimate.n_jobs} in the sweep); nothing was submitted. Raise max_cost, "
             "or use fewer seeds, a lower resolution, a shorter duration or audio off.")
     if estimate.n_new:
-        # Upload once before the workers start, so they all find the image in the ledger's upload cache.
+        # Upload once before the run starts, so every job finds the image in the ledger's upload cache.
         for prep in media.uploads:
             ensure_uploaded(client, ledger, prep)
-    runner = _SweepRunner(estimate, media.sources, client, ledger, workers, out_dir, progress)
-    frame = runner.run()
+    frame = _run(estimate, media, client, ledger, workers, out_dir, progress)
     frame.attrs["estimate"] = estimate.message()
     frame.attrs["varied"] = list(estimate.varied)
     return frame
@@ -232,161 +222,20 @@ def rerender(row: Any, image: Any, *, client: Client | None = None, ledger: Ledg
     ``row`` is a sweep DataFrame row (a pandas Series or dict) or a pipeline Result. Goes through the ledger like
     any generate call, so rendering the same winner twice pays once.
     """
-    params = _row_params(row)
-    params.update({k: v for k, v in overrides.items()})
-    cost = quote(model, params).usd
+    if isinstance(row, Result) and row.request is not None and row.request.model == model:
+        request = row.request.with_changes(**overrides)
+    else:
+        request = VideoRequest.build(model, has_last_image=last_image is not None,
+                                     **{**_row_params(row), **overrides})
+    cost = request.cost().usd
     if max_cost is not None and cost > max_cost + 1e-9:
         raise CapExceeded(f"max_cost {format_usd(max_cost)} is below the estimate {format_usd(cost)} for 1 job; "
                           "nothing was submitted.")
-    prompt = params.pop("prompt", None)
-    return generate(image, prompt, last_image=last_image, model=model, client=client or _default_client(),
-                    ledger=ledger, out_dir=out_dir, reuse=True, **params)
-
-
-def rank_clips(results: Any, score: Callable[[str], float] | None = None):
-    """The completed clips of a sweep, best first, with a ``score`` column (default: motion energy).
-
-    ``results`` is a sweep DataFrame or a list of pipeline Results. Ties keep the sweep's order.
-    """
-    import pandas as pd
-
-    from .media import motion_energy
-
-    frame = results if isinstance(results, pd.DataFrame) else results_frame(results)
-    done = frame[(frame["status"] == "completed") & frame["output_path"].fillna("").astype(str).ne("")].copy()
-    scorer = score or motion_energy
-    done["score"] = [float(scorer(str(p))) for p in done["output_path"]]
-    return done.sort_values("score", ascending=False, kind="stable")
-
-
-def results_frame(results: Iterable[Result]):
-    """Pipeline Results as a sweep-shaped DataFrame."""
-    import pandas as pd
-
-    rows = [_row_from_result(r, r.cost) for r in results]
-    return _frame(rows) if rows else pd.DataFrame(columns=list(SWEEP_COLUMNS))
-
-
-# ---- measurements --------------------------------------------------------------------------------------------
-
-
-MEASURE_COLUMNS = ("resolution", "width", "height", "megapixels", "duration", "cost", "usd_per_second",
-                   "usd_per_megapixel_second", "inference_s", "wall_s", "file_mb", "mbit_per_s", "status",
-                   "request_id", "output_path")
-
-
-def measure_resolutions(image: Any, prompt: str | None = None, resolutions: Sequence[str] = RESOLUTIONS, *,
-                        duration: int = 4, generate_audio: bool = True, seed: int = FIRST_SEED,
-                        **kw: Any):
-    """Render one clip per resolution and measure it: size, inference time, file size and cost per megapixel-second.
-
-    ``kw`` goes to :func:`grid_sweep` (client, ledger, max_cost, concurrency, out_dir, aspect_ratio, ...). Rows of
-    jobs that did not complete keep their status, with empty measurements.
-    """
-    from .media import probe
-
-    kw.setdefault("progress", False)
-    frame = grid_sweep(image, {"resolution": list(resolutions)}, prompt, [seed], duration=duration,
-                       generate_audio=generate_audio, **kw)
-    rows = []
-    for rec in frame.to_dict("records"):
-        row = {c: None for c in MEASURE_COLUMNS}
-        row.update(resolution=rec["resolution"], duration=rec["duration"], cost=rec["cost"], status=rec["status"],
-                   request_id=rec["request_id"], output_path=rec["output_path"], wall_s=rec["wall_s"])
-        if rec["status"] == "completed" and rec["output_path"]:
-            info = probe(rec["output_path"])
-            megapixels = info.width * info.height / 1e6
-            seconds = info.frames / info.fps if info.fps else float(rec["duration"])
-            row.update(width=info.width, height=info.height, megapixels=round(megapixels, 4),
-                       usd_per_second=round(rec["cost"] / rec["duration"], 6),
-                       usd_per_megapixel_second=round(rec["cost"] / (megapixels * rec["duration"]), 6),
-                       inference_s=None if rec["inference_ms"] is None else rec["inference_ms"] / 1000.0,
-                       file_mb=round(info.size_bytes / 1e6, 4),
-                       mbit_per_s=round(info.size_bytes * 8 / 1e6 / seconds, 4) if seconds else None)
-        rows.append(row)
-    import pandas as pd
-
-    return pd.DataFrame(rows, columns=list(MEASURE_COLUMNS))
-
-
-def plot_price(model: str = SPICY):
-    """A matplotlib Figure: cost of a clip against duration, one line per resolution, audio on and off."""
-    import matplotlib.pyplot as plt
-
-    table = price_table(model)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for resolution in RESOLUTIONS:
-        for audio, style in ((True, "-"), (False, "--")):
-            part = table[(table["resolution"] == resolution) & (table["audio"] == audio)]
-            if not part.empty:
-                ax.plot(part["duration_s"], part["cost_usd"], style, marker="o", markersize=3,
-                        label=f"{resolution}, audio {'on' if audio else 'off'}")
-    ax.set_xlabel("duration (s)")
-    ax.set_ylabel("cost per clip (USD)")
-    ax.set_title(f"{get_model(model).title}: price by resolution and duration")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_measurements(measured):
-    """A matplotlib Figure of :func:`measure_resolutions`: inference time, file size, cost and cost per MP-s."""
-    import matplotlib.pyplot as plt
-
-    done = measured[measured["status"] == "completed"]
-    panels = (("inference_s", "inference (s)"), ("file_mb", "file size (MB)"), ("cost", "cost (USD)"),
-              ("usd_per_megapixel_second", "USD per megapixel-second"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(13, 3.2))
-    for ax, (column, title) in zip(axes, panels, strict=True):
-        ax.bar(done["resolution"].astype(str), done[column].astype(float), color="#4c72b0")
-        ax.set_title(title, fontsize=10)
-        ax.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
-def demo_image(path: str | Path, size: tuple[int, int] = (1280, 720)) -> Path:
-    """Write a procedural demo picture (sky, sun, hills, a house) to ``path`` and return the path.
-
-    It is the same on every machine, so a notebook run without an image of its own reuses its earlier videos.
-    """
-    from PIL import Image, ImageDraw
-
-    w, h = size
-    img = Image.new("RGB", size)
-    draw = ImageDraw.Draw(img)
-    horizon = int(h * 0.62)
-    for y in range(horizon):  # sky: a vertical gradient
-        t = y / max(1, horizon - 1)
-        draw.line([(0, y), (w, y)], fill=(int(60 + 120 * t), int(120 + 90 * t), int(220 - 40 * t)))
-    r = h // 9
-    draw.ellipse((int(w * 0.72) - r, int(h * 0.2) - r, int(w * 0.72) + r, int(h * 0.2) + r), fill=(255, 214, 90))
-    for cx, height, colour in ((0.15, 0.22, (70, 140, 80)), (0.55, 0.3, (50, 120, 70)), (0.95, 0.2, (80, 150, 90))):
-        peak = (int(w * cx), horizon - int(h * height))
-        draw.polygon([(int(w * (cx - 0.45)), horizon + 2), peak, (int(w * (cx + 0.45)), horizon + 2)], fill=colour)
-    draw.rectangle((0, horizon, w, h), fill=(96, 160, 70))
-    for x in range(0, w, max(8, w // 40)):  # grass stripes give the camera something to move against
-        draw.line([(x, horizon), (x + w // 60, h)], fill=(80, 140, 60), width=3)
-    hx, hy, hw = int(w * 0.3), int(h * 0.5), int(w * 0.14)
-    draw.rectangle((hx, hy, hx + hw, hy + int(hw * 0.7)), fill=(200, 80, 60))
-    draw.polygon([(hx - hw // 10, hy), (hx + hw // 2, hy - int(hw * 0.45)), (hx + hw + hw // 10, hy)],
-                 fill=(90, 50, 40))
-    draw.rectangle((hx + int(hw * 0.4), hy + int(hw * 0.35), hx + int(hw * 0.6), hy + int(hw * 0.7)),
-                   fill=(60, 40, 30))
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    img.save(out)
-    return out
+    return generate_request(request, image, last_image, client=client or default_client(), ledger=ledger,
+                            out_dir=out_dir, reuse=True)
 
 
 # ---- internals -----------------------------------------------------------------------------------------------
-
-
-def _default_client() -> Client:
-    from .backend import connect
-
-    return connect()
 
 
 def _as_seed(value: Any) -> int:
@@ -429,27 +278,25 @@ def _plan(image: Any, prompt: str | None, seeds: int | Iterable[int], grid: dict
     combos = _combinations(grid)
     media = read_media(image, last_image, client=client)
 
-    base = {k: v for k, v in params.items() if v is not None}
-    if prompt is not None and str(prompt).strip():
-        base["prompt"] = str(prompt)
-    placeholders = {name: f"https://placeholder.invalid/{name}.png" for name in media.hashes}
     jobs: list[PlannedJob] = []
     problems: list[str] = []
     confirmed = True
     for combo in combos:
         for seed in seed_values:
-            fields_ = {**base, **{k: v for k, v in combo.items() if v is not None}, "seed": seed}
-            for p in validate(model, {**fields_, **placeholders}):
-                if p not in problems:
-                    problems.append(p)
+            try:
+                fields = {"prompt": prompt, **params, **{k: v for k, v in combo.items() if v is not None}}
+                request = VideoRequest.build(model, has_last_image="last_image" in media.hashes,
+                                             **{**fields, "seed": seed})
+            except ValidationError as exc:
+                problems.extend(p for p in exc.problems if p not in problems)
+                continue
             if problems:
                 continue
-            # The same identity generate() gives the request, so the ledger's rows can be matched before sending.
-            full = with_defaults(model, fields_)
-            q = quote(model, full)
+            q = request.cost()
             confirmed = confirmed and q.confirmed
-            fp = request_fingerprint(client, model, full, media)
-            jobs.append(PlannedJob(len(jobs), seed, full, q.usd, fp))
+            # The same identity generate() gives the request, so the ledger's rows can be matched before sending.
+            fp = request.fingerprint(client.backend_id, media.hashes)
+            jobs.append(PlannedJob(len(jobs), seed, request.params(), q.usd, fp, request=request))
     if problems:
         raise ValidationError(problems)
 
@@ -460,7 +307,7 @@ def _plan(image: Any, prompt: str | None, seeds: int | Iterable[int], grid: dict
 
 
 def _with_state(job: PlannedJob, state: str, job_id: int) -> PlannedJob:
-    return PlannedJob(job.index, job.seed, job.params, job.cost, job.fingerprint, state, job_id)
+    return PlannedJob(job.index, job.seed, job.params, job.cost, job.fingerprint, state, job_id, job.request)
 
 
 def _ledger_states(ledger: Ledger, backend_id: str, fps: set[str]) -> dict[str, tuple[str, int]]:
@@ -471,7 +318,7 @@ def _ledger_states(ledger: Ledger, backend_id: str, fps: set[str]) -> dict[str, 
         if job is not None:
             states[fp] = ("done", job.id)
     for job in ledger.unfinished(base_url=backend_id):
-        if job.fingerprint in fps and job.fingerprint not in states and job.status != "completed":
+        if job.fingerprint in fps and job.fingerprint not in states and job.status != COMPLETED:
             states[job.fingerprint] = ("unfinished", job.id)
     return states
 
@@ -532,16 +379,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _row_from_result(result: Result, cost: float) -> dict[str, Any]:
+def sweep_row(result: Result, cost: float | None = None) -> dict[str, Any]:
+    """One sweep row (see SWEEP_COLUMNS) for a pipeline Result; ``cost`` defaults to the result's."""
+    cost = result.cost if cost is None else cost
     row = {"seed": int(result.seed)}
     row.update({name: result.params.get(name) for name in PARAM_COLUMNS})
-    row.update(request_id=result.request_id, status="completed", cost=cost, inference_ms=result.inference_ms,
+    row.update(request_id=result.request_id, status=COMPLETED, cost=cost, inference_ms=result.inference_ms,
                wall_s=round(result.wall_s, 3), output_path=str(result.video_path), nsfw=bool(result.nsfw), error="",
                reused=bool(result.reused), job_id=result.job_id)
     return row
 
 
-def _frame(rows: list[dict[str, Any]]):
+def sweep_frame(rows: list[dict[str, Any]]):
+    """Sweep rows as the DataFrame a sweep returns, with its column types."""
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
@@ -553,114 +403,60 @@ def _frame(rows: list[dict[str, Any]]):
     return frame
 
 
-class _SweepRunner:
-    """Runs the planned jobs on ``workers`` threads, one task at the API per thread, and collects one row each."""
+def _run(estimate: SweepEstimate, media: Media, client: Client, ledger: Ledger, concurrency: int,
+         out_dir: str | Path | None, progress: bool):
+    """Collect what an earlier run left at the API, then run the rest through one Runner; one row per job."""
+    rows: list[dict[str, Any] | None] = [None] * estimate.n_jobs
+    t0 = time.monotonic()
+    left = {j.job_id: j for j in estimate.jobs if j.state == "unfinished" and j.job_id is not None}
+    if left:
+        for outcome in resume(client, ledger, out_dir=out_dir, job_ids=list(left)):
+            job = left[outcome.job_id]
+            if outcome.status not in (COMPLETED, LOST):  # completed: reused below; lost: never created, sent below
+                rows[job.index] = _row(job, status=outcome.status, error=outcome.error,
+                                       request_id=outcome.request_id, job_id=job.job_id, t0=t0)
+    to_run = [j for j in estimate.jobs if rows[j.index] is None]
+    bar = _Progress(estimate.n_jobs, enabled=progress)
+    for row in rows:
+        if row is not None:
+            bar.advance(row)
 
-    def __init__(self, estimate: SweepEstimate, sources: dict[str, Any], client: Client, ledger: Ledger,
-                 workers: int, out_dir: str | Path | None, progress: bool):
-        self.estimate, self.sources, self.client, self.ledger = estimate, sources, client, ledger
-        self.workers = workers
-        self.out_dir = out_dir
-        self.cancel = threading.Event()
-        self.bar = _Progress(estimate.n_jobs, enabled=progress)
+    def on_event(event: RunEvent) -> None:
+        if event.phase in END_PHASES:
+            bar.advance({"status": COMPLETED if event.phase in ("done", "reused") else event.phase,
+                         "reused": event.phase == "reused", "cost": to_run[event.index].cost})
 
-    def run(self):
-        rows: list[dict[str, Any] | None] = [None] * self.estimate.n_jobs
-        pool = ThreadPoolExecutor(max_workers=min(self.workers, max(1, self.estimate.n_jobs)),
-                                  thread_name_prefix="sweep")
-        pending = {pool.submit(self._run_job, job): job for job in self.estimate.jobs}
-        try:
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    job = pending.pop(fut)
-                    rows[job.index] = fut.result()
-                    self.bar.advance(rows[job.index])
-        except BaseException:
-            # Interrupted (e.g. a notebook's stop button): send nothing more and stop waiting. Tasks already at the
-            # API stay in the ledger; running the same sweep again collects them.
-            self.cancel.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-            self.bar.close()
-            raise
-        pool.shutdown(wait=True)
-        self.bar.close()
-        return _frame([r for r in rows if r is not None])
-
-    def _run_job(self, job: PlannedJob) -> dict[str, Any]:
-        t0 = time.monotonic()
-        if self.cancel.is_set():
-            return self._row(job, status="error", error="the sweep was stopped before this job was sent", t0=t0)
-        if job.state == "unfinished" and job.job_id is not None:
-            row = self._collect(job, t0)
-            if row is not None:
-                return row
-        params = dict(job.params)
-        prompt = params.pop("prompt", None)
-        image, last_image = self.sources["image"], self.sources.get("last_image")
-        for attempt in range(RATE_LIMIT_RETRIES + 1):
-            seen: dict[str, Any] = {}
-
-            def remember(event: ProgressEvent, seen: dict[str, Any] = seen) -> None:
-                if event.job_id is not None:
-                    seen["job_id"] = event.job_id
-                if event.request_id:
-                    seen["request_id"] = event.request_id
-
-            try:
-                result = generate(image, prompt, last_image=last_image, model=self.estimate.model,
-                                  client=self.client, ledger=self.ledger, on_progress=remember, reuse=True,
-                                  cancel=self.cancel, out_dir=self.out_dir, probe_output=False, **params)
-            except RateLimited as exc:
-                refused = seen.get("job_id") is not None and self.ledger.get(seen["job_id"]).status == REJECTED
-                if refused and attempt < RATE_LIMIT_RETRIES and not self.cancel.is_set():
-                    pause = _rate_limit_delay(attempt, exc.retry_after)
-                    log.info("seed %s: submit rate limited; trying again in %.1fs", job.seed, pause)
-                    self.cancel.wait(pause)
-                    continue
-                return self._failed_row(job, exc, seen, t0)
-            except WaveSpeedError as exc:
-                return self._failed_row(job, exc, seen, t0)
-            return _row_from_result(result, job.cost)
-        raise AssertionError("unreachable")
-
-    def _collect(self, job: PlannedJob, t0: float) -> dict[str, Any] | None:
-        """Finish a task an earlier run left at the API; None when it completed (generate then reuses it)."""
-        outcomes = resume(self.client, self.ledger, out_dir=self.out_dir, job_ids=[job.job_id])
-        if not outcomes:
-            return None
-        outcome = outcomes[0]
-        if outcome.status == "completed":
-            return None
-        if outcome.status == "lost":
-            return None  # never created, nothing charged: send it now
-        return self._row(job, status=outcome.status, error=outcome.error, request_id=outcome.request_id,
-                         job_id=job.job_id, t0=t0)
-
-    def _failed_row(self, job: PlannedJob, exc: WaveSpeedError, seen: dict[str, Any], t0: float) -> dict[str, Any]:
-        status, request_id, inference_ms, job_id = "error", seen.get("request_id") or exc.task_id, None, None
-        if seen.get("job_id") is not None:
-            rec = self.ledger.get(seen["job_id"])
-            status, inference_ms, job_id = rec.status, rec.inference_ms, rec.id
-            request_id = rec.request_id or request_id
-        log.warning("seed %s: %s", job.seed, exc)
-        return self._row(job, status=status, error=str(exc), request_id=request_id, inference_ms=inference_ms,
-                         job_id=job_id, t0=t0)
-
-    def _row(self, job: PlannedJob, *, status: str, error: str, t0: float, request_id: str | None = None,
-             inference_ms: int | None = None, job_id: int | None = None) -> dict[str, Any]:
-        row = {"seed": job.seed}
-        row.update({name: job.params.get(name) for name in PARAM_COLUMNS})
-        row.update(request_id=request_id, status=status, cost=0.0 if status in _UNCHARGED else job.cost,
-                   inference_ms=inference_ms, wall_s=round(time.monotonic() - t0, 3), output_path="", nsfw=False,
-                   error=error, reused=False, job_id=job_id)
-        return row
+    runner = Runner(client, ledger, concurrency=concurrency, on_event=on_event, out_dir=out_dir, probe_output=False)
+    try:
+        results = runner.run((job.request, media) for job in to_run)
+    finally:
+        # Interrupted (a notebook's stop button): the runner sent nothing more; the ledger keeps every job, and
+        # running the same sweep again collects them.
+        bar.close()
+    for job, result in zip(to_run, results, strict=True):
+        rows[job.index] = sweep_row(result, job.cost) if isinstance(result, Result) else \
+            _failed_row(ledger, job, result, t0)
+    return sweep_frame([r for r in rows if r is not None])
 
 
-def _rate_limit_delay(attempt: int, retry_after: float | None) -> float:
-    if retry_after is not None:
-        return min(max(retry_after, 0.0), RATE_LIMIT_MAX_DELAY * 2)
-    return min(RATE_LIMIT_MAX_DELAY, 0.5 * 2 ** attempt) * random.uniform(0.5, 1.0)
+def _failed_row(ledger: Ledger, job: PlannedJob, exc: WaveSpeedError, t0: float) -> dict[str, Any]:
+    status, request_id, inference_ms = ERROR, exc.task_id, None
+    job_id = getattr(exc, "job_id", None)
+    if job_id is not None:
+        rec = ledger.get(job_id)
+        status, inference_ms, request_id = rec.status, rec.inference_ms, rec.request_id or request_id
+    return _row(job, status=status, error=str(exc), request_id=request_id, inference_ms=inference_ms,
+                job_id=job_id, t0=t0)
+
+
+def _row(job: PlannedJob, *, status: str, error: str, t0: float, request_id: str | None = None,
+         inference_ms: int | None = None, job_id: int | None = None) -> dict[str, Any]:
+    row = {"seed": job.seed}
+    row.update({name: job.params.get(name) for name in PARAM_COLUMNS})
+    row.update(request_id=request_id, status=status, cost=0.0 if status in UNCHARGED else job.cost,
+               inference_ms=inference_ms, wall_s=round(time.monotonic() - t0, 3), output_path="", nsfw=False,
+               error=error, reused=False, job_id=job_id)
+    return row
 
 
 @dataclass
@@ -685,7 +481,7 @@ class _Progress:
 
     def advance(self, row: dict[str, Any]) -> None:
         self.done += 1
-        if row["status"] != "completed":
+        if row["status"] != COMPLETED:
             self.failed += 1
         elif not row.get("reused"):
             self.spent += float(row["cost"] or 0.0)
@@ -708,5 +504,4 @@ class _Progress:
 
 
 __all__ = ["seed_sweep", "grid_sweep", "estimate_sweep", "sweep_cost", "seed_list", "SweepEstimate", "PlannedJob",
-           "price_pivot", "rerender", "rank_clips", "results_frame", "measure_resolutions", "plot_price",
-           "plot_measurements", "demo_image", "SWEEP_COLUMNS", "PARAM_COLUMNS", "DEFAULT_CONCURRENCY"]
+           "rerender", "sweep_row", "sweep_frame", "SWEEP_COLUMNS", "PARAM_COLUMNS", "DEFAULT_CONCURRENCY"]

@@ -13,6 +13,7 @@ from playground.errors import (
     NotFound,
     OutputExpired,
     RateLimited,
+    ServerError,
     SubmitOutcomeUnknown,
     TaskFailed,
     ValidationError,
@@ -285,3 +286,27 @@ def test_after_a_1402_the_next_generate_uploads_the_image_again(server, client, 
     assert server.count("POST", "/api/v3/media/uploads") == uploads
     _generate(client, image, tmp_path, ledger=ledger)
     assert server.count("POST", "/api/v3/media/uploads") == uploads + 1
+
+
+def test_every_retried_request_stops_after_the_policys_attempts_and_the_submit_is_never_one(server, client, image,
+                                                                                             tmp_path):
+    pred = client.submit(SPICY, {"image": client.upload(image), "resolution": "480p", "duration": 4})
+    server.faults.add("result:503x*")
+    before = server.count_endpoint("result")
+    with pytest.raises(ServerError, match="503"):
+        client.get(pred.id)
+    assert server.count_endpoint("result") - before == FAST_RETRY.attempts
+    server.faults.clear()
+    done = client.wait(pred.id)
+    server.faults.add("download:503x*")
+    before = server.count_endpoint("download")
+    with pytest.raises(ServerError, match="503"):
+        client.download(done.outputs[0], tmp_path / "out.mp4", task_id=pred.id)
+    assert server.count_endpoint("download") - before == FAST_RETRY.attempts
+    assert not (tmp_path / "out.mp4").exists()
+    server.faults.clear()
+    submits = server.submits
+    server.faults.add("submit:503x1")
+    with pytest.raises(SubmitOutcomeUnknown):
+        client.submit(SPICY, {"image": client.upload(image), "resolution": "480p", "duration": 4})
+    assert server.submits == submits + 1

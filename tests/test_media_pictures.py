@@ -23,7 +23,8 @@ from playground.media import (
     varied_fields,
 )
 from playground.pipeline import Result
-from playground.sweep import SWEEP_COLUMNS, demo_image
+from playground.samples import demo_image
+from playground.sweep import SWEEP_COLUMNS
 
 
 @pytest.fixture(scope="module")

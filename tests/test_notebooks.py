@@ -13,7 +13,8 @@ from PIL import Image
 from playground.contract import SPICY
 from playground.media import probe
 from playground.pricing import estimate_cost
-from playground.sweep import MEASURE_COLUMNS, SWEEP_COLUMNS
+from playground.report import MEASURE_COLUMNS
+from playground.sweep import SWEEP_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"

@@ -181,3 +181,26 @@ def test_any_bad_parameter_is_named_and_nothing_is_sent(server, env, data):
         generate(image, client=client, ledger=ledger, **{field: value})
     assert str(err.value).startswith(f"{field}:")
     assert server.submits == 0 and server.count("POST", "/api/v3/media") == 0
+
+
+def test_the_steps_reserve_before_sending_record_the_task_and_carry_the_request_to_the_result(server, env):
+    from playground.contract import VideoRequest
+    from playground.pipeline import Planned, collect, plan, read_media, submit, wait
+
+    client, ledger, image, tmp = env
+    request = VideoRequest.build(prompt="pan", resolution="480p", duration=4, generate_audio=False, seed=5)
+    media = read_media(image, client=client)
+    planned = plan(request, media, client=client, ledger=ledger, out_dir=tmp / "out")
+    assert isinstance(planned, Planned) and server.submits == 0
+    row = ledger.get(planned.job_id)
+    assert row.status == "pending" and row.cost == 0.048 and row.seed == 5 and row.params["prompt"] == "pan"
+
+    pred = submit(planned, client=client, ledger=ledger)
+    assert server.submits == 1 and ledger.get(planned.job_id).request_id == pred.id
+    pred = wait(planned, pred, client=client, ledger=ledger)
+    result = collect(planned, pred, client=client, ledger=ledger)
+    assert result.request is request and result.seed == 5 and result.video_path.exists()
+    assert ledger.get(planned.job_id).video_path == str(result.video_path)
+
+    again = plan(request, media, client=client, ledger=ledger, out_dir=tmp / "out")
+    assert again.reused and again.job_id == planned.job_id and server.submits == 1

@@ -16,20 +16,21 @@ from playground.jobs import Ledger  # noqa: E402
 from playground.local import LocalConfig, start_server  # noqa: E402
 from playground.media import motion_energy, probe  # noqa: E402
 from playground.pipeline import generate  # noqa: E402
-from playground.pricing import estimate_cost  # noqa: E402
-from playground.sweep import (  # noqa: E402
+from playground.pricing import estimate_cost, price_pivot  # noqa: E402
+from playground.report import (  # noqa: E402
     MEASURE_COLUMNS,
-    SWEEP_COLUMNS,
-    demo_image,
-    estimate_sweep,
-    grid_sweep,
     measure_resolutions,
     plot_measurements,
     plot_price,
-    price_pivot,
     rank_clips,
-    rerender,
     results_frame,
+)
+from playground.samples import demo_image  # noqa: E402
+from playground.sweep import (  # noqa: E402
+    SWEEP_COLUMNS,
+    estimate_sweep,
+    grid_sweep,
+    rerender,
     seed_list,
     seed_sweep,
     sweep_cost,

@@ -1,0 +1,121 @@
+"""What sweeps are worth: tables, measurements and plots for the notebooks (pandas and matplotlib, loaded on use).
+
+>>> df = seed_sweep("cat.png", "slow zoom in", seeds=8, resolution="480p", duration=4)   # doctest: +SKIP
+>>> rank_clips(df).head(3)                                                              # doctest: +SKIP
+>>> plot_measurements(measure_resolutions("cat.png", duration=4))                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from .contract import RESOLUTIONS, SPICY, get_model
+from .pipeline import Result
+from .pricing import price_table
+from .status import COMPLETED
+from .sweep import FIRST_SEED, SWEEP_COLUMNS, grid_sweep, sweep_frame, sweep_row
+
+
+def rank_clips(results: Any, score: Callable[[str], float] | None = None):
+    """The completed clips of a sweep, best first, with a ``score`` column (default: motion energy).
+
+    ``results`` is a sweep DataFrame or a list of pipeline Results. Ties keep the sweep's order.
+    """
+    import pandas as pd
+
+    from .media import motion_energy
+
+    frame = results if isinstance(results, pd.DataFrame) else results_frame(results)
+    done = frame[(frame["status"] == COMPLETED) & frame["output_path"].fillna("").astype(str).ne("")].copy()
+    scorer = score or motion_energy
+    done["score"] = [float(scorer(str(p))) for p in done["output_path"]]
+    return done.sort_values("score", ascending=False, kind="stable")
+
+
+def results_frame(results: Iterable[Result]):
+    """Pipeline Results as a sweep-shaped DataFrame."""
+    import pandas as pd
+
+    rows = [sweep_row(r) for r in results]
+    return sweep_frame(rows) if rows else pd.DataFrame(columns=list(SWEEP_COLUMNS))
+
+
+MEASURE_COLUMNS = ("resolution", "width", "height", "megapixels", "duration", "cost", "usd_per_second",
+                   "usd_per_megapixel_second", "inference_s", "wall_s", "file_mb", "mbit_per_s", "status",
+                   "request_id", "output_path")
+
+
+def measure_resolutions(image: Any, prompt: str | None = None, resolutions: Sequence[str] = RESOLUTIONS, *,
+                        duration: int = 4, generate_audio: bool = True, seed: int = FIRST_SEED,
+                        **kw: Any):
+    """Render one clip per resolution and measure it: size, inference time, file size and cost per megapixel-second.
+
+    ``kw`` goes to :func:`grid_sweep` (client, ledger, max_cost, concurrency, out_dir, aspect_ratio, ...). Rows of
+    jobs that did not complete keep their status, with empty measurements.
+    """
+    from .media import probe
+
+    kw.setdefault("progress", False)
+    frame = grid_sweep(image, {"resolution": list(resolutions)}, prompt, [seed], duration=duration,
+                       generate_audio=generate_audio, **kw)
+    rows = []
+    for rec in frame.to_dict("records"):
+        row = {c: None for c in MEASURE_COLUMNS}
+        row.update(resolution=rec["resolution"], duration=rec["duration"], cost=rec["cost"], status=rec["status"],
+                   request_id=rec["request_id"], output_path=rec["output_path"], wall_s=rec["wall_s"])
+        if rec["status"] == COMPLETED and rec["output_path"]:
+            info = probe(rec["output_path"])
+            megapixels = info.width * info.height / 1e6
+            seconds = info.frames / info.fps if info.fps else float(rec["duration"])
+            row.update(width=info.width, height=info.height, megapixels=round(megapixels, 4),
+                       usd_per_second=round(rec["cost"] / rec["duration"], 6),
+                       usd_per_megapixel_second=round(rec["cost"] / (megapixels * rec["duration"]), 6),
+                       inference_s=None if rec["inference_ms"] is None else rec["inference_ms"] / 1000.0,
+                       file_mb=round(info.size_bytes / 1e6, 4),
+                       mbit_per_s=round(info.size_bytes * 8 / 1e6 / seconds, 4) if seconds else None)
+        rows.append(row)
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=list(MEASURE_COLUMNS))
+
+
+def plot_price(model: str = SPICY):
+    """A matplotlib Figure: cost of a clip against duration, one line per resolution, audio on and off."""
+    import matplotlib.pyplot as plt
+
+    table = price_table(model)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for resolution in RESOLUTIONS:
+        for audio, style in ((True, "-"), (False, "--")):
+            part = table[(table["resolution"] == resolution) & (table["audio"] == audio)]
+            if not part.empty:
+                ax.plot(part["duration_s"], part["cost_usd"], style, marker="o", markersize=3,
+                        label=f"{resolution}, audio {'on' if audio else 'off'}")
+    ax.set_xlabel("duration (s)")
+    ax.set_ylabel("cost per clip (USD)")
+    ax.set_title(f"{get_model(model).title}: price by resolution and duration")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_measurements(measured):
+    """A matplotlib Figure of :func:`measure_resolutions`: inference time, file size, cost and cost per MP-s."""
+    import matplotlib.pyplot as plt
+
+    done = measured[measured["status"] == COMPLETED]
+    panels = (("inference_s", "inference (s)"), ("file_mb", "file size (MB)"), ("cost", "cost (USD)"),
+              ("usd_per_megapixel_second", "USD per megapixel-second"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(13, 3.2))
+    for ax, (column, title) in zip(axes, panels, strict=True):
+        ax.bar(done["resolution"].astype(str), done[column].astype(float), color="#4c72b0")
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["rank_clips", "results_frame", "measure_resolutions", "plot_price", "plot_measurements",
+           "MEASURE_COLUMNS"]
