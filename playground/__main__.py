@@ -130,7 +130,7 @@ def _one_line(exc: BaseException) -> str:
 def _run(args: argparse.Namespace) -> int:
     from .backend import connect
     from .contract import VideoRequest
-    from .pricing import format_usd, price_table
+    from .pricing import format_usd, price_of, price_table
 
     if args.command == "price":
         if args.table:
@@ -138,7 +138,7 @@ def _run(args: argparse.Namespace) -> int:
             return 0
         request = VideoRequest.build(SPICY, duration=args.duration, resolution=args.resolution,
                                      generate_audio=args.generate_audio)
-        print(request.cost().label())
+        print(price_of(request).label())
         return 0
     if args.command == "generate":
         # Checked before anything else (no server started, no ledger opened for a bad value).

@@ -35,13 +35,12 @@ def local_server():
         if _local_server is None:
             from .local import LocalConfig, start_server
 
-            timing = os.environ.get("PLAYGROUND_LOCAL_TIMING", "instant")
-            speed = float(os.environ.get("PLAYGROUND_LOCAL_SPEED", "1.0"))
-            concurrency = int(os.environ.get("PLAYGROUND_LOCAL_CONCURRENCY", "4"))
-            _local_server = start_server(LocalConfig(timing=timing, speed=speed, concurrency=concurrency,
-                                                     balance=float(os.environ.get("PLAYGROUND_LOCAL_BALANCE", "100"))))
+            # PLAYGROUND_LOCAL_* (timing, render, speed, concurrency, balance, faults, ...) over these defaults.
+            config = LocalConfig.from_env(timing="instant", concurrency=4, balance=100.0)
+            _local_server = start_server(config)
             atexit.register(_stop_local)
-            log.info("embedded local API at %s (%s timing)", _local_server.url, timing)
+            log.info("embedded local API at %s (%s timing, %s render)", _local_server.url, config.timing,
+                     config.render)
         return _local_server
 
 

@@ -362,12 +362,6 @@ class VideoRequest:
         """The identity the ledger files this request under (see :func:`fingerprint`)."""
         return fingerprint(backend_id, self.model, self.fields, media_hashes)
 
-    def cost(self):
-        """What it costs (a :class:`playground.pricing.Quote`)."""
-        from .pricing import quote  # pricing builds on this module; the method is a convenience for callers above
-
-        return quote(self.model, dict(self.fields))
-
 
 def fingerprint(base_url: str, model: str, params: Mapping[str, Any], media_hashes: Mapping[str, str]) -> str:
     """Identity of a request: the backend, the model, the parameters, and the images' content (not their URLs)."""

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .contract import FAST, RESOLUTIONS, SPICY, STANDARD, V1_PRO_FAST, get_model, with_defaults
+from .contract import FAST, RESOLUTIONS, SPICY, STANDARD, V1_PRO_FAST, VideoRequest, get_model, with_defaults
 
 # USD per second of video with audio on (V, the seed's table).
 PER_SECOND_AUDIO_ON: dict[str, float] = {"480p": 0.024, "720p": 0.052, "1080p": 0.104}
@@ -59,6 +59,11 @@ def quote(model_id: str, params: dict[str, Any]) -> Quote:
     usd = round(rate * duration, 6)
     confirmed = resolution in _CONFIRMED.get(model_id, ())
     return Quote(usd, confirmed, "pricing table" if confirmed else "estimate at the spicy rates")
+
+
+def price_of(request: VideoRequest) -> Quote:
+    """What a built request costs: :func:`quote` of its model and fields."""
+    return quote(request.model, dict(request.fields))
 
 
 def estimate_cost(model_id: str, params: dict[str, Any]) -> float:

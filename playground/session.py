@@ -24,11 +24,12 @@ from typing import Any
 from . import backend as backends
 from .caps import CapGuard, Caps, start_of_utc_day, visitor_id
 from .client import Client
-from .contract import SEED_MAX, SPICY
+from .contract import SEED_MAX, SPICY, VideoRequest
 from .errors import Cancelled, ValidationError, WaveSpeedError
 from .jobs import Job, Ledger, account_tag
-from .pipeline import ProgressEvent, Result, generate, resume
+from .pipeline import Result, read_media, resume
 from .pricing import format_usd
+from .runner import END_PHASES, RunEvent, Runner
 
 __all__ = ["API_LABEL", "LOCAL_LABEL", "MATCH_IMAGE", "MAX_BATCH", "SAMPLES_DIR", "Job", "Payer", "Playground",
            "Result", "RunForm", "RunOutcome", "default_outputs_dir", "job_fraction", "progress_line", "visitor_of"]
@@ -352,49 +353,45 @@ class Playground:
     def _run_jobs(self, client: Client, image: Any, prompt: str | None, last_image: Any, jobs: list[dict], *,
                   cancel: threading.Event, guard: CapGuard | None, payer: Payer, session: str, visitor: str,
                   on_status: StatusHook | None) -> list[Result | WaveSpeedError]:
-        """Run each of ``jobs`` (model fields, seeds concrete or -1) at once; results or errors in input order.
+        """Run each of ``jobs`` (model fields, seeds concrete or -1) through the one :class:`~playground.runner.Runner`
+        (a batch is a run of seeds, like a sweep); results or errors in input order, the status about twice a second.
 
-        The one place a batch is scheduled: one thread per job, each through ``pipeline.generate``, with the
-        status reported from their progress events. To be replaced by ``runner.Runner(client, self.ledger,
-        on_event=..., cancel=cancel, guard=guard, session=session, account=payer.account, visitor=visitor)
-        .run(...)``: same inputs, results in the same order; :func:`progress_line` reads its RunEvents as they are
-        (``Cancelled`` then carries the job id, which :meth:`_outcome` looks up from the task id today).
+        The inputs are checked once, before anything is sent: a bad field or image fails every job alike.
         """
-        events: queue.Queue[tuple[int, ProgressEvent]] = queue.Queue()
-        slots: list[Result | WaveSpeedError | None] = [None] * len(jobs)
+        try:
+            media = read_media(image, last_image, client=client)
+            requests = [VideoRequest.build(self.model, has_last_image=last_image is not None, prompt=prompt, **fields)
+                        for fields in jobs]
+        except WaveSpeedError as exc:
+            return [exc] * len(jobs)
+        events: queue.SimpleQueue[RunEvent] = queue.SimpleQueue()
+        runner = Runner(client, self.ledger, concurrency=len(jobs), workers=min(8, 2 * len(jobs)), on_event=events.put,
+                        cancel=cancel, guard=guard, session=session, account=payer.account, visitor=visitor)
+        slots: list[list[Result | WaveSpeedError]] = []
         t0 = time.monotonic()
 
-        def work(i: int) -> None:
+        def work() -> None:
             try:
-                slots[i] = generate(image, prompt, last_image=last_image, model=self.model, client=client,
-                                    ledger=self.ledger, on_progress=lambda ev: events.put((i, ev)), cancel=cancel,
-                                    session=session, account=payer.account, guard=guard, visitor=visitor, **jobs[i])
-            except WaveSpeedError as exc:
-                slots[i] = exc
+                slots.append(runner.run([(request, media) for request in requests]))
             except Exception as exc:  # noqa: BLE001 - a bug must reach the page as a sentence, not a traceback
-                log.exception("job %d of a run failed unexpectedly", i)
-                slots[i] = WaveSpeedError(f"Something went wrong in the playground ({type(exc).__name__}); the "
-                                          "job, if sent, is in History.")
+                log.exception("a run failed unexpectedly")
+                slots.append([WaveSpeedError(f"Something went wrong in the playground ({type(exc).__name__}); "
+                                             "anything sent is in History.")] * len(jobs))
 
-        workers = [threading.Thread(target=work, args=(i,), name=f"run-{i}", daemon=True) for i in range(len(jobs))]
-        for w in workers:
-            w.start()
-        latest: dict[int, ProgressEvent] = {}
-        while any(w.is_alive() for w in workers):
-            try:
-                i, ev = events.get(timeout=0.5)
-                latest[i] = ev
-                while True:
-                    i, ev = events.get_nowait()
-                    latest[i] = ev
-            except queue.Empty:
-                pass
+        thread = threading.Thread(target=work, name="run", daemon=True)
+        thread.start()
+        latest: dict[int, RunEvent] = {}
+        ended: set[int] = set()
+        while thread.is_alive():
+            thread.join(0.5)
+            while not events.empty():
+                event = events.get()
+                latest[event.index] = event
+                if event.phase in END_PHASES:
+                    ended.add(event.index)
             if on_status is not None:
-                done = sum(1 for s in slots if s is not None)
-                on_status(*progress_line(latest, len(jobs), done, time.monotonic() - t0))
-        for w in workers:
-            w.join()
-        return [s for s in slots if s is not None]
+                on_status(*progress_line(latest, len(jobs), len(ended), time.monotonic() - t0))
+        return slots[0]
 
     def _outcome(self, slots: list[Result | WaveSpeedError], wall_s: float) -> RunOutcome:
         outcome = RunOutcome(wall_s=wall_s)
@@ -402,8 +399,7 @@ class Playground:
             if isinstance(slot, Result):
                 outcome.results.append(slot)
             elif isinstance(slot, Cancelled):
-                job = self.ledger.by_request_id(slot.task_id) if slot.task_id else None
-                outcome.cancelled_jobs.append(job.id if job else 0)
+                outcome.cancelled_jobs.append(slot.job_id or 0)
             elif isinstance(slot, WaveSpeedError):
                 outcome.errors.append(slot)
         return outcome

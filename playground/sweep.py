@@ -30,7 +30,7 @@ from .contract import SEED_MAX, SPICY, VideoRequest, get_model
 from .errors import CapExceeded, ValidationError, WaveSpeedError
 from .jobs import Ledger
 from .pipeline import Media, Result, ensure_uploaded, generate_request, read_media, resume
-from .pricing import format_usd, quote
+from .pricing import format_usd, price_of, quote
 from .runner import END_PHASES, RunEvent, Runner
 from .status import COMPLETED, ERROR, LOST, UNCHARGED
 
@@ -227,7 +227,7 @@ def rerender(row: Any, image: Any, *, client: Client | None = None, ledger: Ledg
     else:
         request = VideoRequest.build(model, has_last_image=last_image is not None,
                                      **{**_row_params(row), **overrides})
-    cost = request.cost().usd
+    cost = price_of(request).usd
     if max_cost is not None and cost > max_cost + 1e-9:
         raise CapExceeded(f"max_cost {format_usd(max_cost)} is below the estimate {format_usd(cost)} for 1 job; "
                           "nothing was submitted.")
@@ -292,7 +292,7 @@ def _plan(image: Any, prompt: str | None, seeds: int | Iterable[int], grid: dict
                 continue
             if problems:
                 continue
-            q = request.cost()
+            q = price_of(request)
             confirmed = confirmed and q.confirmed
             # The same identity generate() gives the request, so the ledger's rows can be matched before sending.
             fp = request.fingerprint(client.backend_id, media.hashes)

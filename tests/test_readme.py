@@ -169,7 +169,7 @@ def test_the_papermill_command(tmp_path):
         (ROOT / "notebooks" / "out_seed_sweep.ipynb").unlink(missing_ok=True)
 
 
-@pytest.mark.parametrize("index", range(4))
+@pytest.mark.parametrize("index", range(5))
 def test_the_benchmark_commands(index):
     line = commands(blocks("bash")[4])[index]
     env = newcomer_env(newcomer_home())

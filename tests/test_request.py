@@ -7,7 +7,7 @@ import pytest
 from playground.contract import FAST, SEED_MAX, SPICY, V1_PRO_FAST, VideoRequest
 from playground.errors import ValidationError
 from playground.jobs import fingerprint
-from playground.pricing import quote
+from playground.pricing import price_of, quote
 from playground.status import COMPLETED, IN_FLIGHT, PENDING, REJECTED, TERMINAL, UNCHARGED, UNFINISHED
 
 
@@ -87,8 +87,8 @@ def test_the_fingerprint_and_the_price_are_the_ledgers_and_the_pricing_tables():
     hashes = {"image": "abc"}
     assert request.fingerprint("local", hashes) == fingerprint("local", SPICY, dict(request.fields), hashes)
     assert request.fingerprint("local", hashes) != request.with_changes(seed=9).fingerprint("local", hashes)
-    assert request.cost() == quote(SPICY, dict(request.fields))
-    assert request.cost().usd == 0.048
+    assert price_of(request) == quote(SPICY, dict(request.fields))
+    assert price_of(request).usd == 0.048
 
 
 def test_the_status_sets_agree():

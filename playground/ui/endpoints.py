@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..contract import SPICY, validate
+from ..contract import SPICY, VideoRequest
 from ..errors import WaveSpeedError
-from ..pricing import quote
+from ..pricing import price_of
 from ..session import MATCH_IMAGE, Playground, RunForm
 from . import present
 from .handlers import readable, session_of, visitor
@@ -39,9 +39,8 @@ def generate(pg: Playground, image=None, image_url: str | None = None, prompt: s
 def price(resolution: str = "720p", duration: int = 5, generate_audio: bool = True) -> float:
     """USD for one Seedance V1.5 Pro Spicy clip at this resolution, duration (4-12 s) and audio setting."""
     fields = RunForm(duration=duration, resolution=resolution, generate_audio=generate_audio, seed=None).fields()
-    fields.pop("seed")
     # Every field is checked by name, with no coercion: "false" is refused, never read as audio on.
-    problems = validate(SPICY, {**fields, "image": "https://placeholder.invalid/image.png"})
-    if problems:
-        raise gr.Error("; ".join(problems), title="Check the inputs")
-    return quote(SPICY, fields).usd
+    try:
+        return price_of(VideoRequest.build(SPICY, **fields)).usd
+    except WaveSpeedError as exc:
+        raise readable(exc) from None

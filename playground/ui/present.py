@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..contract import RESOLUTIONS, SPICY
-from ..pricing import format_usd, price_table, quote
+from ..pricing import format_usd, price_pivot, quote
 from ..session import Job, Result, RunForm, RunOutcome
 
 HISTORY_HEADERS = ["job", "when", "status", "resolution", "s", "audio", "seed", "cost", "request id", "video",
@@ -123,8 +123,8 @@ def history_rows(jobs: Iterable[Job]) -> list[list[Any]]:
 
 def pricing_frame():
     """USD per clip: a row per duration, a column per resolution with and without audio."""
-    table = price_table(SPICY)
-    table["column"] = table["resolution"] + table["audio"].map({True: " · audio", False: " · silent"})
-    pivot = table.pivot(index="duration_s", columns="column", values="cost_usd")
-    order = [f"{r} · {a}" for r in RESOLUTIONS for a in ("audio", "silent")]
-    return pivot[order].map(format_usd).reset_index().rename(columns={"duration_s": "seconds"})
+    import pandas as pd
+
+    by_audio = {label: price_pivot(SPICY, audio=audio).T for audio, label in ((True, "audio"), (False, "silent"))}
+    columns = {f"{r} · {label}": by_audio[label][r] for r in RESOLUTIONS for label in ("audio", "silent")}
+    return pd.DataFrame(columns).map(format_usd).rename_axis("seconds").reset_index()
