@@ -8,25 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support import fast_poll, free_port  # noqa: F401  (free_port: imported from here by the UI tests)
 
 CHROMIUM = Path(os.environ.get("PLAYGROUND_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 SAMPLES = Path(__file__).resolve().parent.parent / "playground" / "samples"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def require_chromium() -> None:
@@ -68,10 +62,10 @@ def launched(demo) -> Iterator[RunningApp]:
 
 def client_factory_for(server, local_key: str = "local-preview"):
     """A ``client_factory`` that aims both backends at ``server``: the "API" is a local API too."""
-    from playground.client import Client, PollSchedule
+    from playground.client import Client
 
     # The contract's typical times would hold the first poll back for seconds; a local API is faster than that.
-    poll = PollSchedule(floor=0.2, max_gap=0.5)
+    poll = fast_poll()
 
     def factory(kind: str, key: str) -> Client:
         if kind == "local":
