@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import fast_poll, free_port  # noqa: F401  (free_port: imported from here by the UI tests)
+from support import free_port
 
 CHROMIUM = Path(os.environ.get("PLAYGROUND_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -62,10 +62,11 @@ def launched(demo) -> Iterator[RunningApp]:
 
 def client_factory_for(server, local_key: str = "local-preview"):
     """A ``client_factory`` that aims both backends at ``server``: the "API" is a local API too."""
-    from playground.client import Client
+    from playground.client import Client, PollSchedule
 
     # The contract's typical times would hold the first poll back for seconds; a local API is faster than that.
-    poll = fast_poll()
+    # (Not support.fast_poll: a page on a busy machine keeps up better with a few updates a second.)
+    poll = PollSchedule(floor=0.2, max_gap=0.5)
 
     def factory(kind: str, key: str) -> Client:
         if kind == "local":

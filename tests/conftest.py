@@ -4,6 +4,7 @@ package installed from a wheel. Plain helpers (no fixtures) are in support.py.""
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,65 @@ def installed_venv(tmp_path_factory):
     from install_support import shared_installed_venv
 
     return shared_installed_venv(tmp_path_factory)
+
+
+# --- running in parallel (pytest-xdist, see tests/run.sh) -----------------------------------------------------------
+
+# Tests that drive chromium share one worker (one browser at a time keeps pages responsive on a busy machine), and
+# the renderer's tests share their module's clips.
+GROUPS = {"test_ui_browser.py": "chromium", "test_newcomer.py": "chromium", "test_render.py": "render"}
+# The longest tests start first, so that no worker is left with one of them at the end (longest first scheduling).
+# Those that need the wheel venv come after a few that do not, while the controller builds it.
+LONGEST_FIRST = (
+    "test_downloads.py::test_an_html_output",
+    "test_caps_processes.py",
+    "test_sweep.py::test_grid_sweep",
+    "test_sweep.py::test_rank_clips",
+    "test_readme.py::test_the_sweep_example",
+    "test_readme.py::test_the_gradio_client_example",
+    "test_readme.py::test_the_papermill_command",
+    "test_readme.py::test_the_benchmark_commands",
+    "test_readme.py",
+    "test_notebooks.py::test_the_",
+    "test_install.py",
+    "test_one_payment.py",
+    "test_sweep.py",
+)
+VENV_USERS = ("test_readme.py", "test_notebooks.py", "test_install.py")
+
+
+def _parallel(config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) and config.pluginmanager.hasplugin("xdist")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    if not _parallel(config) and "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    for item in items:
+        group = GROUPS.get(item.path.name)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+    def rank(item) -> int:
+        where = f"{item.path.name}::{item.name}"
+        return next((i for i, prefix in enumerate(LONGEST_FIRST) if where.startswith(prefix)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)
+
+
+def pytest_sessionstart(session):
+    """With workers, the controller starts building the shared wheel venv at once, in the background, while the
+    workers start and run the tests that do not need it."""
+    config = session.config
+    if not _parallel(config) or "PYTEST_XDIST_WORKER" in os.environ:
+        return
+    args = [str(a) for a in config.args]
+    if args and not any(Path(a).is_dir() or Path(a.split("::")[0]).name in VENV_USERS for a in args):
+        return
+    import threading
+
+    from install_support import shared_installed_venv
+
+    threading.Thread(target=shared_installed_venv, args=(config._tmp_path_factory,), daemon=True,
+                     name="build-wheel-venv").start()
