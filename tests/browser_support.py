@@ -8,25 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support import free_port
 
 CHROMIUM = Path(os.environ.get("PLAYGROUND_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 SAMPLES = Path(__file__).resolve().parent.parent / "playground" / "samples"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def require_chromium() -> None:
@@ -71,6 +65,7 @@ def client_factory_for(server, local_key: str = "local-preview"):
     from playground.client import Client, PollSchedule
 
     # The contract's typical times would hold the first poll back for seconds; a local API is faster than that.
+    # (Not support.fast_poll: a page on a busy machine keeps up better with a few updates a second.)
     poll = PollSchedule(floor=0.2, max_gap=0.5)
 
     def factory(kind: str, key: str) -> Client:

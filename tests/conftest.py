@@ -1,65 +1,137 @@
-"""Shared fixtures: a local API over real loopback HTTP, and procedural test images."""
+"""Shared fixtures: one family of local APIs over real loopback HTTP, test pictures, a fast poll schedule, and the
+package installed from a wheel. Plain helpers (no fixtures) are in support.py."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
-
-from playground.local import LocalConfig, start_server
+from support import fast_poll as _fast_poll
+from support import make_image, start_local_api
 
 
 def draw_png(path: Path, width: int = 800, height: int = 450) -> Path:
-    """Write a procedural PNG (a gradient with a few shapes, so motion and crops are visible) and return its path."""
-    image = Image.linear_gradient("L").resize((width, height)).convert("RGB")
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((width * 0.1, height * 0.6, width * 0.35, height * 0.9), fill=(220, 60, 40))
-    draw.ellipse((width * 0.55, height * 0.15, width * 0.85, height * 0.15 + width * 0.3), fill=(40, 90, 220))
-    draw.line((0, 0, width, height), fill=(250, 220, 0), width=max(2, width // 100))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
-    return path
+    """The test picture (:func:`support.make_image`) at ``width`` x ``height``, written to ``path``."""
+    return make_image(path, (width, height))
 
 
 @pytest.fixture
 def png_file(tmp_path) -> Path:
     """An 800x450 (16:9) test PNG."""
-    return draw_png(tmp_path / "frame.png")
+    return make_image(tmp_path / "frame.png")
 
 
 @pytest.fixture
 def make_png(tmp_path):
     """A factory: ``make_png(width, height, name="image.png")`` writes a test PNG in tmp_path and returns its path."""
     def make(width: int = 800, height: int = 450, name: str = "image.png") -> Path:
-        return draw_png(tmp_path / name, width, height)
+        return make_image(tmp_path / name, (width, height))
     return make
 
 
 @pytest.fixture
-def local_api():
+def local_api_factory():
+    """Start local APIs for one test: ``local_api_factory(timing="realistic", speed=0.1, faults=...)`` takes any
+    :class:`LocalConfig` field (``render="protocol"`` where the checkout has it) and returns a running server; all
+    are stopped after the test."""
+    with contextlib.ExitStack() as stack:
+        yield lambda port=0, **fields: stack.enter_context(start_local_api(port, **fields))
+
+
+@pytest.fixture
+def local_api(local_api_factory):
     """A fresh local API with instant timing, stopped after the test."""
-    server = start_server(LocalConfig(timing="instant"))
-    try:
-        yield server
-    finally:
-        server.stop()
+    return local_api_factory(timing="instant")
+
+
+@pytest.fixture
+def protocol_api(local_api_factory):
+    """A fresh instant local API that, where the checkout has the mode, renders no real video (for tests that count
+    requests and never look at the clip)."""
+    return local_api_factory(timing="instant", render="protocol")
 
 
 @pytest.fixture(scope="session")
 def shared_local_api():
     """One local API for the whole session, for tests that only read (use ``local_api`` to change faults)."""
-    server = start_server(LocalConfig(timing="instant", balance=1000.0))
-    try:
+    with start_local_api(timing="instant", balance=1000.0) as server:
         yield server
-    finally:
-        server.stop()
+
+
+@pytest.fixture(scope="session")
+def fast_poll():
+    """A poll schedule that asks every 0.05 to 0.2 s (the production one waits seconds for a local job)."""
+    return _fast_poll()
 
 
 @pytest.fixture(scope="session")
 def installed_venv(tmp_path_factory):
-    """A fresh virtual environment with the package installed from a wheel built from this checkout."""
-    from install_support import build_wheel, make_venv
+    """A fresh virtual environment with the package installed from a wheel built from this checkout: built once per
+    test run, shared by the pytest-xdist workers."""
+    from install_support import shared_installed_venv
 
-    wheel = build_wheel(tmp_path_factory.mktemp("dist"))
-    return make_venv(tmp_path_factory.mktemp("venv-wheel"), str(wheel))
+    return shared_installed_venv(tmp_path_factory)
+
+
+# --- running in parallel (pytest-xdist, see tests/run.sh) -----------------------------------------------------------
+
+# Tests that drive chromium share one worker (one browser at a time keeps pages responsive on a busy machine), and
+# the renderer's tests share their module's clips.
+GROUPS = {"test_ui_browser.py": "chromium", "test_newcomer.py": "chromium", "test_render.py": "render"}
+# The longest tests start first, so that no worker is left with one of them at the end (longest first scheduling).
+# Those that need the wheel venv come after a few that do not, while the controller builds it.
+LONGEST_FIRST = (
+    "test_downloads.py::test_an_html_output",
+    "test_caps_processes.py",
+    "test_sweep.py::test_grid_sweep",
+    "test_sweep.py::test_rank_clips",
+    "test_readme.py::test_the_sweep_example",
+    "test_readme.py::test_the_gradio_client_example",
+    "test_readme.py::test_the_papermill_command",
+    "test_readme.py::test_the_benchmark_commands",
+    "test_readme.py",
+    "test_notebooks.py::test_the_",
+    "test_install.py",
+    "test_one_payment.py",
+    "test_sweep.py",
+)
+VENV_USERS = ("test_readme.py", "test_notebooks.py", "test_install.py")
+
+
+def _parallel(config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) and config.pluginmanager.hasplugin("xdist")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    if not _parallel(config) and "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    for item in items:
+        group = GROUPS.get(item.path.name)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+    def rank(item) -> int:
+        where = f"{item.path.name}::{item.name}"
+        return next((i for i, prefix in enumerate(LONGEST_FIRST) if where.startswith(prefix)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)
+
+
+def pytest_sessionstart(session):
+    """With workers, the controller starts building the shared wheel venv at once, in the background, while the
+    workers start and run the tests that do not need it."""
+    config = session.config
+    if not _parallel(config) or "PYTEST_XDIST_WORKER" in os.environ:
+        return
+    args = [str(a) for a in config.args]
+    if args and not any(Path(a).is_dir() or Path(a.split("::")[0]).name in VENV_USERS for a in args):
+        return
+    import threading
+
+    from install_support import shared_installed_venv
+
+    threading.Thread(target=shared_installed_venv, args=(config._tmp_path_factory,), daemon=True,
+                     name="build-wheel-venv").start()

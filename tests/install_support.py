@@ -3,13 +3,17 @@ outside the temp dir, and an environment with no key and no PLAYGROUND_HOME."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import venv
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from support import Unpackable, exclusive
 
 ROOT = Path(__file__).resolve().parent.parent
 # Variables a newcomer does not have (the tests' own and the API's).
@@ -56,10 +60,24 @@ class Venv:
         return subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+# pip builds in the checkout (build/, *.egg-info): one build at a time per checkout, across pytest-xdist workers.
+CHECKOUT_LOCK = f"build-{zlib.crc32(str(ROOT).encode()):08x}"
+
+
+@dataclass
+class InstalledUser(Unpackable):
+    """A user who installed the package: a working folder, their environment, and the venv on their PATH."""
+
+    folder: Path
+    env: dict[str, str]
+    venv: Venv
+
+
 def build_wheel(dest: Path) -> Path:
     """``pip wheel`` of the checkout, as a user would build it; returns the wheel's path."""
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                    str(dest), str(ROOT)], check=True, capture_output=True, text=True, timeout=300)
+    with exclusive(CHECKOUT_LOCK):
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                        str(dest), str(ROOT)], check=True, capture_output=True, text=True, timeout=300)
     (wheel,) = dest.glob("seedance_playground-*.whl")
     return wheel
 
@@ -71,5 +89,22 @@ def make_venv(where: Path, *requirements: str, editable: bool = False) -> Venv:
     env = Venv(where)
     cmd = [env.python, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     cmd += ["-e", *requirements] if editable else list(requirements)
-    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
+    with exclusive(CHECKOUT_LOCK) if editable else contextlib.nullcontext():
+        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
     return env
+
+
+def shared_installed_venv(tmp_path_factory) -> Venv:
+    """A venv with the package installed from a freshly built wheel, made once per test run: the first pytest-xdist
+    worker to ask builds it under the run's common temp folder, the others wait for it and reuse it."""
+    from support import worker_id
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if worker_id() != "master" else base
+    where, done = root / "shared-venv-wheel", root / "shared-venv-wheel.done"
+    with exclusive(f"venv-{zlib.crc32(str(root).encode()):08x}"):
+        if not done.exists():
+            wheel = build_wheel(Path(tempfile.mkdtemp(prefix="dist-", dir=root)))
+            make_venv(where, str(wheel))
+            done.write_text(str(wheel))
+    return Venv(where)

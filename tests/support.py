@@ -1,15 +1,30 @@
-"""Small helpers shared by the client, pipeline and CLI tests (fixtures live in conftest.py)."""
+"""Helpers shared by the tests (fixtures live in conftest.py): the one picture maker, the one way to start a local
+API, a fast poll schedule, plain HTTP helpers for talking to the local API, and ports that are safe when the tests
+run in parallel (pytest-xdist)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import io
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
+import requests
 from PIL import Image, ImageDraw
 
+# --- pictures -------------------------------------------------------------------------------------------------------
 
-def make_image(path: Path, size=(800, 450), seed: int = 0) -> Path:
-    """A procedural test picture: a gradient with shapes, so motion and crops are visible."""
+
+def picture(size=(800, 450), seed: int = 0) -> Image.Image:
+    """A procedural test picture: a gradient with shapes, so motion and crops are visible; ``seed`` changes the
+    colours (two seeds give two different pictures of the same size)."""
     w, h = size
     xs = np.linspace(0, 255, w, dtype=np.float32)[None, :].repeat(h, 0)
     ys = np.linspace(0, 255, h, dtype=np.float32)[:, None].repeat(w, 1)
@@ -18,6 +33,175 @@ def make_image(path: Path, size=(800, 450), seed: int = 0) -> Path:
     draw = ImageDraw.Draw(img)
     draw.ellipse((w // 4, h // 4, w // 2, 3 * h // 4), fill=(250, 250, 250))
     draw.rectangle((w // 2 + 20, h // 3, w - 40, h - 40), fill=(20, 20, 200))
+    return img
+
+
+def make_image(path: Path, size=(800, 450), seed: int = 0) -> Path:
+    """Write :func:`picture` to ``path`` (the format follows the suffix) and return the path."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
+    picture(size, seed).save(path)
     return path
+
+
+def image_bytes(size=(800, 450), seed: int = 0, fmt: str = "PNG") -> bytes:
+    """:func:`picture` encoded in memory."""
+    buf = io.BytesIO()
+    picture(size, seed).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+# --- the local API --------------------------------------------------------------------------------------------------
+
+
+def local_config(**fields_):
+    """A :class:`LocalConfig` from keyword fields. ``render`` (the protocol-only mode) is passed only when this
+    checkout's LocalConfig knows it, so tests can ask for it before and after the mode exists."""
+    from playground.local import LocalConfig
+
+    if "render" in fields_ and "render" not in LocalConfig.__dataclass_fields__:
+        fields_.pop("render")
+    return LocalConfig(**fields_)
+
+
+@contextlib.contextmanager
+def start_local_api(port: int = 0, **fields_) -> Iterator:
+    """The one way tests start a local API: ``with start_local_api(timing="realistic", speed=0.1) as server``.
+    Any :class:`LocalConfig` field may be given; the server is stopped afterwards."""
+    from playground.local import start_server
+
+    server = start_server(local_config(**fields_), port=port)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def fast_poll():
+    """A poll schedule for tests: the contract's typical times would hold the first poll of a job back for seconds
+    while the local API finishes in about one; this asks every 0.05 to 0.2 s."""
+    from playground.client import PollSchedule
+
+    return PollSchedule(floor=0.05, max_gap=0.2)
+
+
+def local_client(server, key: str, **kwargs):
+    """A playground :class:`Client` for ``server`` with the fast poll schedule (unless ``poll=`` is given)."""
+    from playground.client import Client
+
+    kwargs.setdefault("poll", fast_poll())
+    return Client(api_key=key, base_url=server.url, **kwargs)
+
+
+# --- plain HTTP against the local API -------------------------------------------------------------------------------
+
+
+def call(server, method: str, path: str, *, key: str | None = "test-key", headers: dict[str, str] | None = None,
+         **kw) -> requests.Response:
+    """One HTTP request to ``server`` with ``key`` as the bearer (none when ``key`` is None)."""
+    auth = {"Authorization": f"Bearer {key}"} if key is not None else {}
+    return requests.request(method, server.url + path, headers={**auth, **(headers or {})}, timeout=30, **kw)
+
+
+def submit(server, inputs: dict, *, key: str = "test-key", model: str | None = None) -> requests.Response:
+    from playground.contract import SPICY
+
+    return call(server, "POST", f"/api/v3/{model or SPICY}", key=key, json=inputs)
+
+
+def result(server, task_id: str, *, key: str = "test-key") -> requests.Response:
+    return call(server, "GET", f"/api/v3/predictions/{task_id}/result", key=key)
+
+
+def wait_until_done(server, task_id: str, *, key: str = "test-key", timeout: float = 60) -> dict:
+    """Poll a task's result every 0.05 s until it is no longer created/processing; its ``data``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        data = result(server, task_id, key=key).json()["data"]
+        if data["status"] not in ("created", "processing"):
+            return data
+        time.sleep(0.05)
+    raise AssertionError(f"task {task_id} did not end within {timeout} s")
+
+
+def download(url: str, path: Path) -> Path:
+    """GET an output video into ``path``, checking it is served as one."""
+    reply = requests.get(url, timeout=30)
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"] == "video/mp4"
+    Path(path).write_bytes(reply.content)
+    return Path(path)
+
+
+# --- ports ----------------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def preferred_port(port: int) -> Iterator[int]:
+    """``port`` while it is free and no other test process (pytest-xdist workers included) holds it through this
+    helper, else a free port. Hold the context for as long as the port is in use."""
+    lock_path = Path(tempfile.gettempdir()) / f"seedance-tests-port-{port}.lock"
+    with open(lock_path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield free_port()
+            return
+        try:
+            yield port if port_is_free(port) else free_port()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def exclusive(name: str) -> Iterator[None]:
+    """A lock shared by every test process on this machine (pytest-xdist workers included), for work on a path they
+    all share, such as a build in the checkout."""
+    with open(Path(tempfile.gettempdir()) / f"seedance-tests-{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# --- fixtures' values -----------------------------------------------------------------------------------------------
+
+
+class Unpackable:
+    """Mixin for the small dataclasses fixtures return: fields by name, and still unpackable in order
+    (``client, ledger, image, tmp = env``)."""
+
+    def __iter__(self):
+        return iter(tuple(getattr(self, f.name) for f in fields(self)))
+
+
+@dataclass
+class GenerateEnv(Unpackable):
+    """A client for a local API, a ledger and a picture in a fresh folder: what ``generate`` needs."""
+
+    client: object
+    ledger: object
+    image: Path
+    tmp: Path
+
+
+def worker_id() -> str:
+    """pytest-xdist's worker name ("gw0", ...) or "master" without xdist."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "master")

@@ -16,16 +16,14 @@ from playground.caps import Caps
 from playground.client import Client
 from playground.errors import CapExceeded
 from playground.jobs import Ledger, account_tag
-from playground.local import LocalConfig, start_server
 from playground.pipeline import generate
-from tests.support import make_image
+from tests.support import fast_poll, make_image
 from tests.test_one_payment import CHEAP, CHEAP_COST, KEY, run_workers
 
 
 @pytest.fixture
-def api():
-    with start_server(LocalConfig(timing="realistic", speed=0.03, concurrency=8)) as server:
-        yield server
+def api(local_api_factory):
+    return local_api_factory(timing="realistic", speed=0.03, concurrency=8)
 
 
 def test_four_processes_on_one_ledger_stop_once_the_daily_cap_is_reached(api, tmp_path):
@@ -75,7 +73,7 @@ def test_threads_near_the_cap_in_one_process_pass_one_at_a_time_and_the_message_
     made: list[int] = []
 
     def one(i: int) -> None:
-        client = Client(api_key=KEY, base_url=api.url)
+        client = Client(api_key=KEY, base_url=api.url, poll=fast_poll())
         guard = caps.guard(ledger, account=account_tag(KEY), session=f"s{i}")
         barrier.wait()
         try:

@@ -34,9 +34,8 @@ def _cli(*args, env, timeout=120):
 
 
 @pytest.fixture
-def server():
-    with start_server(LocalConfig()) as srv:
-        yield srv
+def server(local_api_factory):
+    return local_api_factory()
 
 
 def test_generate_prints_the_video_seed_and_cost_then_history_lists_it(server, tmp_path):

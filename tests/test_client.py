@@ -22,7 +22,7 @@ from playground.jobs import Ledger
 from playground.local import LocalConfig, start_server
 from playground.media import probe
 from playground.pipeline import generate
-from tests.support import make_image
+from tests.support import make_image, start_local_api
 
 KEY = "sk-test-client-0123456789abcdef"
 FAST_RETRY = RetryPolicy(attempts=6, base_delay=0.05, max_delay=0.2)
@@ -30,7 +30,7 @@ FAST_RETRY = RetryPolicy(attempts=6, base_delay=0.05, max_delay=0.2)
 
 @pytest.fixture(scope="module")
 def server():
-    with start_server(LocalConfig(concurrency=4, balance=1000.0)) as srv:
+    with start_local_api(concurrency=4, balance=1000.0) as srv:
         yield srv
 
 

@@ -16,10 +16,9 @@ import pytest
 from playground.client import Client, PollSchedule, RetryPolicy
 from playground.errors import OutputInvalid, ServerError, UnsafeURL
 from playground.jobs import Ledger
-from playground.local import LocalConfig, start_server
 from playground.media import probe
 from playground.pipeline import generate, resume
-from tests.support import make_image
+from tests.support import make_image, start_local_api
 
 KEY = "sk-download-test-0123456789abcdef"
 FAST = RetryPolicy(attempts=3, base_delay=0.05, max_delay=0.1)
@@ -92,7 +91,7 @@ class _Hostile(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def api():
-    with start_server(LocalConfig(concurrency=4, balance=1000.0)) as srv:
+    with start_local_api(concurrency=4, balance=1000.0) as srv:
         yield srv
 
 

@@ -25,10 +25,9 @@ from playground.contract import PROMPT_MAX_CHARS, SPICY, UnknownModel, validate
 from playground.errors import OutputInvalid, UnsafeURL, ValidationError
 from playground.images import check_image_url, decode_data_uri, is_local_api, prepare_image
 from playground.jobs import Ledger
-from playground.local import LocalConfig, start_server
 from playground.media import NotAVideo, probe
 from playground.pipeline import generate, read_media
-from tests.support import make_image
+from tests.support import fast_poll, make_image, start_local_api
 
 KEY = "test-key-input-errors"
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +51,7 @@ def png_bytes(width: int = 800, height: int = 450) -> bytes:
 
 @pytest.fixture
 def env(shared_local_api, tmp_path):
-    client = Client(api_key=KEY, base_url=shared_local_api.url)
+    client = Client(api_key=KEY, base_url=shared_local_api.url, poll=fast_poll())
     ledger = Ledger(tmp_path / "ledger.sqlite3")
     return client, ledger, make_image(tmp_path / "in.png", (800, 450))
 
@@ -349,7 +348,7 @@ def test_probe_raises_a_typed_error_for_a_file_that_is_not_a_video(tmp_path):
 
 @pytest.fixture(scope="module")
 def cli_server():
-    with start_server(LocalConfig()) as server:
+    with start_local_api() as server:
         yield server
 
 

@@ -17,38 +17,13 @@ from playground import contract, pricing
 from playground.contract import SPICY
 from playground.local import LocalConfig, start_server
 from playground.media import probe
+from tests.support import call, download, submit, wait_until_done  # their default key is KEY
 
 KEY = "test-key"
 
 
-def call(server, method: str, path: str, *, key: str | None = KEY, **kw) -> requests.Response:
-    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
-    return requests.request(method, server.url + path, headers=headers, timeout=30, **kw)
-
-
-def submit(server, inputs: dict, *, key: str = KEY, model: str = SPICY) -> requests.Response:
-    return call(server, "POST", f"/api/v3/{model}", key=key, json=inputs)
-
-
-def wait_until_done(server, task_id: str, *, key: str = KEY, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        data = call(server, "GET", f"/api/v3/predictions/{task_id}/result", key=key).json()["data"]
-        if data["status"] not in ("created", "processing"):
-            return data
-        time.sleep(0.05)
-    raise AssertionError(f"task {task_id} did not end within {timeout} s")
-
-
 def sdk(server, key: str = KEY) -> Client:
     return Client(api_key=key, base_url=server.url, retry_interval=0.05)
-
-
-def download(url: str, path) -> None:
-    reply = requests.get(url, timeout=30)
-    assert reply.status_code == 200, reply.text
-    assert reply.headers["content-type"] == "video/mp4"
-    path.write_bytes(reply.content)
 
 
 @pytest.mark.parametrize(("resolution", "aspect_ratio", "duration", "audio"), [

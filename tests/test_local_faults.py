@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -16,32 +17,17 @@ from wavespeed import Client
 from playground.contract import SPICY
 from playground.local import FaultPlan, LocalConfig, start_server
 from playground.local.faults import Fault
+from tests import support
 
 KEY = "fault-key"
 PRICE_480P_4S = 0.096
 UNREACHABLE = {"image": "https://example.com/a.png", "resolution": "480p", "duration": 4}
 
 
-def call(server, method: str, path: str, **kw) -> requests.Response:
-    return requests.request(method, server.url + path, headers={"Authorization": f"Bearer {KEY}"}, timeout=30, **kw)
-
-
-def submit(server, inputs: dict) -> requests.Response:
-    return call(server, "POST", f"/api/v3/{SPICY}", json=inputs)
-
-
-def result(server, task_id: str) -> requests.Response:
-    return call(server, "GET", f"/api/v3/predictions/{task_id}/result")
-
-
-def wait_until_done(server, task_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        data = result(server, task_id).json()["data"]
-        if data["status"] not in ("created", "processing"):
-            return data
-        time.sleep(0.05)
-    raise AssertionError(f"task {task_id} did not end within {timeout} s")
+call = partial(support.call, key=KEY)
+submit = partial(support.submit, key=KEY)
+result = partial(support.result, key=KEY)
+wait_until_done = partial(support.wait_until_done, key=KEY)
 
 
 @pytest.fixture

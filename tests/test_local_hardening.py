@@ -12,6 +12,7 @@ import select
 import socket
 import threading
 import time
+from functools import partial
 
 import pytest
 import requests
@@ -20,25 +21,15 @@ from wavespeed import Client
 
 from playground.contract import SPICY
 from playground.local import LocalConfig, start_server
+from tests import support
 
 KEY = "hardening-key"
 SUBMIT = f"/api/v3/{SPICY}"
 FETCH_FAILED_START = "image: the image could not be fetched."
 
 
-def call(server, method: str, path: str, *, headers: dict[str, str] | None = None, **kw) -> requests.Response:
-    headers = {"Authorization": f"Bearer {KEY}", **(headers or {})}
-    return requests.request(method, server.url + path, headers=headers, timeout=30, **kw)
-
-
-def wait_until_done(server, task_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        data = call(server, "GET", f"/api/v3/predictions/{task_id}/result").json()["data"]
-        if data["status"] not in ("created", "processing"):
-            return data
-        time.sleep(0.05)
-    raise AssertionError(f"task {task_id} did not end within {timeout} s")
+call = partial(support.call, key=KEY)
+wait_until_done = partial(support.wait_until_done, key=KEY)
 
 
 def run_task(server, image_url: str) -> dict:

@@ -21,9 +21,8 @@ from playground.caps import Caps
 from playground.client import Client
 from playground.errors import WaveSpeedError
 from playground.jobs import LOST, REJECTED, Ledger, account_tag
-from playground.local import LocalConfig, start_server
 from playground.pipeline import generate
-from tests.support import make_image
+from tests.support import fast_poll, make_image
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-one-payment-test-key-0123456789"
@@ -42,7 +41,7 @@ def _worker_main() -> None:
 
 
 def _attempts(spec: dict) -> list[dict]:
-    client = Client(api_key=KEY, base_url=spec["url"])
+    client = Client(api_key=KEY, base_url=spec["url"], poll=fast_poll())
     ledger = Ledger(Path(spec["home"]) / "ledger.sqlite3")
     caps = Caps(**spec["caps"]) if spec.get("caps") else None
     outcomes = []
@@ -100,10 +99,9 @@ def run_workers(url: str, home: Path, image: Path, attempts_per_worker: list[lis
 
 
 @pytest.fixture
-def slow_api():
+def slow_api(local_api_factory):
     """Jobs take about two seconds, so identical requests are really in flight at the same time."""
-    with start_server(LocalConfig(timing="realistic", speed=0.08)) as server:
-        yield server
+    return local_api_factory(timing="realistic", speed=0.08)
 
 
 def _run_threads(server, ledger: Ledger, image: Path, out: Path, n: int, **params) -> list:
@@ -111,7 +109,7 @@ def _run_threads(server, ledger: Ledger, image: Path, out: Path, n: int, **param
     outcomes: list = [None] * n
 
     def one(i: int) -> None:
-        client = Client(api_key=KEY, base_url=server.url)
+        client = Client(api_key=KEY, base_url=server.url, poll=fast_poll())
         barrier.wait()
         try:
             outcomes[i] = generate(image, "slow zoom in", client=client, ledger=ledger, out_dir=out,

@@ -13,23 +13,22 @@ from playground.local import LocalConfig, start_server
 from playground.media import probe, read_frames
 from playground.pipeline import generate, resume
 from playground.pricing import estimate_cost
-from tests.support import make_image
+from tests.support import GenerateEnv, fast_poll, make_image
 
 KEY = "test-key-pipeline"
 
 
 @pytest.fixture
-def server():
-    with start_server(LocalConfig()) as srv:
-        yield srv
+def server(local_api_factory):
+    return local_api_factory()
 
 
 @pytest.fixture
 def env(server, tmp_path):
-    client = Client(api_key=KEY, base_url=server.url)
+    client = Client(api_key=KEY, base_url=server.url, poll=fast_poll())
     ledger = Ledger(tmp_path / "ledger.sqlite3")
     image = make_image(tmp_path / "in.png", (800, 450))
-    return client, ledger, image, tmp_path
+    return GenerateEnv(client, ledger, image, tmp_path)
 
 
 def test_generate_makes_the_contracts_video_and_rerunning_the_seed_reproduces_it(server, env):
@@ -136,7 +135,7 @@ def test_cancel_stops_the_wait_at_once_and_resume_collects_the_video(tmp_path):
     import time
 
     with start_server(LocalConfig(timing="realistic", speed=0.15)) as srv:
-        client = Client(api_key=KEY, base_url=srv.url)
+        client = Client(api_key=KEY, base_url=srv.url, poll=fast_poll())
         ledger = Ledger(tmp_path / "l.sqlite3")
         image = make_image(tmp_path / "in.png")
         cancel = threading.Event()

@@ -8,7 +8,6 @@ import contextlib
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,8 +17,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import draw_png
-from install_support import ROOT, newcomer_env, newcomer_home
+from install_support import ROOT, InstalledUser, newcomer_env, newcomer_home
+from support import make_image, preferred_port
 
 pytestmark = pytest.mark.slow
 
@@ -34,15 +33,6 @@ def blocks(language: str) -> list[str]:
 def commands(block: str) -> list[str]:
     """The command lines of a bash block, without their trailing comments."""
     return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @contextlib.contextmanager
@@ -83,10 +73,10 @@ def user(installed_venv, tmp_path_factory):
     """A user who installed the package: a folder with cat.png in it, an ordinary home, no key."""
     home = newcomer_home()
     folder = tmp_path_factory.mktemp("user")
-    draw_png(folder / "cat.png", 1024, 768)
+    make_image(folder / "cat.png", (1024, 768))
     env = newcomer_env(home)
     env["PATH"] = f"{installed_venv.bin}{os.pathsep}{env['PATH']}"
-    return folder, env, installed_venv
+    return InstalledUser(folder, env, installed_venv)
 
 
 def test_the_readme_has_exactly_the_blocks_this_file_runs():
@@ -99,11 +89,11 @@ def test_the_two_set_up_commands(tmp_path):
     assert run_tests == "bash tests/run.sh"
     assert "bash tests/run.sh" in (ROOT / ".ci" / "run").read_text()
     assert start == "pip install -r requirements.txt && python app.py"
-    port = 7860 if port_is_free(7860) else 17860
-    env = newcomer_env(newcomer_home(), **({} if port == 7860 else {"GRADIO_SERVER_PORT": str(port)}))
-    with serving(start, cwd=ROOT, env=env, url=f"http://127.0.0.1:{port}/", timeout=240):
-        page = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
-        assert page.ok and "Seedance" in page.text
+    with preferred_port(7860) as port:
+        env = newcomer_env(newcomer_home(), **({} if port == 7860 else {"GRADIO_SERVER_PORT": str(port)}))
+        with serving(start, cwd=ROOT, env=env, url=f"http://127.0.0.1:{port}/", timeout=240):
+            page = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
+            assert page.ok and "Seedance" in page.text
 
 
 def test_the_python_example_makes_a_video(user):
@@ -126,23 +116,24 @@ def test_the_command_line_block_and_the_sdk_against_the_local_api(user):
     assert "1080p" in outputs[lines[2]] and "seed" in outputs[lines[3]]
     assert outputs[lines[0]].strip().splitlines()[0].endswith(".mp4")
 
-    port = 8000 if port_is_free(8000) else 18000
-    local = local.replace("8000", str(port))
-    sdk = blocks("python")[2].replace(":8000", f":{port}")
-    with serving(local, cwd=folder, env=env, url=f"http://127.0.0.1:{port}/"):
-        video_url = run([venv.python, "-c", sdk], cwd=folder, env=env).strip()
-        assert video_url.startswith(f"http://127.0.0.1:{port}/") and video_url.endswith(".mp4")
-        assert requests.get(video_url, timeout=30).content[4:8] == b"ftyp"
+    with preferred_port(8000) as port:
+        local = local.replace("8000", str(port))
+        sdk = blocks("python")[2].replace(":8000", f":{port}")
+        with serving(local, cwd=folder, env=env, url=f"http://127.0.0.1:{port}/"):
+            video_url = run([venv.python, "-c", sdk], cwd=folder, env=env).strip()
+            assert video_url.startswith(f"http://127.0.0.1:{port}/") and video_url.endswith(".mp4")
+            assert requests.get(video_url, timeout=30).content[4:8] == b"ftyp"
 
 
 def test_the_gradio_client_example_against_the_running_app(user):
     folder, env, venv = user
     code = blocks("python")[1]
-    port = 7860 if port_is_free(7860) else 17861
-    app_env = {**env, "GRADIO_SERVER_PORT": str(port)}
-    code = code.replace("127.0.0.1:7860", f"127.0.0.1:{port}")
-    with serving(f"{shlex.quote(sys.executable)} app.py", cwd=ROOT, env=app_env, url=f"http://127.0.0.1:{port}/"):
-        lines = run([venv.python, "-c", code], cwd=folder, env=env).strip().splitlines()
+    with preferred_port(7860) as port:
+        app_env = {**env, "GRADIO_SERVER_PORT": str(port)}
+        code = code.replace("127.0.0.1:7860", f"127.0.0.1:{port}")
+        with serving(f"{shlex.quote(sys.executable)} app.py", cwd=ROOT, env=app_env,
+                     url=f"http://127.0.0.1:{port}/"):
+            lines = run([venv.python, "-c", code], cwd=folder, env=env).strip().splitlines()
     assert float(lines[-2]) == pytest.approx(0.048)
     video, seed, request_id, cost = lines[-1].split()
     assert video.endswith(".mp4") and int(seed) >= 0 and request_id and float(cost) == pytest.approx(0.048)

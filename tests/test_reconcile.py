@@ -22,7 +22,7 @@ from playground.errors import NotFound, SubmitOutcomeUnknown, ValidationError
 from playground.jobs import Ledger
 from playground.local import LocalConfig, start_server
 from playground.pipeline import claim, generate, resume
-from tests.support import make_image
+from tests.support import make_image, start_local_api
 
 KEY = "sk-reconcile-test-0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ PARAMS = {"resolution": "480p", "duration": 4, "generate_audio": False}
 
 @pytest.fixture(params=[True, False], ids=["history-with-inputs", "history-without-inputs"])
 def server(request):
-    with start_server(LocalConfig(concurrency=4, balance=100.0, history_inputs=request.param)) as srv:
+    with start_local_api(concurrency=4, balance=100.0, history_inputs=request.param) as srv:
         yield srv
 
 

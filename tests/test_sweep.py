@@ -35,6 +35,7 @@ from playground.sweep import (  # noqa: E402
     seed_sweep,
     sweep_cost,
 )
+from tests.support import GenerateEnv  # noqa: E402
 
 KEY = "test-key-sweep"
 SMALL = {"resolution": "480p", "duration": 4, "generate_audio": True}
@@ -51,7 +52,7 @@ def env(local_api, tmp_path):
     client = make_client(local_api)
     ledger = Ledger(tmp_path / "home" / "ledger.sqlite3")
     image = demo_image(tmp_path / "demo.png")
-    return client, ledger, image, tmp_path
+    return GenerateEnv(client, ledger, image, tmp_path)
 
 
 def test_seed_sweep_gives_one_row_per_seed_with_the_documented_columns_and_the_pricing_modules_costs(

@@ -43,10 +43,9 @@ def browser():
 
 
 @pytest.fixture
-def realistic_api():
+def realistic_api(local_api_factory):
     """A local API that keeps 480p 4 s jobs processing for about 3 s, so progress can be watched."""
-    with start_server(LocalConfig(timing="realistic", speed=0.15)) as server:
-        yield server
+    return local_api_factory(timing="realistic", speed=0.15)
 
 
 def upload(page, path) -> None:
