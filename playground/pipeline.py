@@ -619,7 +619,8 @@ def _await_twin(client: Client, ledger: Ledger, job: Job, out_dir: Path, cancel:
             quiet_since = time.monotonic()
         job = latest
         if not job.in_flight:
-            owner_downloading = job.reusable and not job.has_video and \
+            # A download that failed records its error: then nobody is downloading, and waiting would only lag.
+            owner_downloading = job.reusable and not job.has_video and not job.error and \
                 time.time() - job.updated_at < TWIN_DOWNLOAD_GRACE_S
             if not owner_downloading:
                 return job
