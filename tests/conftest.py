@@ -11,6 +11,13 @@ import pytest
 from support import fast_poll as _fast_poll
 from support import make_image, start_local_api
 
+# Gradio names an upload's cache folder by its content, and an app that closes deletes its cache: two workers' apps
+# given the same sample would delete each other's copy. Each xdist worker gets a Gradio cache of its own.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    import tempfile
+
+    os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix=f"gradio-{os.environ['PYTEST_XDIST_WORKER']}-")
+
 
 def draw_png(path: Path, width: int = 800, height: int = 450) -> Path:
     """The test picture (:func:`support.make_image`) at ``width`` x ``height``, written to ``path``."""

@@ -18,7 +18,8 @@ from support import Unpackable, exclusive
 ROOT = Path(__file__).resolve().parent.parent
 # Variables a newcomer does not have (the tests' own and the API's).
 NOT_A_NEWCOMERS = ("PLAYGROUND_HOME", "WAVESPEED_API_KEY", "WAVESPEED_BASE_URL", "PYTHONPATH", "XDG_DATA_HOME",
-                   "PLAYGROUND_PUBLIC", "SPACE_ID", "GRADIO_SERVER_PORT", "GRADIO_SERVER_NAME", "VIRTUAL_ENV")
+                   "PLAYGROUND_PUBLIC", "SPACE_ID", "GRADIO_SERVER_PORT", "GRADIO_SERVER_NAME", "VIRTUAL_ENV",
+                   "GRADIO_TEMP_DIR")
 
 
 def newcomer_home() -> Path:
