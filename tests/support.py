@@ -9,8 +9,10 @@ import fcntl
 import io
 import os
 import socket
+import struct
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -205,3 +207,13 @@ class GenerateEnv(Unpackable):
 def worker_id() -> str:
     """pytest-xdist's worker name ("gw0", ...) or "master" without xdist."""
     return os.environ.get("PYTEST_XDIST_WORKER", "master")
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A small PNG whose header claims ``width`` x ``height`` px (a decompression bomb when that is huge)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+            + chunk(b"IEND", b""))

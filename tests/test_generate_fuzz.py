@@ -12,8 +12,6 @@ import base64
 import inspect
 import io
 import os
-import struct
-import zlib
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -33,19 +31,10 @@ from playground.contract import (
 from playground.errors import ValidationError
 from playground.jobs import Ledger
 from playground.pipeline import generate
-from tests.support import make_image
+from tests.support import make_image, png_claiming
 
 KEY = "test-key-generate-fuzz"
 
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A small PNG whose header claims ``width`` x ``height`` px."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-            + chunk(b"IEND", b""))
 
 
 def png_of(size: tuple[int, int]) -> bytes:

@@ -9,12 +9,10 @@ from __future__ import annotations
 import base64
 import http.server
 import io
-import struct
 import subprocess
 import sys
 import threading
 import warnings
-import zlib
 from pathlib import Path
 
 import pytest
@@ -27,20 +25,11 @@ from playground.images import check_image_url, decode_data_uri, is_local_api, pr
 from playground.jobs import Ledger
 from playground.media import NotAVideo, probe
 from playground.pipeline import generate, read_media
-from tests.support import fast_poll, make_image, start_local_api
+from tests.support import fast_poll, make_image, png_claiming, start_local_api
 
 KEY = "test-key-input-errors"
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A small PNG whose header claims ``width`` x ``height`` px (a decompression bomb when that is huge)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-            + chunk(b"IEND", b""))
 
 
 def png_bytes(width: int = 800, height: int = 450) -> bytes:

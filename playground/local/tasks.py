@@ -18,18 +18,20 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from playground import contract, pricing
+from playground import contract, pricing, status
 
 from .errors import InvalidRequest, NotFound
 
 
 class TaskState(str, Enum):
-    CREATED = "created"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    TIMEOUT = "timeout"
+    """A task's life cycle at the service, named by the API's own statuses (one vocabulary: playground.status)."""
+
+    CREATED = status.CREATED
+    PROCESSING = status.PROCESSING
+    COMPLETED = status.COMPLETED
+    FAILED = status.FAILED
+    CANCELLED = status.CANCELLED
+    TIMEOUT = status.TIMEOUT
 
     @property
     def terminal(self) -> bool:
