@@ -142,7 +142,7 @@ def test_the_gradio_client_example_against_the_running_app(user):
 def test_the_sweep_example(user):
     folder, env, venv = user
     out = run([venv.python, "-c", blocks("python")[3]], cwd=folder, env=env, timeout=600)
-    assert "8 jobs (480p, 4 s, audio on): $0.768 estimated" in out
+    assert "4 jobs (480p, 4 s, audio on): $0.384 estimated" in out
     assert (folder / "sheet.png").is_file() and (folder / "all.mp4").is_file()
 
 
