@@ -48,9 +48,11 @@ def local_api_factory():
 
 
 @pytest.fixture
-def local_api(local_api_factory):
-    """A fresh local API with instant timing, stopped after the test."""
-    return local_api_factory(timing="instant")
+def local_api(local_api_factory, request):
+    """A fresh local API with instant timing, stopped after the test. Its tasks end with one tiny shared clip
+    (protocol render) unless the test is marked ``full_render``: only tests that look at the video pay for it."""
+    render = "full" if request.node.get_closest_marker("full_render") else "protocol"
+    return local_api_factory(timing="instant", render=render)
 
 
 @pytest.fixture

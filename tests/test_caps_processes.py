@@ -23,7 +23,7 @@ from tests.test_one_payment import CHEAP, CHEAP_COST, KEY, run_workers
 
 @pytest.fixture
 def api(local_api_factory):
-    return local_api_factory(timing="realistic", speed=0.03, concurrency=8)
+    return local_api_factory(timing="realistic", speed=0.03, concurrency=8, render="protocol")
 
 
 def test_four_processes_on_one_ledger_stop_once_the_daily_cap_is_reached(api, tmp_path):

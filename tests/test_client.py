@@ -30,7 +30,7 @@ FAST_RETRY = RetryPolicy(attempts=6, base_delay=0.05, max_delay=0.2)
 
 @pytest.fixture(scope="module")
 def server():
-    with start_local_api(concurrency=4, balance=1000.0) as srv:
+    with start_local_api(concurrency=4, balance=1000.0, render="protocol") as srv:
         yield srv
 
 
@@ -260,7 +260,9 @@ def test_the_key_appears_nowhere(server, image, tmp_path, caplog, monkeypatch):
             assert secret.encode() not in f.read_bytes(), f
 
 
-def test_video_sizes_follow_the_contract_through_the_client(server, client, image, tmp_path):
+@pytest.mark.full_render
+def test_video_sizes_follow_the_contract_through_the_client(local_api, tmp_path):
+    client = Client(api_key=KEY, base_url=local_api.url, retry=FAST_RETRY, poll=PollSchedule(floor=0.1))
     portrait = make_image(tmp_path / "portrait.png", (600, 1000))
     result, _ = _generate(client, portrait, tmp_path, resolution="720p")
     info = probe(result.video_path)

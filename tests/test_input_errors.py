@@ -337,7 +337,7 @@ def test_probe_raises_a_typed_error_for_a_file_that_is_not_a_video(tmp_path):
 
 @pytest.fixture(scope="module")
 def cli_server():
-    with start_local_api() as server:
+    with start_local_api(render="protocol") as server:
         yield server
 
 

@@ -26,6 +26,7 @@ def sdk(server, key: str = KEY) -> Client:
     return Client(api_key=key, base_url=server.url, retry_interval=0.05)
 
 
+@pytest.mark.full_render
 @pytest.mark.parametrize(("resolution", "aspect_ratio", "duration", "audio"), [
     ("480p", "16:9", 4, True),
     ("720p", "9:16", 4, False),
@@ -53,6 +54,7 @@ def test_sdk_uploads_and_runs_the_spicy_model_to_a_contract_shaped_mp4(local_api
     assert local_api.balance(KEY) == pytest.approx(10.0 - pricing.estimate_cost(SPICY, inputs))
 
 
+@pytest.mark.full_render
 def test_omitted_aspect_ratio_follows_a_portrait_image(local_api, make_png, tmp_path):
     portrait = make_png(450, 800, "portrait.png")
     client = sdk(local_api)

@@ -101,7 +101,7 @@ def run_workers(url: str, home: Path, image: Path, attempts_per_worker: list[lis
 @pytest.fixture
 def slow_api(local_api_factory):
     """Jobs take about two seconds, so identical requests are really in flight at the same time."""
-    return local_api_factory(timing="realistic", speed=0.08)
+    return local_api_factory(timing="realistic", speed=0.08, render="protocol")
 
 
 def _run_threads(server, ledger: Ledger, image: Path, out: Path, n: int, **params) -> list:

@@ -31,7 +31,7 @@ PARAMS = {"resolution": "480p", "duration": 4, "generate_audio": False}
 
 @pytest.fixture(params=[True, False], ids=["history-with-inputs", "history-without-inputs"])
 def server(request):
-    with start_local_api(concurrency=4, balance=100.0, history_inputs=request.param) as srv:
+    with start_local_api(concurrency=4, balance=100.0, history_inputs=request.param, render="protocol") as srv:
         yield srv
 
 

@@ -55,6 +55,7 @@ def env(local_api, tmp_path):
     return GenerateEnv(client, ledger, image, tmp_path)
 
 
+@pytest.mark.full_render
 def test_seed_sweep_gives_one_row_per_seed_with_the_documented_columns_and_the_pricing_modules_costs(
         local_api, env, capsys):
     client, ledger, image, tmp = env
@@ -187,6 +188,7 @@ def test_never_more_tasks_at_the_api_than_the_concurrency(tmp_path):
         assert server.max_in_flight() == 2
 
 
+@pytest.mark.full_render
 def test_grid_sweep_runs_every_combination_and_prices_each(local_api, env):
     client, ledger, image, tmp = env
     grid = {"resolution": ["480p", "720p"], "camera_fixed": [False, True]}
@@ -245,6 +247,7 @@ def test_the_price_pivot_holds_the_pricing_modules_figures():
     assert silent.loc["1080p", 10] == pytest.approx(0.052)
 
 
+@pytest.mark.full_render
 def test_measure_resolutions_reports_size_time_file_and_cost_per_megapixel_second(local_api, env):
     client, ledger, image, tmp = env
     df = measure_resolutions(image, "slow zoom in", ["480p", "720p"], duration=4, client=client, ledger=ledger,
@@ -271,6 +274,7 @@ def test_plot_price_draws_a_line_per_resolution_and_audio_setting():
     assert first.get_ydata()[0] == estimate_cost(SPICY, {"resolution": "480p", "duration": 4})
 
 
+@pytest.mark.full_render
 def test_rank_clips_orders_by_the_score_best_first_and_rerender_keeps_the_winners_seed(local_api, env):
     client, ledger, image, tmp = env
     df = seed_sweep(image, "fast zoom in", [21, 22], client=client, ledger=ledger, out_dir=tmp / "out",

@@ -28,6 +28,7 @@ def app(local_api, tmp_path):
         yield running
 
 
+@pytest.mark.full_render
 def test_generate_returns_an_mp4_of_the_contracts_size(app, local_api):
     client = GradioClient(app.url, verbose=False)
     video, details = client.predict(image=handle_file(str(SPICY_SAMPLE)), prompt="slow zoom in", duration=4,

@@ -45,7 +45,7 @@ def browser():
 @pytest.fixture
 def realistic_api(local_api_factory):
     """A local API that keeps 480p 4 s jobs processing for about 3 s, so progress can be watched."""
-    return local_api_factory(timing="realistic", speed=0.15)
+    return local_api_factory(timing="realistic", speed=0.15, render="protocol")
 
 
 def upload(page, path) -> None:
