@@ -11,6 +11,7 @@ import os
 import socket
 import struct
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -217,3 +218,48 @@ def png_claiming(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
             + chunk(b"IEND", b""))
+
+
+class HookServer:
+    """A webhook receiver on a free loopback port that records every delivery: ``(headers, body, time.time())``.
+    ``answers`` are the HTTP statuses of the next deliveries (then 200); ``url`` is where to send them."""
+
+    def __init__(self, answers: list[int] | None = None):
+        import http.server
+
+        self.received: list[tuple[dict[str, str], bytes, float]] = []
+        self.answers = list(answers or [])
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                owner.received.append(({k.lower(): v for k, v in self.headers.items()}, body, time.time()))
+                self.send_response(owner.answers.pop(0) if owner.answers else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/hook"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[tuple[dict[str, str], bytes, float]]:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return list(self.received)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> HookServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import http.server
-import json
 import socket
 import threading
 import time
@@ -335,35 +333,6 @@ def test_a_data_uri_image_is_accepted(local_api, png_file):
     uri = "data:image/png;base64," + base64.b64encode(png_file.read_bytes()).decode()
     task = submit(local_api, {"image": uri, "resolution": "480p", "duration": 4, "generate_audio": False})
     assert wait_until_done(local_api, task.json()["data"]["id"])["status"] == "completed"
-
-
-def test_a_loopback_webhook_receives_the_final_prediction(local_api):
-    received: list[dict] = []
-
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    hook = http.server.HTTPServer(("127.0.0.1", 0), Hook)
-    thread = threading.Thread(target=hook.serve_forever, daemon=True)
-    thread.start()
-    try:
-        reply = call(local_api, "POST", f"/api/v3/{SPICY}?webhook=http://127.0.0.1:{hook.server_port}/hook",
-                     json={"image": "https://example.com/a.png"})
-        task_id = reply.json()["data"]["id"]
-        deadline = time.monotonic() + 10
-        while not received and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        hook.shutdown()
-        hook.server_close()
-        thread.join()
-    assert [(r["data"]["id"], r["data"]["status"], r["data"]["code"]) for r in received] == [(task_id, "failed", 1402)]
 
 
 def test_sync_mode_answers_with_the_finished_task(local_api, png_file):

@@ -58,6 +58,10 @@ class LocalConfig:
     data_dir: Path | None = None  # uploads and outputs; None: a temporary directory removed at stop
     render_workers: int = 2
     faults: FaultPlan | str = field(default_factory=FaultPlan)  # a plan, or its spec text
+    # Webhooks: secrets fixed per API key (others are made on first use), and how failed deliveries are retried.
+    webhook_secrets: dict[str, str] = field(default_factory=dict)
+    webhook_attempts: int = 5
+    webhook_backoff: float = 0.5  # seconds before the 2nd attempt, doubling after each
     sync_wait: float = 60.0  # how long enable_sync_mode holds a submit before answering 5004
     upload_max_bytes: int = IMAGE_LIMITS.max_bytes  # one uploaded file (the contract's image limit)
     upload_ticket_seconds: float = 3600.0  # how long a PUT upload URL stays valid

@@ -13,6 +13,8 @@ A plan is a list of rules. Each rule matches an endpoint and says what goes wron
 - ACTION on ``task``: ``fail`` (ARG = the task's error code, default 5000; 1200 moderation, 1402 media URL
   unreachable, ...), ``nsfw`` (the task completes with ``has_nsfw_contents == [true]``).
 - ACTION on ``output``: ``404`` (the output file answers 404, as an expired one does).
+- ACTION on ``webhook`` (a task's webhook delivery): ``drop`` (never sent), ``delay`` (ARG = seconds, default 1),
+  ``duplicate`` (sent twice with the same webhook-id), ``bad_signature`` (signed with another secret).
 - ``xN`` fires for the next N matching calls, ``x*`` for every one; ``@P`` fires each time with probability P.
   Default: once, except ``output:404`` and rules with ``@P``, which default to every time.
 - A ``seed:N`` item seeds the random draws, so a probabilistic plan replays identically.
@@ -41,6 +43,7 @@ HTTP_ERRORS = ("429", "500", "502", "503", "504")
 ENDPOINT_ACTIONS = HTTP_ERRORS + ("slow", "drop", "drop_after_accept")
 TASK_ACTIONS = ("fail", "nsfw")
 OUTPUT_ACTIONS = ("404",)
+WEBHOOK_ACTIONS = ("drop", "delay", "duplicate", "bad_signature")
 
 _RULE = re.compile(
     r"^(?P<endpoint>[a-z*]+):(?P<action>\d{3}|[a-z_]+)(?::(?P<arg>\d+(?:\.\d+)?))?"
@@ -67,10 +70,12 @@ class Fault:
             allowed = TASK_ACTIONS
         elif self.endpoint == "output":
             allowed = OUTPUT_ACTIONS
+        elif self.endpoint == "webhook":
+            allowed = WEBHOOK_ACTIONS
         elif self.endpoint in ENDPOINTS or self.endpoint == "*":
             allowed = ENDPOINT_ACTIONS
         else:
-            known = ", ".join(ENDPOINTS + ("*", "task", "output"))
+            known = ", ".join(ENDPOINTS + ("*", "task", "output", "webhook"))
             raise ValueError(f"fault endpoint: {self.endpoint!r} is not known; choose one of {known}")
         if self.action not in allowed:
             raise ValueError(f"fault action: {self.action!r} does not apply to {self.endpoint!r}; "
@@ -213,9 +218,10 @@ class FaultPlan:
         fired = self._fire(endpoint, set(actions), task_id, first_only=True)
         return fired[0] if fired else None
 
-    def take_delay(self, endpoint: str) -> float:
-        """Seconds to hold a reply on ``endpoint``: the sum over the ``slow`` rules firing now, each once."""
-        return sum(f.delay for f in self._fire(endpoint, {"slow"}, None, first_only=False))
+    def take_delay(self, endpoint: str, action: str = "slow", *, task_id: str | None = None) -> float:
+        """Seconds to hold ``endpoint``: the sum over its ``action`` rules (``slow``, or ``delay`` of a webhook)
+        firing now, each once."""
+        return sum(f.delay for f in self._fire(endpoint, {action}, task_id, first_only=False))
 
     def _fire(self, endpoint: str, actions: set[str], task_id: str | None, *, first_only: bool) -> list[Fault]:
         fired: list[Fault] = []

@@ -47,7 +47,7 @@ from .inputs import FetchPolicy, load_image
 from .state import LocalState
 from .tasks import TERMINAL, TaskView
 from .uploads import Upload
-from .webhooks import WebhookSender, webhook_allowed
+from .webhooks import Delivery, WebhookSender, webhook_allowed
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +252,10 @@ def build_app(state: LocalState, media: _Media, faults: FaultPlan) -> FastAPI:
 
     # --- account ---
 
+    @app.get("/api/v3/webhook/secret")
+    async def webhook_secret(request: Request):
+        return envelope({"secret": state.webhook_secrets.of(_authorize(request, config))})
+
     @app.get("/api/v3/balance")
     async def balance(request: Request):
         account = _authorize(request, config)
@@ -360,8 +364,9 @@ class LocalServer:
         self.url = f"http://[{shown}]:{bound_port}" if ":" in shown else f"http://{shown}:{bound_port}"
         self._media = _Media(config)
         self._media.own_port = bound_port
-        self._webhooks = WebhookSender()
         self._state = LocalState(config, self.faults, load_input=self._media.load_input, notify=self._notify)
+        self._webhooks = WebhookSender(self._state.webhook_secrets, self.faults, attempts=config.webhook_attempts,
+                                       backoff=config.webhook_backoff)
         self._media.state = self._state
         self._gateway = Gateway(build_app(self._state, self._media, self.faults), self.faults)
         uv_config = uvicorn.Config(self._gateway, log_config=None, access_log=False, http="h11", ws="none",
@@ -372,8 +377,8 @@ class LocalServer:
         self._error: BaseException | None = None
         self._stopped = False
 
-    def _notify(self, webhook: str, view: TaskView) -> None:
-        self._webhooks.send(webhook, {"code": 200, "message": "success", "data": _Media.prediction(view, self.url)})
+    def _notify(self, webhook: str, account: str, view: TaskView) -> None:
+        self._webhooks.send(webhook, account, _Media.prediction(view, self.url))
 
     def _serve(self) -> None:
         try:
@@ -439,6 +444,14 @@ class LocalServer:
     def tasks(self) -> list[dict[str, Any]]:
         """Every task the server holds, as prediction objects, oldest first."""
         return [_Media.prediction(view, self.url) for view in self._state.tasks()]
+
+    def webhook_deliveries(self, task_id: str | None = None) -> list[Delivery]:
+        """Every webhook delivery attempt so far (of one task when given), oldest first."""
+        return self._webhooks.deliveries(task_id)
+
+    def webhook_secret(self, key: str) -> str:
+        """The secret the deliveries of ``key`` 's tasks are signed with."""
+        return self._state.webhook_secrets.of(account_id(key))
 
     def finished_at(self, task_id: str) -> float | None:
         """``time.monotonic()`` (this process's clock) when the task ended; None while it runs."""

@@ -28,6 +28,7 @@ from .outputs import LoadInput, Outputs
 from .scheduler import Scheduler
 from .tasks import Task, TaskBook, TaskView
 from .uploads import UploadStore
+from .webhooks import WebhookSecrets
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,12 @@ class LocalState:
     """All state of one local API server. Start with :meth:`start`, end with :meth:`stop`.
 
     ``load_input(url, field, decode=True)`` reads a task's input image (the server knows its own URLs);
-    ``notify(webhook, view)`` is called when a task submitted with a webhook ends (the lock held: keep it short).
+    ``notify(webhook, account, view)`` is called when a task submitted with a webhook ends (the lock held: keep it
+    short).
     """
 
     def __init__(self, config: LocalConfig, faults: FaultPlan, *, load_input: LoadInput,
-                 notify: Callable[[str, TaskView], None] | None = None):
+                 notify: Callable[[str, str, TaskView], None] | None = None):
         self.config = config
         self.faults = faults
         self._owns_dir = config.data_dir is None
@@ -60,6 +62,7 @@ class LocalState:
                                    jitter=config.jitter, workers=config.render_workers,
                                    on_end=self._ended)
         self._notify = notify
+        self.webhook_secrets = WebhookSecrets(config.webhook_secrets)
 
     # --- life cycle ---
 
@@ -81,7 +84,7 @@ class LocalState:
 
     def _ended(self, task: Task) -> None:
         if task.webhook and self._notify is not None:
-            self._notify(task.webhook, task.view())
+            self._notify(task.webhook, task.account, task.view())
 
     # --- accounts ---
 
