@@ -101,9 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.command == "ui":
-        from .ui import serve
+        if args.share:  # a gradio.live link serves the page only: the tunnel carries no webhook route
+            from .ui import serve as serve_page
 
-        serve(host=args.host, port=args.port, share=args.share)
+            serve_page(host=args.host, port=args.port, share=True)
+        else:
+            from .web import serve
+
+            serve(host=args.host, port=args.port)
         return 0
     try:
         return _run(args)

@@ -207,6 +207,13 @@ class PollSchedule:
     ceiling: float = 5.0
     max_gap: float = 30.0
     probe: float = 1.5
+    # With a webhook: no poll until the window's end plus this margin; then polling takes over (a lost delivery
+    # costs latency, never the job).
+    webhook_margin: float = 15.0
+
+    def webhook_patience(self, expected: float | None, spread: float | None) -> float:
+        """Seconds after the start to wait for a webhook delivery before polling."""
+        return self.window(expected, spread)[1] + self.webhook_margin if expected else 4 * self.webhook_margin
 
     def window(self, expected: float | None, spread: float | None) -> tuple[float, float]:
         """Seconds after the start between which polls are dense."""
@@ -635,6 +642,23 @@ class Client:
         """The account's balance in USD."""
         data = self._call("GET", "/api/v3/balance", kind="balance")
         return float((data or {}).get("balance", 0.0))
+
+    def webhook_secret(self) -> str:
+        """The secret this key's webhook deliveries are signed with (``GET /api/v3/webhook/secret``; the reply may be
+        enveloped or a bare ``{"secret": ...}``). This client never logs or stores it."""
+        def attempt() -> str:
+            response = self._send("GET", "/api/v3/webhook/secret", kind="webhook_secret", timeout=READ_TIMEOUT["get"])
+            if response.status_code in RETRYABLE_STATUS:
+                raise _Transient(self._http_error(response), _retry_after(response))
+            body = _json(response) if response.status_code == 200 else None
+            data = body if isinstance(body, dict) and "secret" in body else self._unwrap(response)
+            secret = data.get("secret") if isinstance(data, dict) else None
+            if not isinstance(secret, str) or not secret:
+                raise ServerError("The API's webhook secret reply carried no secret.")
+            return secret
+
+        return self._retrying("GET /api/v3/webhook/secret", attempt, lambda exc: ServerError(
+            f"Fetching the webhook secret failed ({type(exc).__name__}); check the network or the API's status"))
 
     def price(self, model: str, params: dict[str, Any], *, live: bool = True) -> Quote:
         """The cost of a request: the API's own price when it answers, else the pricing table marked as estimate."""

@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     error_code INTEGER,
     video_path TEXT,
     candidates TEXT NOT NULL DEFAULT '[]',
-    visitor TEXT NOT NULL DEFAULT ''
+    visitor TEXT NOT NULL DEFAULT '',
+    completed_by TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (fingerprint, status);
 CREATE INDEX IF NOT EXISTS jobs_request ON jobs (request_id);
@@ -134,6 +135,8 @@ class Job:
     candidates: list = field(default_factory=list)
     # Who asked, for per-visitor caps on a hosted app (the client address Gradio sees), else "".
     visitor: str = ""
+    # How the end became known: "webhook" when a verified delivery said so, else "" (polled).
+    completed_by: str = ""
 
     @property
     def unfinished(self) -> bool:
@@ -167,7 +170,8 @@ class Job:
 
 _COLUMNS = {f.name for f in fields(Job)}
 # Columns added after the first release, for ledgers written by an older version.
-_LATER_COLUMNS = {"candidates": "TEXT NOT NULL DEFAULT '[]'", "visitor": "TEXT NOT NULL DEFAULT ''"}
+_LATER_COLUMNS = {"candidates": "TEXT NOT NULL DEFAULT '[]'", "visitor": "TEXT NOT NULL DEFAULT ''",
+                  "completed_by": "TEXT NOT NULL DEFAULT ''"}
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:

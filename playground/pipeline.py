@@ -43,6 +43,7 @@ from .images import PreparedImage, check_image_url, is_local_api, is_url, prepar
 from .jobs import UNSENT_STALE_S, Job, Ledger, SpentReader
 from .pricing import quote
 from .status import COMPLETED, FAILED, LOST, PENDING, REJECTED, UNKNOWN
+from .webhooks import INBOX, SECRETS
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class Result:
     reused: bool = False
     info: Any = field(default=None, repr=False)
     request: VideoRequest | None = field(default=None, repr=False)
+    completed_by: str = ""  # "webhook" when a verified delivery, not a poll, told us the task ended
 
     def __str__(self) -> str:
         return f"{self.video_path} (task {self.request_id}, seed {self.seed}, ${self.cost:.3f})"
@@ -125,13 +127,15 @@ class Planned:
     t0: float
     body: dict = field(default_factory=dict)  # the POSTed fields with the images' URLs, once submitted
     sent_at: float | None = None
+    webhook_url: str | None = None  # where the service delivers the end (see playground.webhooks)
 
 
 def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, model: str = SPICY,
              client: Client | None = None, ledger: Ledger | None = None, on_progress: ProgressHook | None = None,
              reuse: bool = True, cancel: threading.Event | None = None, timeout: float | None = None,
              out_dir: str | Path | None = None, session: str = "", account: str = "",
-             guard: Guard | None = None, probe_output: bool = True, visitor: str = "", **params: Any) -> Result:
+             guard: Guard | None = None, probe_output: bool = True, visitor: str = "", webhook_url: str | None = None,
+             **params: Any) -> Result:
     """Turn an image (path, bytes, PIL image or URL) into a video on disk.
 
     ``params`` are the model's fields (duration, resolution, aspect_ratio, camera_fixed, generate_audio, seed).
@@ -142,6 +146,9 @@ def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, m
     that reserves the job's row, ``spent`` summing the ledger there (see :meth:`Ledger.reserve`). ``visitor`` is
     recorded on the row for per-visitor caps. ``cancel`` stops the wait at once; the job stays in the ledger for
     :func:`resume`. The request is checked (:meth:`VideoRequest.build`) before anything else happens.
+    ``webhook_url``: the submit carries ``?webhook=`` so the service POSTs the end there; a receiver in this process
+    (:mod:`playground.receiver`) wakes this wait at once, with no result GET; without a delivery by the expected
+    finish plus ``client.poll.webhook_margin``, polling takes over.
     """
     t0 = time.monotonic()
     emit = _Emitter(on_progress, t0)
@@ -149,7 +156,7 @@ def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, m
     request = _build_request(image, model, last_image is not None, prompt=prompt, **params)
     return generate_request(request, image, last_image, client=client, ledger=ledger, reuse=reuse, cancel=cancel,
                             timeout=timeout, out_dir=out_dir, session=session, account=account, guard=guard,
-                            probe_output=probe_output, visitor=visitor, emit=emit)
+                            probe_output=probe_output, visitor=visitor, emit=emit, webhook_url=webhook_url)
 
 
 def generate_request(request: VideoRequest, image: Any, last_image: Any = None, *, client: Client | None = None,
@@ -157,7 +164,7 @@ def generate_request(request: VideoRequest, image: Any, last_image: Any = None, 
                      cancel: threading.Event | None = None, timeout: float | None = None,
                      out_dir: str | Path | None = None, session: str = "", account: str = "",
                      guard: Guard | None = None, probe_output: bool = True, visitor: str = "",
-                     emit: _Emitter | None = None) -> Result:
+                     emit: _Emitter | None = None, webhook_url: str | None = None) -> Result:
     """:func:`generate` for a request already built: plan, submit, wait, collect."""
     emit = emit or _Emitter(on_progress, time.monotonic())
     client = client or default_client()
@@ -168,6 +175,7 @@ def generate_request(request: VideoRequest, image: Any, last_image: Any = None, 
                    probe_output=probe_output)
     if isinstance(planned, Result):
         return planned
+    planned.webhook_url = webhook_url
     pred = submit(planned, client=client, ledger=ledger)
     pred = wait(planned, pred, client=client, ledger=ledger, cancel=cancel, timeout=timeout)
     return collect(planned, pred, client=client, ledger=ledger, probe_output=probe_output)
@@ -238,8 +246,10 @@ def submit(planned: Planned, *, client: Client, ledger: Ledger, emit: _Emitter |
                              "uploaded (nothing was charged). Run it again.")
     emit("submitting", "sending the request", job_id=job_id)
     model = planned.request.model
+    if planned.webhook_url:  # before the POST: a fast task's delivery must find its secret known
+        SECRETS.learn(ledger.get(job_id).account, client)
     try:
-        pred = client.submit(model, body, validate_first=False)
+        pred = client.submit(model, body, webhook=planned.webhook_url, validate_first=False)
     except SubmitOutcomeUnknown as exc:
         ledger.update(job_id, status=UNKNOWN, error=str(exc))
         pred = _reconcile_now(client, ledger, job_id, model, body, planned.sent_at)
@@ -261,7 +271,7 @@ def wait(planned: Planned, pred: Prediction, *, client: Client, ledger: Ledger, 
     """Poll until the task ends (:meth:`Client.wait`); raise TaskFailed when it ends without a video. ``cancel`` and
     ``timeout`` stop the wait only: the job stays in the ledger for :func:`resume`."""
     pred = _wait(client, ledger, planned.job_id, pred, emit or planned.emit, cancel=cancel, timeout=timeout,
-                 raise_on_failure=False, record=False)
+                 raise_on_failure=False, record=False, webhook=bool(planned.webhook_url))
     return settle(planned, pred, client=client, ledger=ledger)
 
 
@@ -287,7 +297,8 @@ def collect(planned: Planned, pred: Prediction, *, client: Client, ledger: Ledge
     emit("done", "done", status=COMPLETED, request_id=pred.id, job_id=planned.job_id)
     return Result(planned.job_id, pred.id, request.model, dict(planned.body or request.fields), request.seed,
                   planned.cost, video, pred.outputs[0], pred.nsfw, pred.inference_ms,
-                  time.monotonic() - planned.t0, False, info, request)
+                  time.monotonic() - planned.t0, False, info, request,
+                  completed_by=ledger.get(planned.job_id).completed_by)
 
 
 def expected_seconds(client: Client, ledger: Ledger, job: Job) -> tuple[float | None, float | None]:
@@ -458,10 +469,26 @@ def _input_differs(recorded: Any, params: dict) -> bool:
 
 def _wait(client: Client, ledger: Ledger, job_id: int, pred: Prediction, emit: _Emitter, *,
           cancel: threading.Event | None = None, timeout: float | None = None,
-          raise_on_failure: bool, record: bool = True) -> Prediction:
-    """Poll until the task ends; with ``record``, write how it ended on the row (else the caller does)."""
+          raise_on_failure: bool, record: bool = True, webhook: bool = False) -> Prediction:
+    """Poll until the task ends (with ``webhook``, first wait for its delivery); with ``record``, write how it ended
+    on the row (else the caller does)."""
     expected, spread = expected_seconds(client, ledger, ledger.get(job_id))
     state = {"status": pred.status}
+    if webhook and not pred.done:
+        emit(_phase_of(pred.status), "waiting for the webhook", status=pred.status, estimate=expected,
+             request_id=pred.id, job_id=job_id)
+        patience = client.poll.webhook_patience(expected, spread)
+        delivered = INBOX.wait(pred.id, patience if timeout is None else min(timeout, patience), cancel)
+        if delivered is not None:
+            pred = Prediction.from_api(delivered)
+            ledger.update(job_id, completed_by="webhook")
+        elif cancel is not None and cancel.is_set():
+            exc = Cancelled(f"Stopped waiting for task {pred.id}; it may still finish at the API. Resume it to "
+                            "collect the video.", task_id=pred.id, job_id=job_id)
+            ledger.update(job_id, error=str(exc))
+            raise exc
+        else:
+            log.info("task %s: no webhook within %.0f s; polling", pred.id, patience)
 
     def on_update(p: Prediction) -> None:
         if p.status != state["status"]:
@@ -523,6 +550,24 @@ def _download(client: Client, ledger: Ledger, job_id: int, pred: Prediction, out
         raise
     ledger.update(job_id, video_path=str(path), error="")
     return path
+
+
+def finish_delivered(client: Client, ledger: Ledger, job: Job, delivered: dict, out_dir: Path | None = None
+                     ) -> Path | None:
+    """Complete ``job`` from a verified webhook delivery nobody in this process waits for (its visitor left, or the
+    app restarted since the submit): record the end and download the video, with no result GET. Returns the video,
+    or None when the task ended without one (the row says why)."""
+    pred = Prediction.from_api(delivered)
+    ledger.update(job.id, completed_by="webhook")
+    try:
+        pred = _record_end(ledger, job.id, pred)
+    except TaskFailed:
+        return None
+    if pred.status != COMPLETED:
+        return None
+    out_dir = out_dir or ledger.home / "outputs"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return _download(client, ledger, job.id, pred, out_dir, job.seed, _Emitter(None, time.monotonic()))
 
 
 def _probe(path: Path, emit: _Emitter):

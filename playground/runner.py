@@ -44,6 +44,7 @@ from .pipeline import (
     submit,
 )
 from .status import CREATED, REJECTED
+from .webhooks import INBOX
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class _Job:
     """One job of a run while it is active: what the scheduler needs to poll it, nothing per poll."""
 
     __slots__ = ("index", "request", "media", "t0", "planned", "task_id", "started", "polls", "late", "last_poll",
-                 "last_status", "expected", "spread", "attempt", "pause", "ended", "holds_slot")
+                 "last_status", "expected", "spread", "attempt", "pause", "ended", "holds_slot", "on_delivery")
 
     def __init__(self, index: int, request: VideoRequest, media: Media):
         self.index, self.request, self.media = index, request, media
@@ -94,6 +95,7 @@ class _Job:
         self.pause = 0.0                      # before the next submit, after a 429
         self.ended: Prediction | None = None  # the API's last word, once the task ended
         self.holds_slot = True                # counted against the concurrency until it ends at the API
+        self.on_delivery: Callable[[dict], None] | None = None  # registered with the inbox while a webhook is due
 
     @property
     def job_id(self) -> int | None:
@@ -106,14 +108,16 @@ class Runner:
     ``cancel`` (an Event) stops every wait at once: jobs already sent stay in the ledger for
     :func:`~playground.pipeline.resume` and come back as :class:`Cancelled` with their ``task_id`` and ``job_id``;
     jobs not yet sent are not sent. ``on_event`` sees :class:`RunEvent` s one at a time, from the pool's threads.
-    ``guard``, ``session``, ``account``, ``visitor``, ``out_dir`` and ``probe_output`` are :func:`generate` 's.
+    ``guard``, ``session``, ``account``, ``visitor``, ``out_dir``, ``probe_output`` and ``webhook_url`` are
+    :func:`generate` 's: with a webhook a job is not polled before its expected end plus the poll schedule's
+    ``webhook_margin``, and a verified delivery (:data:`playground.webhooks.INBOX`) ends its wait at once.
     """
 
     def __init__(self, client: Client, ledger: Ledger, *, concurrency: int = 2, workers: int = 8,
                  on_event: EventHook | None = None, cancel: threading.Event | None = None,
                  out_dir: str | Path | None = None, probe_output: bool = True, guard: Guard | None = None,
                  session: str = "", account: str = "", visitor: str = "", poll: PollSchedule | None = None,
-                 reuse: bool = True):
+                 reuse: bool = True, webhook_url: str | None = None):
         if int(concurrency) < 1:
             raise ValueError(f"concurrency: {concurrency} must be at least 1")
         if int(workers) < 1:
@@ -126,7 +130,10 @@ class Runner:
         self.probe_output, self.guard, self.reuse = probe_output, guard, reuse
         self.session, self.account, self.visitor = session, account, visitor
         self.poll = poll or client.poll
+        self.webhook_url = webhook_url
         self._event_lock = threading.Lock()
+        self._done: queue.SimpleQueue | None = None
+        self._expecting: list[_Job] = []  # jobs whose webhook delivery the inbox may still hand us
 
     # ---- the scheduler -------------------------------------------------------------------------------------------
 
@@ -140,6 +147,7 @@ class Runner:
         heap: list[tuple[float, int, _Job]] = []
         order = itertools.count()  # ties in the heap never compare jobs
         done: queue.SimpleQueue = queue.SimpleQueue()
+        self._done = done
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="runner")
 
         def hand(job: _Job, operation: Callable[[_Job], Any]) -> None:
@@ -166,11 +174,13 @@ class Runner:
                 now = time.monotonic()
                 while heap and heap[0][0] <= now and not self.cancel.is_set():
                     _, _, job = heapq.heappop(heap)
-                    hand(job, self._poll if job.planned is not None else self._start)
+                    if job.ended is None and job.index not in results:  # else a webhook ended it meanwhile
+                        hand(job, self._poll if job.planned is not None else self._start)
                 if self.cancel.is_set():
                     for _, _, job in heap:
-                        release(job)
-                        results[job.index] = self._cancelled(job)
+                        if job.ended is None and job.index not in results:
+                            release(job)
+                            results[job.index] = self._cancelled(job)
                     heap.clear()
                     if not exhausted:
                         for index, _ in source:
@@ -183,7 +193,16 @@ class Runner:
                     job, outcome = done.get(timeout=timeout)
                 except queue.Empty:
                     continue
-                in_pool -= 1
+                if isinstance(outcome, _Delivered):  # from the inbox, not the pool
+                    if job.ended is not None or job.index in results:
+                        continue
+                    outcome = outcome.prediction
+                    heap[:] = [entry for entry in heap if entry[2] is not job]  # its fallback poll is not needed
+                    heapq.heapify(heap)
+                else:
+                    in_pool -= 1
+                    if job.ended is not None and isinstance(outcome, Prediction):
+                        continue  # a poll that crossed a webhook delivery: the job is already being finished
                 follow_up = self._after(job, outcome, results)
                 if job.index in results or job.ended is not None:
                     release(job)
@@ -200,6 +219,11 @@ class Runner:
             self.cancel.set()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+        finally:
+            for job in self._expecting:
+                if job.on_delivery is not None:
+                    INBOX.forget(job.task_id, job.on_delivery)
+            self._expecting = []
         pool.shutdown(wait=True)
         return [results[i] for i in sorted(results)]
 
@@ -252,14 +276,30 @@ class Runner:
         if isinstance(planned, Result):
             return planned
         job.planned = planned
+        planned.webhook_url = self.webhook_url
         pred = submit(planned, client=self.client, ledger=self.ledger)
         job.task_id = pred.id
+        if self.webhook_url and not pred.done:
+            job.on_delivery = self._delivery_hook(job)
+            self._expecting.append(job)
+            INBOX.expect(pred.id, job.on_delivery)
         job.expected, job.spread = expected_seconds(self.client, self.ledger, self.ledger.get(planned.job_id))
         job.started = job.last_poll = time.monotonic()
         job.last_status = pred.status
         self._emit(job, _phase_of(pred.status), f"task {pred.status}", status=pred.status, request_id=pred.id,
                    job_id=planned.job_id, estimate=job.expected)
         return pred
+
+    def _delivery_hook(self, job: _Job) -> Callable[[dict], None]:
+        done = self._done
+
+        def delivered(data: dict) -> None:
+            job.on_delivery = None
+            self.ledger.update(job.job_id, completed_by="webhook")
+            if done is not None:
+                done.put((job, _Delivered(Prediction.from_api(data))))
+
+        return delivered
 
     def _poll(self, job: _Job) -> Prediction:
         """One GET of the task's result; a changed status goes to the ledger and to ``on_event``."""
@@ -292,6 +332,10 @@ class Runner:
 
     def _next_delay(self, job: _Job) -> float:
         elapsed = time.monotonic() - job.started
+        if job.on_delivery is not None and job.polls == 0:  # a webhook is due: no poll before its patience runs out
+            patience = self.poll.webhook_patience(job.expected, job.spread)
+            if elapsed < patience:
+                return patience - elapsed
         delay = self.poll.next_delay(elapsed, job.expected, job.spread, job.late, job.polls)
         if elapsed >= self.poll.window(job.expected, job.spread)[1]:
             job.late += 1
@@ -336,6 +380,13 @@ class Runner:
                 self.on_event(event)
             except Exception:  # a broken progress display must not lose a paid job
                 log.exception("run event hook failed")
+
+
+@dataclass(frozen=True)
+class _Delivered:
+    """A verified webhook delivery for a job, put on the scheduler's queue by the inbox."""
+
+    prediction: Prediction
 
 
 def _phase_of(status: str | None) -> str:

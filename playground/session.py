@@ -29,7 +29,9 @@ from .errors import Cancelled, ValidationError, WaveSpeedError
 from .jobs import Job, Ledger, account_tag
 from .pipeline import Result, read_media, resume
 from .pricing import format_usd
+from .receiver import WebhookReceiver
 from .runner import END_PHASES, RunEvent, Runner
+from .webhooks import SECRETS, public_webhook_url
 
 __all__ = ["API_LABEL", "LOCAL_LABEL", "MATCH_IMAGE", "MAX_BATCH", "SAMPLES_DIR", "Job", "Payer", "Playground",
            "Result", "RunForm", "RunOutcome", "default_outputs_dir", "job_fraction", "progress_line", "visitor_of"]
@@ -207,7 +209,8 @@ class Playground:
 
     def __init__(self, *, client_factory: ClientFactory | None = None, ledger: Ledger | None = None,
                  caps: Caps | None = None, owner_key: str | None = None, model: str = SPICY,
-                 shared_history: bool | None = None, upload_folders: Iterable[str | Path] = ()):
+                 shared_history: bool | None = None, upload_folders: Iterable[str | Path] = (),
+                 webhook_url: str | None = None):
         self.client_factory = client_factory or _default_client_factory
         self.default_factory = client_factory is None
         self.ledger = ledger or Ledger()
@@ -218,6 +221,12 @@ class Playground:
         self.shared_history = (os.environ.get("PLAYGROUND_SHARED_HISTORY", "").strip().lower() in ("1", "true", "yes")
                                if shared_history is None else shared_history)
         self.upload_folders = (*(Path(f).resolve() for f in upload_folders), SAMPLES_DIR.resolve())
+        # Where the service delivers the end of each run's tasks (None: polling only). PLAYGROUND_PUBLIC_URL, or the
+        # Space's own address; the receiver (see receiver()) must be served there.
+        self.webhook_url = webhook_url if webhook_url is not None else public_webhook_url()
+        owner_secret = os.environ.get("WAVESPEED_WEBHOOK_SECRET", "").strip()
+        if owner_secret and self._owner_key:
+            SECRETS.set(account_tag(self._owner_key), owner_secret)
         self._cancels: dict[str, threading.Event] = {}
         self._failures: dict[str, str] = {}  # session -> why its last run stopped, for the status line
         self._lock = threading.Lock()
@@ -366,7 +375,8 @@ class Playground:
             return [exc] * len(jobs)
         events: queue.SimpleQueue[RunEvent] = queue.SimpleQueue()
         runner = Runner(client, self.ledger, concurrency=len(jobs), workers=min(8, 2 * len(jobs)), on_event=events.put,
-                        cancel=cancel, guard=guard, session=session, account=payer.account, visitor=visitor)
+                        cancel=cancel, guard=guard, session=session, account=payer.account, visitor=visitor,
+                        webhook_url=self.webhook_url)
         slots: list[list[Result | WaveSpeedError]] = []
         t0 = time.monotonic()
 
@@ -480,6 +490,30 @@ class Playground:
         if self._owner_key and account_tag(self._owner_key) == job.account:
             return Payer("api", self._owner_key, self.caps.any, "the host's key")
         raise ValidationError(f"job {job.id} was paid with another key: enter that key under Backend to reach it")
+
+    # ---- webhooks ------------------------------------------------------------------------------------------------
+
+    def receiver(self) -> WebhookReceiver:
+        """The webhook receiver for this playground's ledger (serve it at ``/webhooks/wavespeed``: playground.web)."""
+        return WebhookReceiver(self.ledger, client_for=self._download_client, secret_for=self._owner_secret)
+
+    def _download_client(self, job: Job) -> Client:
+        """A client that can fetch ``job`` 's output: its own backend's, keyless for a visitor's key (downloads send
+        no key)."""
+        try:
+            return self.client(self.payer_for_job(job, None))
+        except ValidationError:
+            return Client(api_key="", base_url=job.base_url)
+
+    def _owner_secret(self, account: str) -> str | None:
+        """The host key's webhook secret, fetched with that key when a delivery for its jobs needs it."""
+        if not self._owner_key or account != account_tag(self._owner_key):
+            return None
+        client = self.client(Payer("api", self._owner_key, self.caps.any, "the host's key"))
+        try:
+            return SECRETS.learn(account, client)
+        finally:
+            client.close()
 
     def resume_job(self, job: Job, user_key: str | None) -> Job:
         """Collect an unfinished job (or download a finished one's video again) and return its updated row."""

@@ -17,11 +17,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
+import os
+import threading
 import time
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import WaveSpeedError
+
+log = logging.getLogger(__name__)
 
 SECRET_PREFIX = "whsec_"
 SIGNATURE_VERSION = "v3"
@@ -82,4 +88,154 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, *, now: float |
     return payload
 
 
-__all__ = ["WebhookRejected", "sign", "verify", "TOLERANCE_S", "MAX_BODY_BYTES"]
+def task_id_of(body: bytes) -> str | None:
+    """The task id a delivery claims to be about (unverified: only to find which key's secret to check it with)."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(payload, dict) and isinstance(payload.get("data"), dict) and "id" not in payload:
+        payload = payload["data"]
+    task_id = payload.get("id") if isinstance(payload, dict) else None
+    return task_id if isinstance(task_id, str) and task_id else None
+
+
+# ---- turning it on, and waiting for deliveries in this process ------------------------------------------------------
+
+RECEIVER_PATH = "/webhooks/wavespeed"
+
+
+def public_webhook_url(env: Mapping[str, str] | None = None) -> str | None:
+    """Where the service should deliver: ``PLAYGROUND_PUBLIC_URL`` (or ``https://$SPACE_HOST`` on a Hugging Face
+    Space) plus :data:`RECEIVER_PATH`; None when neither is set (a laptop the service cannot reach).
+
+    >>> public_webhook_url({"SPACE_HOST": "me-playground.hf.space"})
+    'https://me-playground.hf.space/webhooks/wavespeed'
+    """
+    env = os.environ if env is None else env
+    base = (env.get("PLAYGROUND_PUBLIC_URL") or "").strip().rstrip("/")
+    if not base and (env.get("SPACE_HOST") or "").strip():
+        base = "https://" + env["SPACE_HOST"].strip().rstrip("/")
+    return base + RECEIVER_PATH if base else None
+
+
+class SecretBook:
+    """Webhook secrets by account tag (:func:`playground.jobs.account_tag` of the key), in memory only: a secret is
+    never written anywhere. :meth:`learn` fetches a key's secret once (``GET /api/v3/webhook/secret``)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._secrets: dict[str, str] = {}
+
+    def set(self, account: str, secret: str) -> None:
+        with self._lock:
+            self._secrets[account] = secret
+
+    def get(self, account: str) -> str | None:
+        with self._lock:
+            return self._secrets.get(account)
+
+    def all(self) -> list[str]:
+        with self._lock:
+            return list(self._secrets.values())
+
+    def learn(self, account: str, client: Any) -> str | None:
+        """The account's secret, fetched with ``client`` (its key) the first time; None when the API will not say."""
+        known = self.get(account)
+        if known:
+            return known
+        try:
+            secret = client.webhook_secret()
+        except WaveSpeedError as exc:
+            log.warning("could not fetch the webhook secret (%s); deliveries for this key will be refused and "
+                        "polling will collect its jobs", type(exc).__name__)
+            return None
+        self.set(account, secret)
+        return secret
+
+    def clear(self) -> None:
+        with self._lock:
+            self._secrets.clear()
+
+
+class Inbox:
+    """Verified deliveries meeting the waits of this process: a waiter :meth:`expect` s a task, the receiver
+    :meth:`deliver` s it. A delivery that comes first is kept (a bounded number) for a waiter that comes later."""
+
+    def __init__(self, keep: int = 10_000):
+        self._lock = threading.Lock()
+        self._waiters: dict[str, list[Callable[[dict], None]]] = {}
+        self._arrived: OrderedDict[str, dict] = OrderedDict()
+        self._taken: OrderedDict[str, None] = OrderedDict()
+        self._keep = keep
+
+    def expect(self, task_id: str, callback: Callable[[dict], None]) -> None:
+        """Call ``callback(prediction)`` once the task's delivery arrives (at once when it already has)."""
+        with self._lock:
+            arrived = self._arrived.get(task_id)
+            if arrived is None:
+                self._waiters.setdefault(task_id, []).append(callback)
+                return
+            self._mark_taken(task_id)
+        callback(arrived)
+
+    def forget(self, task_id: str, callback: Callable[[dict], None]) -> None:
+        with self._lock:
+            waiting = self._waiters.get(task_id, [])
+            if callback in waiting:
+                waiting.remove(callback)
+            if not waiting:
+                self._waiters.pop(task_id, None)
+
+    def deliver(self, prediction: dict) -> bool:
+        """Hand a verified prediction to its waiters; True when someone was waiting for it."""
+        task_id = prediction["id"]
+        with self._lock:
+            self._arrived[task_id] = prediction
+            while len(self._arrived) > self._keep:
+                self._arrived.popitem(last=False)
+            waiting = self._waiters.pop(task_id, [])
+            if waiting:
+                self._mark_taken(task_id)
+        for callback in waiting:
+            callback(prediction)
+        return bool(waiting)
+
+    def taken(self, task_id: str) -> bool:
+        """Whether a waiter of this process received the task's delivery."""
+        with self._lock:
+            return task_id in self._taken
+
+    def _mark_taken(self, task_id: str) -> None:
+        self._taken[task_id] = None
+        while len(self._taken) > self._keep:
+            self._taken.popitem(last=False)
+
+    def wait(self, task_id: str, timeout: float, cancel: threading.Event | None = None) -> dict | None:
+        """The task's delivery, or None after ``timeout`` seconds or when ``cancel`` is set."""
+        got: list[dict] = []
+        arrived = threading.Event()
+
+        def receive(prediction: dict) -> None:
+            got.append(prediction)
+            arrived.set()
+
+        self.expect(task_id, receive)
+        deadline = time.monotonic() + max(0.0, timeout)
+        try:
+            while not arrived.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0 or (cancel is not None and cancel.is_set()):
+                    break
+                arrived.wait(min(left, 0.05) if cancel is not None else left)
+        finally:
+            self.forget(task_id, receive)
+        return got[0] if got else None
+
+
+# The process's own: the playground's receiver delivers into INBOX; submits with a webhook learn into SECRETS.
+INBOX = Inbox()
+SECRETS = SecretBook()
+
+__all__ = ["WebhookRejected", "sign", "verify", "task_id_of", "public_webhook_url", "RECEIVER_PATH", "SecretBook",
+           "Inbox", "INBOX", "SECRETS", "TOLERANCE_S", "MAX_BODY_BYTES"]

@@ -1,0 +1,138 @@
+"""The playground's webhook receiver: ``POST /webhooks/wavespeed`` finishes jobs by push, even with nobody watching.
+
+:meth:`WebhookReceiver.handle` takes a delivery's headers and raw body and answers at once (the work happens after,
+on a small pool). It checks the signature with the secret of the key that submitted the task (the ledger row names
+the account; :data:`playground.webhooks.SECRETS` holds secrets in memory only), so an unsigned, forged, tampered, stale,
+oversized or malformed delivery is refused (400/401/413) and changes nothing. A verified delivery of a task the
+ledger does not know is acknowledged and ignored. Deliveries are idempotent by task id.
+
+A verified delivery wakes the ``generate`` or run waiting for that task in this process, which downloads the video
+with no result GET. When nobody waits (the visitor closed the tab, or the app restarted since the submit), the
+receiver records the end and downloads the video itself, so the job shows in History with its video.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .client import Client
+from .errors import WaveSpeedError
+from .jobs import Job, Ledger
+from .pipeline import finish_delivered
+from .webhooks import INBOX, MAX_BODY_BYTES, SECRETS, Inbox, SecretBook, WebhookRejected, task_id_of, verify
+
+log = logging.getLogger(__name__)
+
+# How long a delivery nobody waits for is held before the receiver finishes the job itself: a run that submitted a
+# moment ago may not have registered its wait yet.
+ORPHAN_GRACE_S = 2.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What to reply to a delivery."""
+
+    status: int
+    message: str
+
+
+class WebhookReceiver:
+    """Verifies deliveries and completes their jobs; see the module docstring.
+
+    ``client_for(job)`` gives a client able to download ``job`` 's output (its backend); ``secret_for(account)``
+    may supply a secret :data:`SECRETS` lacks (e.g. fetched with the host's key after a restart).
+    """
+
+    def __init__(self, ledger: Ledger, *, client_for: Callable[[Job], Client],
+                 secret_for: Callable[[str], str | None] | None = None, secrets: SecretBook = SECRETS,
+                 inbox: Inbox = INBOX, grace: float = ORPHAN_GRACE_S, workers: int = 4):
+        self.ledger, self.client_for = ledger, client_for
+        self.secret_for = secret_for
+        self.secrets, self.inbox, self.grace = secrets, inbox, grace
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="webhook-receiver")
+        self._lock = threading.Lock()
+        self._handled: OrderedDict[str, None] = OrderedDict()
+        self._stopping = threading.Event()
+        self.received = self.accepted = 0
+
+    def handle(self, headers: Mapping[str, str], body: bytes) -> Answer:
+        """Check one delivery and answer at once; a verified one is completed in the background."""
+        with self._lock:
+            self.received += 1
+        if len(body) > MAX_BODY_BYTES:
+            return Answer(413, f"webhook: the body is over {MAX_BODY_BYTES} bytes")
+        task_id = task_id_of(body)
+        if task_id is None:
+            return Answer(400, "webhook: the body is not a JSON prediction with an id")
+        job = self.ledger.by_request_id(task_id)
+        try:
+            if job is None:
+                return self._unknown(headers, body)
+            secret = self._secret(job.account)
+            if not secret:
+                return Answer(401, "webhook: no secret is known for the key that submitted this task")
+            prediction = verify(secret, headers, body)
+        except WebhookRejected as exc:
+            log.warning("webhook refused: %s", exc)
+            return Answer(exc.status or 401, str(exc))
+        with self._lock:
+            if task_id in self._handled:
+                return Answer(200, "duplicate: already handled")
+            self._handled[task_id] = None
+            while len(self._handled) > 10_000:
+                self._handled.popitem(last=False)
+            self.accepted += 1
+        try:
+            self._pool.submit(self._complete, job.id, prediction)
+        except RuntimeError:  # shutting down: the service will deliver again, or resume collects it
+            return Answer(503, "webhook: the receiver is stopping")
+        return Answer(200, "accepted")
+
+    def _unknown(self, headers: Mapping[str, str], body: bytes) -> Answer:
+        for secret in self.secrets.all():
+            try:
+                verify(secret, headers, body)
+            except WebhookRejected:
+                continue
+            return Answer(200, "ignored: not a task of this playground")
+        raise WebhookRejected("webhook: the task is unknown here and the signature matches no known key", status=401)
+
+    def _secret(self, account: str) -> str | None:
+        secret = self.secrets.get(account)
+        if not secret and self.secret_for is not None:
+            secret = self.secret_for(account)
+            if secret:
+                self.secrets.set(account, secret)
+        return secret
+
+    def _complete(self, job_id: int, prediction: dict) -> None:
+        try:
+            if self.inbox.deliver(prediction):
+                return  # the waiting run downloads it
+            if self._stopping.wait(self.grace) or self.inbox.taken(prediction["id"]):
+                return
+            job = self.ledger.get(job_id)
+            if job.has_video:
+                return
+            client = self.client_for(job)
+            try:
+                finish_delivered(client, self.ledger, job, prediction)
+            finally:
+                client.close()
+            log.info("job %s completed by webhook with nobody waiting", job_id)
+        except WaveSpeedError as exc:
+            log.warning("job %s: completing it from its webhook failed: %s; resume collects it", job_id, exc)
+        except Exception:  # noqa: BLE001 - a bug here must not kill the pool; the job stays for resume
+            log.exception("job %s: completing it from its webhook failed", job_id)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+__all__ = ["WebhookReceiver", "Answer", "ORPHAN_GRACE_S"]
