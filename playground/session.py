@@ -495,7 +495,7 @@ class Playground:
 
     def receiver(self) -> WebhookReceiver:
         """The webhook receiver for this playground's ledger (serve it at ``/webhooks/wavespeed``: playground.web)."""
-        return WebhookReceiver(self.ledger, client_for=self._download_client, secret_for=self._owner_secret)
+        return WebhookReceiver(self.ledger, client_for=self._download_client, secret_for=self._known_secret)
 
     def _download_client(self, job: Job) -> Client:
         """A client that can fetch ``job`` 's output: its own backend's, keyless for a visitor's key (downloads send
@@ -505,11 +505,17 @@ class Playground:
         except ValidationError:
             return Client(api_key="", base_url=job.base_url)
 
-    def _owner_secret(self, account: str) -> str | None:
-        """The host key's webhook secret, fetched with that key when a delivery for its jobs needs it."""
-        if not self._owner_key or account != account_tag(self._owner_key):
+    def _known_secret(self, account: str) -> str | None:
+        """The webhook secret of a key this server holds (the host's, or the local preview's), fetched with that key
+        when a delivery for its jobs needs it (after a restart, say). A visitor's key is never kept, so deliveries for
+        their jobs verify only while this process remembers the secret; resume collects the rest."""
+        if self._owner_key and account == account_tag(self._owner_key):
+            payer = Payer("api", self._owner_key, self.caps.any, "the host's key")
+        elif account == "":
+            payer = Payer("local", "", False, "the local preview")
+        else:
             return None
-        client = self.client(Payer("api", self._owner_key, self.caps.any, "the host's key"))
+        client = self.client(payer)
         try:
             return SECRETS.learn(account, client)
         finally:

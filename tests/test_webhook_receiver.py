@@ -1,0 +1,189 @@
+"""Jobs finished by push, over real HTTP: the local API delivers signed webhooks to the playground's served app
+(FastAPI with the page mounted, as `python app.py` runs it), whose receiver completes them with no result GET."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import requests
+import uvicorn
+from browser_support import SAMPLES
+
+from playground.caps import Caps
+from playground.client import Client, PollSchedule
+from playground.jobs import Ledger, account_tag
+from playground.pipeline import generate
+from playground.session import API_LABEL, Playground
+from playground.webhooks import SECRETS, sign
+from tests.support import free_port, make_image
+
+IMAGE = str(SAMPLES / "koi_pond.jpg")
+CHEAP = {"resolution": "480p", "duration": 4, "generate_audio": False, "seed": -1}
+HOST_KEY = "host-key"
+
+
+def factory_for(server, margin: float):
+    poll = PollSchedule(floor=0.05, max_gap=0.5, webhook_margin=margin)
+
+    def factory(kind: str, key: str) -> Client:
+        return Client(api_key=key or "local-preview", base_url=server.url,
+                      backend_id="local" if kind == "local" else None, poll=poll)
+
+    return factory
+
+
+@contextlib.contextmanager
+def served(ledger: Ledger, server, port: int, *, margin: float = 30.0) -> Iterator[Playground]:
+    """The playground app (page + receiver) on ``port``, paying with the host's key at the local API."""
+    from playground.ui import build_app
+    from playground.web import create_app
+
+    demo = build_app(client_factory=factory_for(server, margin), ledger=ledger, caps=Caps(), owner_key=HOST_KEY)
+    pg = demo.playground
+    pg.webhook_url = f"http://127.0.0.1:{port}/webhooks/wavespeed"
+    app = create_app(demo)
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the app did not start"
+        time.sleep(0.02)
+    try:
+        yield pg
+    finally:
+        uv.should_exit = True
+        thread.join(15)
+
+
+@pytest.fixture
+def api(local_api_factory):
+    # Realistic timing (about a second a task): a poll would have time to happen, so "0 result GETs" means something.
+    return local_api_factory(timing="realistic", speed=0.04, render="protocol", webhook_backoff=0.2)
+
+
+@pytest.fixture(autouse=True)
+def fresh_secrets():
+    SECRETS.clear()
+    yield
+    SECRETS.clear()
+
+
+def _run(pg: Playground, session: str = "s1"):
+    return pg.run(IMAGE, "static camera", None, CHEAP, batch=1, payer=pg.payer(API_LABEL, ""), session=session)
+
+
+def test_a_run_completes_through_the_webhook_with_no_result_get(api, tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    with served(ledger, api, free_port()) as pg:
+        outcome = _run(pg)
+    (result,) = outcome.results
+    assert result.completed_by == "webhook" and result.video_path.exists()
+    assert api.count_endpoint("result") == 0
+    (job,) = ledger.jobs()
+    assert (job.status, job.completed_by, job.video_path) == ("completed", "webhook", str(result.video_path))
+    assert [d.status for d in api.webhook_deliveries(job.request_id)] == [200]
+
+
+def test_generate_with_a_webhook_url_is_woken_by_the_receiver(api, tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    port = free_port()
+    with served(ledger, api, port):
+        client = factory_for(api, 30.0)("api", HOST_KEY)
+        result = generate(make_image(tmp_path / "in.png"), client=client, ledger=ledger, out_dir=tmp_path / "out",
+                          account=account_tag(HOST_KEY), webhook_url=f"http://127.0.0.1:{port}/webhooks/wavespeed",
+                          probe_output=False, **CHEAP)
+    assert result.completed_by == "webhook" and api.count_endpoint("result") == 0
+
+
+def _delivery(secret: str, prediction: dict, *, age: float = 0.0) -> tuple[dict, bytes]:
+    body = json.dumps(prediction).encode()
+    webhook_id, timestamp = f"msg_{uuid.uuid4().hex}", int(time.time() - age)
+    return {"webhook-id": webhook_id, "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(secret, webhook_id, timestamp, body),
+            "content-type": "application/json"}, body
+
+
+def test_forged_stale_malformed_and_oversized_deliveries_are_refused_and_change_nothing(api, tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/webhooks/wavespeed"
+    with served(ledger, api, port) as pg:
+        _run(pg)
+        (job,) = ledger.jobs()
+        before = ledger.get(job.id)
+        secret = api.webhook_secret(HOST_KEY)
+        failed = {"id": job.request_id, "status": "failed", "outputs": [], "error": "forged", "model": job.model}
+        wrong_key = _delivery(api.webhook_secret("someone-else"), failed)
+        headers, body = _delivery(secret, {**failed, "status": "completed"})
+        tampered = (headers, body.replace(b"completed", b"failed"))
+        stale = _delivery(secret, failed, age=600)
+        missing = ({"content-type": "application/json"}, json.dumps(failed).encode())
+        not_json = ({**_delivery(secret, failed)[0]}, b"not json at all")
+        cases = {"wrong key": wrong_key, "tampered": tampered, "stale": stale, "missing headers": missing,
+                 "not JSON": not_json}
+        answers = {name: requests.post(url, headers=h, data=b, timeout=10).status_code
+                   for name, (h, b) in cases.items()}
+        huge = requests.post(url, data=b"x" * (10 * 1024 * 1024), timeout=30).status_code
+        time.sleep(0.5)
+        after = ledger.get(job.id)
+    assert answers == {"wrong key": 401, "tampered": 401, "stale": 401, "missing headers": 401, "not JSON": 400}
+    assert huge == 413
+    assert after == before
+
+
+def test_a_duplicated_delivery_records_and_downloads_once(api, tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    api.faults.add("webhook:duplicate")
+    with served(ledger, api, free_port()) as pg:
+        outcome = _run(pg)
+        (job,) = ledger.jobs()
+        deadline = time.monotonic() + 10
+        while len(api.webhook_deliveries(job.request_id)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+    assert [d.status for d in api.webhook_deliveries(job.request_id)] == [200, 200]
+    assert len(outcome.results) == 1 and len(ledger.jobs()) == 1
+    assert api.count_endpoint("download") == 1 and api.count_endpoint("result") == 0
+
+
+def test_a_dropped_delivery_falls_back_to_polling_and_completes_once(api, tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    api.faults.add("webhook:drop")
+    with served(ledger, api, free_port(), margin=1.0) as pg:
+        outcome = _run(pg)
+    (result,) = outcome.results
+    assert result.video_path.exists() and result.completed_by == ""
+    assert api.count_endpoint("result") >= 1 and api.submits == 1
+    (job,) = ledger.jobs()
+    assert job.status == "completed" and api.webhook_deliveries(job.request_id) == []
+
+
+def test_a_job_submitted_before_a_restart_is_completed_by_a_delivery_after_it(api, tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    port = free_port()
+    api.faults.add("webhook:delay:4")
+    with served(ledger, api, port) as pg:
+        done = threading.Event()
+        threading.Thread(target=lambda: (_run(pg, "gone"), done.set()), daemon=True).start()
+        deadline = time.monotonic() + 20
+        while not (ledger.jobs() and ledger.jobs()[0].request_id) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        pg.cancel("gone")  # the visitor leaves; then the app goes down before the delivery
+        assert done.wait(10)
+    (job,) = ledger.jobs()
+    assert not job.has_video
+    SECRETS.clear()  # a new process remembers nothing
+    with served(Ledger(tmp_path / "ledger.sqlite3"), api, port):
+        deadline = time.monotonic() + 20
+        while not ledger.get(job.id).has_video and time.monotonic() < deadline:
+            time.sleep(0.1)
+    row = ledger.get(job.id)
+    assert row.has_video and (row.status, row.completed_by) == ("completed", "webhook")
+    assert api.count_endpoint("result") == 0 and api.submits == 1
