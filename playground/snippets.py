@@ -81,8 +81,8 @@ def curl_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str = 
     return "\n".join(lines)
 
 
-def python_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str = DEFAULT_BASE_URL) -> str:
-    """A Python script using only ``requests``: upload, submit once, poll, download the MP4."""
+def _python_payload(params: dict[str, Any], base_url: str) -> list[str]:
+    """The shared start of the Python scripts: imports, key, the envelope reader, uploads and the payload."""
     body, files = _split_media(params)
     out = [
         "import os",
@@ -113,9 +113,12 @@ def python_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str 
         ]
     items = [f"    {name!r}: {f'{name}_url' if name in files else repr(value)}," for name, value in body.items()]
     rendered = "{\n" + "\n".join(items) + "\n}"
-    out += [
-        f"payload = {rendered}",
-        "",
+    return [*out, f"payload = {rendered}", ""]
+
+
+def python_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str = DEFAULT_BASE_URL) -> str:
+    """A Python script using only ``requests``: upload, submit once, poll, download the MP4."""
+    out = _python_payload(params, base_url) + [
         "# submit once: a submit is charged, so never retry it blindly",
         f'task = data(requests.post(f"{{BASE}}/api/v3/{model}", headers=HEADERS, json=payload, timeout=60))',
         "while task[\"status\"] not in (\"completed\", \"failed\", \"cancelled\", \"timeout\", \"deleted\"):",
@@ -129,5 +132,42 @@ def python_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str 
         'with open(f"{task[\'id\']}.mp4", "wb") as fh:',
         "    fh.write(video.content)",
         'print(task["id"], task["outputs"][0])',
+    ]
+    return "\n".join(out)
+
+
+WEBHOOK_PLACEHOLDER = "https://your-app.example/webhooks/wavespeed"
+
+
+def webhook_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str = DEFAULT_BASE_URL,
+                    webhook_url: str | None = None) -> str:
+    """The webhook variant: submit once with ``?webhook=`` and receive the end, verified, in a FastAPI app (no
+    polling). Run the script to submit; serve the same file with ``uvicorn`` at ``webhook_url`` to receive."""
+    out = _python_payload(params, base_url) + [
+        "from fastapi import FastAPI, HTTPException, Request",
+        "from playground.webhooks import WebhookRejected, verify  # pip install seedance-playground",
+        "",
+        f"WEBHOOK_URL = {(webhook_url or WEBHOOK_PLACEHOLDER)!r}  # where the service can reach this app",
+        "# the secret this key's deliveries are signed with (keep it in memory, never in a file)",
+        'SECRET = data(requests.get(f"{BASE}/api/v3/webhook/secret", headers=HEADERS, timeout=30))["secret"]',
+        "app = FastAPI()  # serve it: uvicorn this_file:app --host 0.0.0.0 --port 8000",
+        "",
+        "",
+        '@app.post("/webhooks/wavespeed")',
+        "async def delivered(request: Request):",
+        "    try:",
+        "        task = verify(SECRET, request.headers, await request.body())",
+        "    except WebhookRejected as exc:  # unsigned, forged, tampered or stale: change nothing",
+        "        raise HTTPException(exc.status, str(exc)) from None",
+        "    # deliveries may repeat: handle each task id once",
+        '    print(task["id"], task["status"], task["outputs"], flush=True)',
+        '    return {"ok": True}',
+        "",
+        "",
+        'if __name__ == "__main__":',
+        "    # submit once, with the webhook: the end is pushed to WEBHOOK_URL, no polling",
+        f'    task = data(requests.post(f"{{BASE}}/api/v3/{model}", params={{"webhook": WEBHOOK_URL}},',
+        "                              headers=HEADERS, json=payload, timeout=60))",
+        '    print("submitted", task["id"])',
     ]
     return "\n".join(out)

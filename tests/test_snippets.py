@@ -62,3 +62,46 @@ def test_another_base_url_is_used_in_both():
     for text in (curl_snippet(PARAMS, base_url="http://127.0.0.1:8000/"), python_snippet(PARAMS,
                  base_url="http://127.0.0.1:8000/")):
         assert "http://127.0.0.1:8000" in text and "api.wavespeed.ai" not in text
+
+
+def test_the_webhook_variant_submits_once_and_its_receiver_gets_the_verified_end(local_api, tmp_path):
+    """The Code tab's webhook script, run as written against the local API: its FastAPI app served by uvicorn
+    receives the signed end of the task it submitted, with no polling."""
+    import os
+    import sys
+    import time
+
+    from playground.snippets import webhook_snippet
+    from tests.support import free_port
+
+    port = free_port()
+    params = {**PARAMS, "image": "https://example.com/cat.png"}  # offline: the local API ends it as failed (1402)
+    script = tmp_path / "hooked.py"
+    script.write_text(webhook_snippet(params, base_url=local_api.url,
+                                      webhook_url=f"http://127.0.0.1:{port}/webhooks/wavespeed"))
+    env = {**os.environ, KEY_ENV: "snippet-key", "PYTHONPATH": os.pathsep.join(sys.path)}
+    log = (tmp_path / "receiver.log").open("w")
+    receiver = subprocess.Popen([sys.executable, "-m", "uvicorn", "hooked:app", "--port", str(port)], cwd=tmp_path,
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        import requests
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/docs", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert receiver.poll() is None and time.monotonic() < deadline, (tmp_path / "receiver.log").read_text()
+                time.sleep(0.2)
+        submitted = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True,
+                                   text=True, timeout=60, check=True).stdout
+        task_id = submitted.split()[-1]
+        while f"{task_id} failed" not in (tmp_path / "receiver.log").read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        receiver.terminate()
+        receiver.wait(10)
+    assert f"{task_id} failed []" in (tmp_path / "receiver.log").read_text()
+    assert local_api.submits == 1 and local_api.count_endpoint("result") == 0
+    assert "snippet-key" not in script.read_text()

@@ -36,3 +36,24 @@ def test_an_nsfw_output_is_announced_as_the_host_decided():
     assert present.nsfw_notice(False, True) == ""
     assert "hides such outputs" in present.nsfw_notice(True, True)
     assert "not played automatically" in present.nsfw_notice(True, False)
+
+
+def _result(seed: int, completed_by: str = ""):
+    from pathlib import Path
+
+    from playground.contract import SPICY
+    from playground.pipeline import Result
+
+    return Result(seed, f"task-{seed}", SPICY, {}, seed, 0.048, Path(f"v{seed}.mp4"), "https://cdn/v.mp4", False, 900,
+                  2.0, completed_by=completed_by)
+
+
+def test_the_status_line_says_when_the_webhook_completed_the_run():
+    from playground.session import RunOutcome
+
+    pushed = present.done_line(RunOutcome(results=[_result(1, "webhook")], wall_s=3.2), "the host's key")
+    assert pushed == "Done in 3.2 s · 1 video · $0.048 on the host's key · completed by webhook"
+    polled = present.done_line(RunOutcome(results=[_result(1)], wall_s=3.2), "the host's key")
+    assert "webhook" not in polled
+    mixed = present.done_line(RunOutcome(results=[_result(1, "webhook"), _result(2)], wall_s=3.2), "x")
+    assert mixed.endswith("· 1 of 2 completed by webhook")

@@ -65,7 +65,8 @@ def wire_form(pg: Playground, page: Page, demo: gr.Blocks) -> None:
                form.aspect.change, form.camera_fixed.change, form.seed.change, form.prompt.change,
                form.image.change, form.image_url.change, form.last_image.change]
     preview = {"fn": bind(h.preview, pg, page), "inputs": set(form.fields),
-               "outputs": [form.run, out.request_json, out.curl, out.python], "preprocess": False, **PRIVATE}
+               "outputs": [form.run, out.request_json, out.curl, out.python, out.webhook], "preprocess": False,
+               **PRIVATE}
     gr.on(changes, **preview)
     demo.load(**preview)
     form.dice.click(None, None, form.seed, js=f"() => Math.floor(Math.random() * {SEED_MAX})")

@@ -11,7 +11,7 @@ import gradio as gr
 from ..errors import WaveSpeedError
 from ..pricing import format_usd
 from ..session import API_LABEL, LOCAL_LABEL, Playground, RunOutcome, visitor_of
-from ..snippets import curl_snippet, python_snippet
+from ..snippets import curl_snippet, python_snippet, webhook_snippet
 from . import present
 from .layout import Page
 
@@ -99,7 +99,8 @@ def preview(pg: Playground, page: Page, values: dict) -> dict:
         label = "Run"
     params = present.snippet_params(form)
     return {page.form.run: gr.update(value=label), page.output.request_json: present.request_preview(form),
-            page.output.curl: curl_snippet(params), page.output.python: python_snippet(params)}
+            page.output.curl: curl_snippet(params), page.output.python: python_snippet(params),
+            page.output.webhook: webhook_snippet(params, webhook_url=pg.webhook_url)}
 
 
 def check_upload(pg: Playground, field: str, image: Any) -> Any:

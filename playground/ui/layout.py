@@ -86,6 +86,7 @@ class Output:
     response_json: gr.JSON
     curl: gr.Code
     python: gr.Code
+    webhook: gr.Code
 
 
 @dataclass
@@ -200,10 +201,12 @@ def output_column() -> tuple[Output, HistoryTab]:
             gr.Markdown("The key is read from `WAVESPEED_API_KEY`: it is never written into the code.")
             curl = gr.Code(label="cURL", language="shell")
             python = gr.Code(label="Python", language="python")
+            webhook = gr.Code(label="Python with a webhook (the end is pushed to your app: no polling)",
+                              language="python")
         history = history_tab()
         pricing_tab()
     output = Output(video, status, seed, request_id, cost, inference, nsfw_notice, gallery, request_json,
-                    response_json, curl, python)
+                    response_json, curl, python, webhook)
     return output, history
 
 

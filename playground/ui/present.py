@@ -82,6 +82,9 @@ def done_line(outcome: RunOutcome, payer_label: str) -> str:
     first, count = outcome.results[0], len(outcome.results)
     line = (f"Done in {outcome.wall_s:.1f} s · {count} video{'s' if count > 1 else ''} · "
             f"{format_usd(paid(outcome))} on {payer_label}{reused_note(first)}")
+    pushed = sum(r.completed_by == "webhook" for r in outcome.results)
+    if pushed:
+        line += " · completed by webhook" if pushed == count else f" · {pushed} of {count} completed by webhook"
     if outcome.cancelled_jobs:
         line += f" · {len(outcome.cancelled_jobs)} cancelled"
     return line
