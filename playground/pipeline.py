@@ -482,6 +482,8 @@ def _wait(client: Client, ledger: Ledger, job_id: int, pred: Prediction, emit: _
         if delivered is not None:
             pred = Prediction.from_api(delivered)
             ledger.update(job_id, completed_by="webhook")
+            emit(_phase_of(pred.status), f"task {pred.status} (webhook)", status=pred.status, estimate=expected,
+                 request_id=pred.id, job_id=job_id)
         elif cancel is not None and cancel.is_set():
             exc = Cancelled(f"Stopped waiting for task {pred.id}; it may still finish at the API. Resume it to "
                             "collect the video.", task_id=pred.id, job_id=job_id)

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from .receiver import WebhookReceiver
 from .ui import build_app, launch_kwargs
 from .webhooks import MAX_BODY_BYTES, RECEIVER_PATH
 
@@ -28,11 +29,16 @@ def create_app(demo: gr.Blocks | None = None) -> FastAPI:
     """A FastAPI app serving ``demo`` (default: :func:`playground.ui.build_app`) at ``/`` and its playground's
     webhook receiver at :data:`~playground.webhooks.RECEIVER_PATH`."""
     demo = demo or build_app()
-    receiver = demo.playground.receiver()
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    add_receiver(app, demo.playground.receiver())
+    return gr.mount_gradio_app(app, demo, path="/", **launch_kwargs(demo))
+
+
+def add_receiver(app: FastAPI, receiver: WebhookReceiver, path: str = RECEIVER_PATH) -> None:
+    """Serve ``receiver`` at ``POST path`` in ``app`` (any FastAPI app), stopping it with the app."""
     app.state.receiver = receiver
 
-    @app.post(RECEIVER_PATH, include_in_schema=False)
+    @app.post(path, include_in_schema=False)
     async def webhook(request: Request) -> JSONResponse:
         body = await _read_at_most(request, MAX_BODY_BYTES)
         if body is None:
@@ -41,7 +47,6 @@ def create_app(demo: gr.Blocks | None = None) -> FastAPI:
         return JSONResponse({"message": answer.message}, status_code=answer.status)
 
     app.router.on_shutdown.append(receiver.stop)
-    return gr.mount_gradio_app(app, demo, path="/", **launch_kwargs(demo))
 
 
 async def _read_at_most(request: Request, limit: int) -> bytes | None:
@@ -70,4 +75,4 @@ def serve(app: FastAPI | None = None, *, host: str | None = None, port: int | No
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **uvicorn_kwargs)
 
 
-__all__ = ["create_app", "serve"]
+__all__ = ["create_app", "add_receiver", "serve"]

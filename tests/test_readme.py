@@ -80,7 +80,7 @@ def user(installed_venv, tmp_path_factory):
 
 
 def test_the_readme_has_exactly_the_blocks_this_file_runs():
-    assert len(blocks("bash")) == 5 and len(blocks("python")) == 4
+    assert len(blocks("bash")) == 5 and len(blocks("python")) == 5
     assert len(re.findall(r"^```\w+$", README.read_text(), re.M)) == 9
 
 
@@ -169,3 +169,27 @@ def test_the_benchmark_commands(index):
     # Exit 1 is a benchmark's verdict (a target missed on a busy shared machine), printed with its figures.
     assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr[-3000:]
     assert re.search(r"ratio|x real|/ ideal|wall", done.stdout), done.stdout[-3000:]
+
+
+def test_the_webhook_verifier_example_accepts_a_signed_delivery_and_refuses_a_forged_one():
+    """The README's receiver, as written, fed deliveries signed with its SECRET (and one forged)."""
+    import json
+    import uuid
+
+    from fastapi.testclient import TestClient
+
+    from playground.webhooks import sign
+
+    namespace: dict = {}
+    exec(blocks("python")[4], namespace)
+    app, secret = namespace["app"], namespace["SECRET"]
+    body = json.dumps({"id": "task-1", "status": "completed", "outputs": ["https://cdn.example/v.mp4"]}).encode()
+    webhook_id, timestamp = f"msg_{uuid.uuid4().hex}", int(time.time())
+    headers = {"webhook-id": webhook_id, "webhook-timestamp": str(timestamp), "content-type": "application/json"}
+    with TestClient(app) as client:
+        good = client.post("/webhooks/wavespeed", content=body,
+                           headers={**headers, "webhook-signature": sign(secret, webhook_id, timestamp, body)})
+        forged = client.post("/webhooks/wavespeed", content=body,
+                             headers={**headers, "webhook-signature": sign("whsec_other", webhook_id, timestamp, body)})
+    assert (good.status_code, good.json()) == (200, {"ok": True})
+    assert forged.status_code == 401
