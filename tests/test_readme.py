@@ -81,7 +81,7 @@ def user(installed_venv, tmp_path_factory):
 
 def test_the_readme_has_exactly_the_blocks_this_file_runs():
     assert len(blocks("bash")) == 5 and len(blocks("python")) == 5
-    assert len(re.findall(r"^```\w+$", README.read_text(), re.M)) == 9
+    assert len(re.findall(r"^```\w+$", README.read_text(), re.M)) == 10
 
 
 def test_the_two_set_up_commands(tmp_path):
