@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     video_path TEXT,
     candidates TEXT NOT NULL DEFAULT '[]',
     visitor TEXT NOT NULL DEFAULT '',
-    completed_by TEXT NOT NULL DEFAULT ''
+    completed_by TEXT NOT NULL DEFAULT '',
+    draft_of INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (fingerprint, status);
 CREATE INDEX IF NOT EXISTS jobs_request ON jobs (request_id);
@@ -137,6 +138,8 @@ class Job:
     visitor: str = ""
     # How the end became known: "webhook" when a verified delivery said so, else "" (polled).
     completed_by: str = ""
+    # A final's draft: the job whose model, image, prompt and seed it rendered again at a higher setting.
+    draft_of: int | None = None
 
     @property
     def unfinished(self) -> bool:
@@ -171,7 +174,7 @@ class Job:
 _COLUMNS = {f.name for f in fields(Job)}
 # Columns added after the first release, for ledgers written by an older version.
 _LATER_COLUMNS = {"candidates": "TEXT NOT NULL DEFAULT '[]'", "visitor": "TEXT NOT NULL DEFAULT ''",
-                  "completed_by": "TEXT NOT NULL DEFAULT ''"}
+                  "completed_by": "TEXT NOT NULL DEFAULT ''", "draft_of": "INTEGER"}
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:

@@ -10,6 +10,7 @@ The page (:mod:`playground.ui`) talks to this module only; it never reaches the 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -23,12 +24,12 @@ from typing import Any
 
 from . import backend as backends
 from .caps import CapGuard, Caps, start_of_utc_day, visitor_id
-from .client import Client
-from .contract import SEED_MAX, SPICY, VideoRequest
+from .client import Client, RetryPolicy
+from .contract import MODELS, SEED_MAX, SPICY, VideoRequest
 from .errors import Cancelled, ValidationError, WaveSpeedError
 from .jobs import Job, Ledger, account_tag
 from .pipeline import Result, read_media, resume
-from .pricing import format_usd
+from .pricing import Quote, format_usd, price_of
 from .receiver import WebhookReceiver
 from .runner import END_PHASES, RunEvent, Runner
 from .webhooks import SECRETS, public_webhook_url
@@ -45,6 +46,7 @@ SAMPLES_DIR = Path(__file__).parent / "samples"
 MAX_BATCH = 4
 # A job may still show a video after these: anything else ended without one.
 _MAY_HAVE_VIDEO = ("completed", "created", "processing", "pending", "unknown")
+QUOTE_TTL_S = 600.0  # the vendor's price for a key, model and setting is asked again after this
 
 ClientFactory = Callable[[str, str], Client]
 """``client_factory(kind, key)``: a Client for ``"local"`` or ``"api"``; ``key`` is "" for the local preview."""
@@ -100,9 +102,11 @@ class RunForm:
     generate_audio: Any = None
     seed: Any = -1
     batch: Any = 1
+    model: Any = SPICY
 
     def fields(self) -> dict[str, Any]:
-        """The model fields; missing values take the contract's defaults, a missing seed is random (-1)."""
+        """The model fields; missing values take the contract's defaults, a missing seed is random (-1). Fields the
+        chosen model does not have (audio on Seedance 1.0, say) are left out, as the page hides them."""
         fields: dict[str, Any] = {
             "duration": _whole(self.duration),
             "resolution": self.resolution,
@@ -112,7 +116,8 @@ class RunForm:
         }
         if self.aspect_ratio not in (None, "", MATCH_IMAGE):
             fields["aspect_ratio"] = self.aspect_ratio
-        return {k: v for k, v in fields.items() if v is not None}
+        names = MODELS[self.model].names if isinstance(self.model, str) and self.model in MODELS else None
+        return {k: v for k, v in fields.items() if v is not None and (names is None or k in names)}
 
     @property
     def runs(self) -> int:
@@ -227,6 +232,7 @@ class Playground:
         owner_secret = os.environ.get("WAVESPEED_WEBHOOK_SECRET", "").strip()
         if owner_secret and self._owner_key:
             SECRETS.set(account_tag(self._owner_key), owner_secret)
+        self._quotes: dict[tuple, tuple[float, Quote]] = {}
         self._cancels: dict[str, threading.Event] = {}
         self._failures: dict[str, str] = {}  # session -> why its last run stopped, for the status line
         self._lock = threading.Lock()
@@ -267,6 +273,32 @@ class Playground:
 
     def client(self, payer: Payer) -> Client:
         return self.client_factory(payer.kind, payer.key)
+
+    def quote(self, model: str, fields: dict, payer: Payer | None) -> Quote:
+        """What one request costs, as the Run button says it: with a key, the vendor's price endpoint (asked once per
+        key, model and priced fields, then kept for :data:`QUOTE_TTL_S`); otherwise the table, marked as an estimate
+        where the contract does not confirm it. ValidationError for fields the model refuses."""
+        request = VideoRequest.build(model, **{k: v for k, v in fields.items() if k != "seed"})
+        table = price_of(request)
+        if payer is None or payer.kind != "api":
+            return table
+        priced = {k: v for k, v in request.params().items() if k not in ("seed", "prompt", "image", "last_image")}
+        cache_key = (payer.account, model, json.dumps(priced, sort_keys=True))
+        with self._lock:
+            hit = self._quotes.get(cache_key)
+        if hit is not None and time.monotonic() - hit[0] < QUOTE_TTL_S:
+            return hit[1]
+        client = self.client(payer)
+        client.retry = RetryPolicy(attempts=1)  # the page waits for this: one try, then the table
+        try:
+            live = client.price(model, priced)
+        except WaveSpeedError:
+            live = table
+        finally:
+            client.close()
+        with self._lock:
+            self._quotes[cache_key] = (time.monotonic(), live)
+        return live
 
     def warm_local(self) -> None:
         """Start the embedded local API in the background (while the visitor picks an image), when it is ours."""
@@ -324,14 +356,24 @@ class Playground:
     # ---- runs ----------------------------------------------------------------------------------------------
 
     def run(self, image: Any, prompt: str | None, last_image: Any, params: dict, *, batch: int, payer: Payer,
-            session: str, on_status: StatusHook | None = None, visitor: str = "") -> RunOutcome:
+            session: str, on_status: StatusHook | None = None, visitor: str = "", model: Any = None) -> RunOutcome:
         """Run ``batch`` jobs at once (seeds randomised when more than one), reporting status about twice a second.
 
         Cancelling (see :meth:`cancel`) stops every wait at once; the jobs stay in the ledger for resume.
         """
         batch = max(1, min(MAX_BATCH, int(batch or 1)))
         seeds = [params.get("seed", -1)] if batch == 1 else [random.randint(0, SEED_MAX) for _ in range(batch)]
-        jobs = [{**params, "seed": seed} for seed in seeds]
+        model = self.model if model is None else model
+        return self.run_jobs(image, prompt, last_image, [(model, {**params, "seed": seed}) for seed in seeds],
+                             payer=payer, session=session, on_status=on_status, visitor=visitor)
+
+    def run_jobs(self, image: Any, prompt: str | None, last_image: Any, jobs: list[tuple[Any, dict]], *,
+                 payer: Payer, session: str, on_status: StatusHook | None = None, visitor: str = "",
+                 concurrency: int | None = None,
+                 on_events: Callable[[dict[int, RunEvent]], None] | None = None) -> RunOutcome:
+        """Run ``jobs`` ((model, fields) pairs) on one image at once, at most ``concurrency`` at the API (default:
+        all), with the session's cancel, the caps and the ledger; results in input order. ``on_events`` sees each
+        job's latest :class:`RunEvent` by index, about twice a second (a per-clip progress view)."""
         cancel = threading.Event()
         with self._lock:
             self._cancels[session] = cancel
@@ -342,7 +384,8 @@ class Playground:
         t0 = time.monotonic()
         try:
             slots = self._run_jobs(client, image, prompt, last_image, jobs, cancel=cancel, guard=guard,
-                                   payer=payer, session=session, visitor=visitor, on_status=on_status)
+                                   payer=payer, session=session, visitor=visitor, on_status=on_status,
+                                   concurrency=concurrency or len(jobs), on_events=on_events)
         finally:
             if guard is not None:
                 guard.release()
@@ -357,11 +400,12 @@ class Playground:
         """:meth:`run` what ``form`` asks for; a bad image is refused (ValidationError) before anything is sent."""
         source, last = self.sources(form)
         return self.run(source, form.prompt, last, form.fields(), batch=form.runs, payer=payer, session=session,
-                        on_status=on_status, visitor=visitor)
+                        on_status=on_status, visitor=visitor, model=form.model)
 
-    def _run_jobs(self, client: Client, image: Any, prompt: str | None, last_image: Any, jobs: list[dict], *,
-                  cancel: threading.Event, guard: CapGuard | None, payer: Payer, session: str, visitor: str,
-                  on_status: StatusHook | None) -> list[Result | WaveSpeedError]:
+    def _run_jobs(self, client: Client, image: Any, prompt: str | None, last_image: Any,
+                  jobs: list[tuple[Any, dict]], *, cancel: threading.Event, guard: CapGuard | None, payer: Payer,
+                  session: str, visitor: str, on_status: StatusHook | None, concurrency: int,
+                  on_events: Callable[[dict[int, RunEvent]], None] | None = None) -> list[Result | WaveSpeedError]:
         """Run each of ``jobs`` (model fields, seeds concrete or -1) through the one :class:`~playground.runner.Runner`
         (a batch is a run of seeds, like a sweep); results or errors in input order, the status about twice a second.
 
@@ -369,14 +413,14 @@ class Playground:
         """
         try:
             media = read_media(image, last_image, client=client)
-            requests = [VideoRequest.build(self.model, has_last_image=last_image is not None, prompt=prompt, **fields)
-                        for fields in jobs]
+            requests = [VideoRequest.build(model, has_last_image=last_image is not None, prompt=prompt, **fields)
+                        for model, fields in jobs]
         except WaveSpeedError as exc:
             return [exc] * len(jobs)
         events: queue.SimpleQueue[RunEvent] = queue.SimpleQueue()
-        runner = Runner(client, self.ledger, concurrency=len(jobs), workers=min(8, 2 * len(jobs)), on_event=events.put,
-                        cancel=cancel, guard=guard, session=session, account=payer.account, visitor=visitor,
-                        webhook_url=self.webhook_url)
+        runner = Runner(client, self.ledger, concurrency=concurrency, workers=min(8, 2 * concurrency),
+                        on_event=events.put, cancel=cancel, guard=guard, session=session, account=payer.account,
+                        visitor=visitor, webhook_url=self.webhook_url)
         slots: list[list[Result | WaveSpeedError]] = []
         t0 = time.monotonic()
 
@@ -401,6 +445,8 @@ class Playground:
                     ended.add(event.index)
             if on_status is not None:
                 on_status(*progress_line(latest, len(jobs), len(ended), time.monotonic() - t0))
+            if on_events is not None:
+                on_events(dict(latest))
         return slots[0]
 
     def _outcome(self, slots: list[Result | WaveSpeedError], wall_s: float) -> RunOutcome:

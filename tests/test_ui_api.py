@@ -49,9 +49,9 @@ def test_price_matches_the_pricing_module(app):
                                            "generate_audio": audio}).usd)
 
 
-def test_only_generate_and_price_are_public(app):
+def test_only_the_four_named_endpoints_are_public(app):
     info = GradioClient(app.url, verbose=False).view_api(print_info=False, return_format="dict")
-    assert sorted(info["named_endpoints"]) == ["/generate", "/price"]
+    assert sorted(info["named_endpoints"]) == ["/generate", "/price", "/render_final", "/sweep"]
     assert not info["unnamed_endpoints"]
 
 

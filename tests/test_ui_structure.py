@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "playground"
 UI_MODULES = sorted((PACKAGE / "ui").glob("*.py"))
 # What the page may import from the package: the session service and the pure modules below it.
-ALLOWED = {"session", "pricing", "contract", "snippets", "errors", "status"}
+ALLOWED = {"session", "drafts", "pricing", "contract", "snippets", "errors", "status"}
 FORBIDDEN = {"client", "jobs", "backend", "pipeline", "runner"}
 
 

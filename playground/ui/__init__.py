@@ -21,7 +21,7 @@ from typing import Any
 import gradio as gr
 
 from ..session import API_LABEL, LOCAL_LABEL, MATCH_IMAGE, SAMPLES_DIR, Playground, default_outputs_dir
-from . import events
+from . import events, final, model_form, sweep_tab
 from .layout import build_page
 
 __all__ = ["API_LABEL", "LOCAL_LABEL", "MATCH_IMAGE", "SAMPLES_DIR", "Playground", "build_app", "launch_kwargs",
@@ -59,6 +59,9 @@ def build_app(*, client_factory=None, ledger=None, caps=None, owner_key: str | N
         events.wire_run(pg, page)
         events.wire_endpoints(pg, page)
         events.wire_history(pg, page)
+        model_form.wire(pg, page)
+        final.wire(pg, page)
+        sweep_tab.wire(pg, page)
     demo.playground = pg  # for tests and embedding: the server-side state behind the page
     return demo
 

@@ -1,12 +1,13 @@
-"""The public API of the page, for ``gradio_client`` (and MCP when ``gradio[mcp]`` is installed): ``/generate`` and
-``/price``. Every argument is passed through as sent, never coerced, for the contract to judge by name: ``"false"``
-is refused, never read as true. ``image`` is only a file uploaded to this page (or a bundled sample), ``image_url``
-only an http(s) address."""
+"""The public API of the page, for ``gradio_client`` (and MCP when ``gradio[mcp]`` is installed): ``/generate``,
+``/price``, ``/render_final`` and ``/sweep``. Every argument is passed through as sent, never coerced, for the
+contract to judge by name: ``"false"`` is refused, never read as true. ``image`` is only a file uploaded to this page
+(or a bundled sample), ``image_url`` only an http(s) address."""
 
 from __future__ import annotations
 
 import gradio as gr
 
+from .. import drafts
 from ..contract import SPICY, VideoRequest
 from ..errors import WaveSpeedError
 from ..pricing import price_of
@@ -17,14 +18,15 @@ from .handlers import readable, session_of, visitor
 
 def generate(pg: Playground, image=None, image_url: str | None = None, prompt: str | None = None, last_image=None,
              duration: int = 5, resolution: str = "720p", aspect_ratio: str = MATCH_IMAGE, camera_fixed: bool = False,
-             generate_audio: bool = True, seed: int = -1, request: gr.Request = None):
-    """Generate one video with Seedance V1.5 Pro Spicy from an image (a file or its URL) and a prompt.
+             generate_audio: bool = True, seed: int = -1, model: str = SPICY, request: gr.Request = None):
+    """Generate one video with a Seedance image-to-video model (V1.5 Pro Spicy by default) from an image (a file or
+    its URL) and a prompt.
 
     Runs on the host's default backend (the WaveSpeed API within the host's limits, or the free local
     preview). Returns the MP4 and details: seed used, request id, cost in USD, inference time, NSFW flag.
     """
     form = RunForm(image, image_url, prompt, last_image, duration, resolution, aspect_ratio, camera_fixed,
-                   generate_audio, seed, batch=1)
+                   generate_audio, seed, batch=1, model=model)
     try:
         payer = pg.payer(pg.default_backend, "")
         outcome = pg.run_form(form, payer=payer, session="api:" + session_of(request), visitor=visitor(request))
@@ -44,3 +46,41 @@ def price(resolution: str = "720p", duration: int = 5, generate_audio: bool = Tr
         return price_of(VideoRequest.build(SPICY, **fields)).usd
     except WaveSpeedError as exc:
         raise readable(exc) from None
+
+
+def render_final(pg: Playground, job_id: int, resolution: str = "1080p", duration: int = 5,
+                 request: gr.Request = None):
+    """Render a finished draft again at a higher resolution and duration: the same model, image, prompt and seed.
+
+    ``job_id`` is a job this client made (the ``job_id`` of /generate or /sweep). Returns the MP4 and details (seed,
+    request id, cost, the draft's job id).
+    """
+    try:
+        outcome = drafts.render_final(pg, job_id, resolution, duration, session="api:" + session_of(request),
+                                      user_key=None, visitor=visitor(request))
+    except WaveSpeedError as exc:
+        raise readable(exc) from None
+    result = outcome.results[0]
+    details = {**present.api_details(result), "draft_of": job_id}
+    return (None if pg.hides(result.nsfw) else str(result.video_path)), details
+
+
+def sweep(pg: Playground, image=None, image_url: str | None = None, prompt: str | None = None, seeds: str = "4",
+          models: list[str] | None = None, duration: int = 4, resolution: str = "480p",
+          aspect_ratio: str = MATCH_IMAGE, camera_fixed: bool = False, generate_audio: bool = True,
+          request: gr.Request = None):
+    """Drafts side by side: ``seeds`` (a count, or a list "1, 7, 42") x ``models`` (default: Spicy) on one image,
+    priced in total first (refused over the host's maximum per sweep). Returns the tiled video playing in sync, the
+    contact sheet, and one row per clip (job id, model, seed, cost, request id)."""
+    form = RunForm(image, image_url, prompt, None, duration, resolution, aspect_ratio, camera_fixed, generate_audio,
+                   -1, batch=1)
+    try:
+        swept = drafts.run_sweep(pg, form, seeds, models or [SPICY], payer=pg.payer(pg.default_backend, ""),
+                                 session="api:" + session_of(request), visitor=visitor(request))
+    except WaveSpeedError as exc:
+        raise readable(exc) from None
+    if not swept.outcome.results:
+        raise readable(swept.outcome.errors[0] if swept.outcome.errors else WaveSpeedError("The sweep was cancelled."))
+    rows = [{"job_id": r.job_id, "model": r.model, "seed": r.seed, "cost_usd": r.cost, "request_id": r.request_id,
+             "video": r.video_path.name} for r in swept.outcome.results]
+    return (str(swept.tiled) if swept.tiled else None), (str(swept.sheet) if swept.sheet else None), rows

@@ -13,7 +13,7 @@ import gradio as gr
 
 from ..contract import SEED_MAX
 from ..session import Playground
-from . import endpoints
+from . import endpoints, final
 from . import handlers as h
 from .layout import Page
 
@@ -35,8 +35,12 @@ def bind(handler: Callable, *context: Any) -> Callable:
     hints = typing.get_type_hints(handler)
     rest = list(inspect.signature(handler).parameters.values())[len(context):]
 
-    def event(*args: Any, **kwargs: Any) -> Any:
-        return handler(*context, *args, **kwargs)
+    if inspect.isgeneratorfunction(handler):  # Gradio streams only from a generator function
+        def event(*args: Any, **kwargs: Any) -> Any:
+            yield from handler(*context, *args, **kwargs)
+    else:
+        def event(*args: Any, **kwargs: Any) -> Any:
+            return handler(*context, *args, **kwargs)
 
     event.__name__ = event.__qualname__ = handler.__name__
     event.__doc__ = handler.__doc__
@@ -63,8 +67,8 @@ def wire_form(pg: Playground, page: Page, demo: gr.Blocks) -> None:
     form, out = page.form, page.output
     changes = [form.resolution.change, form.duration.change, form.audio.change, form.batch.change,
                form.aspect.change, form.camera_fixed.change, form.seed.change, form.prompt.change,
-               form.image.change, form.image_url.change, form.last_image.change]
-    preview = {"fn": bind(h.preview, pg, page), "inputs": set(form.fields),
+               form.image.change, form.image_url.change, form.last_image.change, form.model.change]
+    preview = {"fn": bind(h.preview, pg, page), "inputs": {*form.fields, page.keys.backend, page.keys.key_state},
                "outputs": [form.run, out.request_json, out.curl, out.python, out.webhook], "preprocess": False,
                **PRIVATE}
     gr.on(changes, **preview)
@@ -78,7 +82,7 @@ def wire_run(pg: Playground, page: Page) -> None:
     form, out, keys = page.form, page.output, page.keys
     buttons = [form.run, form.cancel, out.status]
     outputs = [out.video, out.gallery, out.status, out.seed, out.request_id, out.cost, out.inference,
-               out.nsfw_notice, out.request_json, out.response_json, page.history.table]
+               out.nsfw_notice, out.request_json, out.response_json, page.history.table, *final.outputs(page)]
     running = (form.run.click(bind(h.start_run, pg, page), outputs=buttons, **PRIVATE)
                .then(bind(h.run, pg, page), inputs={*form.fields, keys.backend, keys.key, keys.key_state},
                      outputs=outputs, preprocess=False, **private(show_progress_on=[out.video, out.status],
@@ -98,7 +102,7 @@ def wire_history(pg: Playground, page: Page) -> None:
     tab.reuse.click(bind(h.reuse_params, pg, page), inputs=[tab.job_id, keys.key_state],
                     outputs=[form.image, form.image_url, form.prompt, form.duration, form.resolution, form.aspect,
                              form.camera_fixed, form.audio, form.seed, form.batch, tab.note], **shown)
-    job_outputs = [out.video, out.seed, out.request_id, out.cost, tab.note, tab.table]
+    job_outputs = [out.video, out.seed, out.request_id, out.cost, tab.note, tab.table, *final.outputs(page)]
     for button in (tab.show, tab.resume):
         button.click(bind(h.show_job, pg, page), inputs=[tab.job_id, keys.key_state], outputs=job_outputs,
                      **private(show_progress="full", **GENERATING))
@@ -107,10 +111,18 @@ def wire_history(pg: Playground, page: Page) -> None:
 
 
 def wire_endpoints(pg: Playground, page: Page) -> None:
-    """The two public endpoints: ``/generate`` (through hidden outputs) and ``/price``."""
-    form = page.form
-    page.api.trigger.click(bind(endpoints.generate, pg),
-                           inputs=[f for f in form.fields if f is not form.batch],
-                           outputs=[page.api.video, page.api.details], preprocess=False, api_name="generate",
-                           **GENERATING)
+    """The public endpoints: ``/generate``, ``/render_final`` and ``/sweep`` (through hidden triggers and outputs)
+    and ``/price``. None runs at start-up and none is cached."""
+    form, api, tab = page.form, page.api, page.sweep
+    api.trigger.click(bind(endpoints.generate, pg), inputs=[f for f in form.fields if f is not form.batch],
+                      outputs=[api.video, api.details], preprocess=False, api_name="generate", **GENERATING)
     gr.api(endpoints.price, api_name="price", concurrency_limit=None)
+    with gr.Row(visible=False):
+        job_id, final_trigger, sweep_trigger = gr.Number(precision=0), gr.Button("final"), gr.Button("sweep")
+        sheet, rows = gr.Image(type="filepath"), gr.JSON()
+    final_trigger.click(bind(endpoints.render_final, pg), inputs=[job_id, page.final.resolution, page.final.duration],
+                        outputs=[api.video, api.details], preprocess=False, api_name="render_final", **GENERATING)
+    sweep_trigger.click(bind(endpoints.sweep, pg),
+                        inputs=[form.image, form.image_url, form.prompt, tab.seeds, tab.models, form.duration,
+                                form.resolution, form.aspect, form.camera_fixed, form.audio],
+                        outputs=[api.video, sheet, rows], preprocess=False, api_name="sweep", **GENERATING)

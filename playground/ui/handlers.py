@@ -12,7 +12,7 @@ from ..errors import WaveSpeedError
 from ..pricing import format_usd
 from ..session import API_LABEL, LOCAL_LABEL, Playground, RunOutcome, visitor_of
 from ..snippets import curl_snippet, python_snippet, webhook_snippet
-from . import present
+from . import final, present
 from .layout import Page
 
 _TITLES = {"ValidationError": "Check the inputs", "CapExceeded": "Over the host's limit", "AuthError": "Key refused",
@@ -93,14 +93,18 @@ def restore(pg: Playground, page: Page, saved: str, request: gr.Request) -> dict
 def preview(pg: Playground, page: Page, values: dict) -> dict:
     """As the form changes: the price on the Run button, the request body and the code snippets."""
     form = page.form.read(values)
+    model = form.model
     try:
-        label = present.price_label(form.fields(), int(form.batch or 1))
+        payer = pg.payer(values.get(page.keys.backend), page.keys.current_key(values))
+        label = present.price_label(form.fields(), int(form.batch or 1), model, pg.quote(model, form.fields(), payer))
     except (WaveSpeedError, TypeError, ValueError):
         label = "Run"
     params = present.snippet_params(form)
-    return {page.form.run: gr.update(value=label), page.output.request_json: present.request_preview(form),
-            page.output.curl: curl_snippet(params), page.output.python: python_snippet(params),
-            page.output.webhook: webhook_snippet(params, webhook_url=pg.webhook_url)}
+    return {page.form.run: gr.update(value=label),
+            page.output.request_json: gr.update(value=present.request_preview(form), label=f"POST /api/v3/{model}"),
+            page.output.curl: curl_snippet(params, model=model),
+            page.output.python: python_snippet(params, model=model),
+            page.output.webhook: webhook_snippet(params, model=model, webhook_url=pg.webhook_url)}
 
 
 def check_upload(pg: Playground, field: str, image: Any) -> Any:
@@ -149,15 +153,16 @@ def run(pg: Playground, page: Page, values: dict, request: gr.Request,
                 **history}
     for exc in outcome.errors:
         gr.Warning(str(exc))
-    return {**_shown(pg, page, outcome, payer.label), **history}
+    return {**_shown(pg, page, outcome, payer.label, session, key), **history}
 
 
-def _shown(pg: Playground, page: Page, outcome: RunOutcome, payer_label: str) -> dict:
+def _shown(pg: Playground, page: Page, outcome: RunOutcome, payer_label: str, session: str, key: str) -> dict:
     out, results = page.output, outcome.results
     first, many = results[0], len(results) > 1
     notice = present.nsfw_notice(first.nsfw, pg.hides(first.nsfw))
     items = [(str(r.video_path), f"seed {r.seed}") for r in results if not pg.hides(r.nsfw)]
     return {
+        **final.offer(pg, page, first.job_id, session, key),
         out.video: gr.update(value=None if pg.hides(first.nsfw) else str(first.video_path), autoplay=not first.nsfw),
         out.gallery: gr.update(value=items, visible=many),
         out.status: present.done_line(outcome, payer_label),
@@ -212,7 +217,8 @@ def show_job(pg: Playground, page: Page, job_id: Any, key: str, request: gr.Requ
     out, nsfw = page.output, any(job.nsfw)
     return {out.video: gr.update(value=None if pg.hides(nsfw) else job.video_path, autoplay=not nsfw),
             out.seed: str(job.seed), out.request_id: job.request_id or "", out.cost: format_usd(job.cost),
-            page.history.note: f"Job {job.id}: {job.status}.", **_history(pg, page, session, key)}
+            page.history.note: f"Job {job.id}: {job.status}.", **_history(pg, page, session, key),
+            **final.offer(pg, page, job.id, session, key)}
 
 
 def cancel_remote(pg: Playground, page: Page, job_id: Any, key: str, request: gr.Request) -> dict:

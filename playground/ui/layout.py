@@ -7,9 +7,11 @@ from typing import Any
 
 import gradio as gr
 
-from ..contract import ASPECT_RATIOS, RESOLUTIONS, SEED_MAX, SPICY, get_model
+from ..contract import ASPECT_RATIOS, MODELS, RESOLUTIONS, SEED_MAX, SPICY, get_model
 from ..session import API_LABEL, LOCAL_LABEL, MATCH_IMAGE, MAX_BATCH, SAMPLES_DIR, RunForm
+from .final import FinalRow, final_row
 from .present import HISTORY_HEADERS, price_label, pricing_frame
+from .sweep_tab import SweepTab, sweep_tab
 
 SAMPLE_PROMPTS = {
     "sunset_beach.jpg": "The waves roll in slowly, the palm sways in the breeze, slow zoom in",
@@ -39,6 +41,8 @@ class KeyBox:
 class Form:
     """What the visitor asks for, and the Run / Cancel pair."""
 
+    model: gr.Dropdown
+    last_frame: gr.Accordion
     image: gr.Image
     image_url: gr.Textbox
     prompt: gr.Textbox
@@ -58,7 +62,7 @@ class Form:
     def fields(self) -> list[Any]:
         """The components whose values make a RunForm (see :meth:`read`)."""
         return [self.image, self.image_url, self.prompt, self.last_image, self.duration, self.resolution,
-                self.aspect, self.camera_fixed, self.audio, self.seed, self.batch]
+                self.aspect, self.camera_fixed, self.audio, self.seed, self.batch, self.model]
 
     def read(self, values: dict) -> RunForm:
         """The RunForm in ``values`` (an event's inputs given as a set)."""
@@ -67,7 +71,7 @@ class Form:
                        duration=values.get(self.duration), resolution=values.get(self.resolution),
                        aspect_ratio=values.get(self.aspect), camera_fixed=values.get(self.camera_fixed),
                        generate_audio=values.get(self.audio), seed=values.get(self.seed),
-                       batch=values.get(self.batch))
+                       batch=values.get(self.batch), model=values.get(self.model) or SPICY)
 
 
 @dataclass
@@ -119,6 +123,8 @@ class Page:
     output: Output
     history: HistoryTab
     api: ApiOutputs
+    final: FinalRow
+    sweep: SweepTab
 
 
 def build_page(title: str, *, default_backend: str, has_owner_key: bool) -> Page:
@@ -128,10 +134,10 @@ def build_page(title: str, *, default_backend: str, has_owner_key: bool) -> Page
         with gr.Column(scale=5):
             form = form_column()
         with gr.Column(scale=6):
-            output, history = output_column()
+            output, history, final, sweep = output_column()
     with gr.Row(visible=False):
         api = ApiOutputs(gr.Video(label="video"), gr.JSON(label="details"), gr.Button("generate"))
-    return Page(keys, form, output, history, api)
+    return Page(keys, form, output, history, api, final, sweep)
 
 
 def key_box(title: str, default_backend: str, has_owner_key: bool) -> KeyBox:
@@ -152,10 +158,11 @@ def key_box(title: str, default_backend: str, has_owner_key: bool) -> KeyBox:
 def form_column() -> Form:
     spec = get_model(SPICY)
     duration_spec, defaults = spec.param("duration"), spec.defaults()
+    model = gr.Dropdown([(m.title, m.model_id) for m in MODELS.values()], value=SPICY, label="Model", elem_id="model")
     image = gr.Image(label="Image", type="filepath", sources=["upload", "clipboard"], height=300)
     image_url = gr.Textbox(label="Image URL", placeholder="https://… (instead of uploading)", max_lines=1)
     prompt = gr.Textbox(label="Prompt", lines=3, placeholder="Describe the motion, the camera and the sound…")
-    with gr.Accordion("Last frame (optional)", open=False):
+    with gr.Accordion("Last frame (optional)", open=False) as last_frame:
         last_image = gr.Image(label="Last image", type="filepath", sources=["upload", "clipboard"], height=200)
     duration = gr.Slider(duration_spec.minimum, duration_spec.maximum, value=defaults["duration"], step=1,
                          label="Duration (s)")
@@ -176,11 +183,11 @@ def form_column() -> Form:
         cancel = gr.Button("Cancel", variant="stop", visible=False, elem_id="cancel-button")
     gr.Examples(examples=[[str(SAMPLES_DIR / name), text] for name, text in SAMPLE_PROMPTS.items()],
                 inputs=[image, prompt], cache_examples=False, label="Samples (drawn by this project)")
-    return Form(image, image_url, prompt, last_image, duration, resolution, aspect, camera_fixed, audio, seed, dice,
-                batch, run, cancel)
+    return Form(model, last_frame, image, image_url, prompt, last_image, duration, resolution, aspect, camera_fixed,
+                audio, seed, dice, batch, run, cancel)
 
 
-def output_column() -> tuple[Output, HistoryTab]:
+def output_column() -> tuple[Output, HistoryTab, FinalRow, SweepTab]:
     video = gr.Video(label="Video", autoplay=True, loop=True, buttons=["download"], interactive=False, height=420,
                      elem_id="output-video")
     status = gr.Markdown("Ready.", elem_id="status-line")
@@ -192,6 +199,7 @@ def output_column() -> tuple[Output, HistoryTab]:
         inference = gr.Textbox(label="Inference time", interactive=False)
     nsfw_notice = gr.Markdown(visible=False, elem_id="nsfw-notice")
     gallery = gr.Gallery(label="Batch", visible=False, columns=2, height=300)
+    final = final_row()
     with gr.Tabs():
         with gr.Tab("Request"):
             request_json = gr.JSON(label="Request body", value=None)
@@ -204,10 +212,11 @@ def output_column() -> tuple[Output, HistoryTab]:
             webhook = gr.Code(label="Python with a webhook (the end is pushed to your app: no polling)",
                               language="python")
         history = history_tab()
+        sweep = sweep_tab()
         pricing_tab()
     output = Output(video, status, seed, request_id, cost, inference, nsfw_notice, gallery, request_json,
                     response_json, curl, python, webhook)
-    return output, history
+    return output, history, final, sweep
 
 
 def history_tab() -> HistoryTab:

@@ -8,21 +8,22 @@ from pathlib import Path
 from typing import Any
 
 from ..contract import RESOLUTIONS, SPICY
-from ..pricing import format_usd, price_pivot, quote
+from ..pricing import Quote, format_usd, price_pivot, quote
 from ..session import Job, Result, RunForm, RunOutcome
 
 HISTORY_HEADERS = ["job", "when", "status", "resolution", "s", "audio", "seed", "cost", "request id", "video",
-                   "prompt"]
+                   "prompt", "model", "final of"]
 UPLOADED_ON_RUN = "<uploaded on Run>"
 
 
-def price_label(fields: dict, batch: int) -> str:
-    """The Run button: what the batch will cost ("~" when the price is not confirmed by the vendor).
+def price_label(fields: dict, batch: int, model: str = SPICY, price: Quote | None = None) -> str:
+    """The Run button: what the batch will cost ("~" when the price is not confirmed by the vendor); ``price`` is a
+    quote already made (the vendor's live price), else the table's.
 
     >>> price_label({"resolution": "480p", "duration": 4, "generate_audio": False}, 1)
     'Run · $0.048'
     """
-    q = quote(SPICY, fields)
+    q = price or quote(model, fields)
     total = q.usd * batch
     text = format_usd(total) if q.confirmed else f"~{format_usd(total)}"
     return f"Run ×{batch} · {text}" if batch > 1 else f"Run · {text}"
@@ -120,8 +121,14 @@ def history_rows(jobs: Iterable[Job]) -> list[list[Any]]:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at))
         rows.append([j.id, when, j.status, j.resolution or "", j.duration or "", "on" if j.audio else "off",
                      j.seed if j.seed is not None else "", format_usd(j.cost), j.request_id or "",
-                     "yes" if j.has_video else "", (j.params.get("prompt") or "")[:60]])
+                     "yes" if j.has_video else "", (j.params.get("prompt") or "")[:60], short_model(j.model),
+                     f"job {j.draft_of}" if j.draft_of else ""])
     return rows
+
+
+def short_model(model: str) -> str:
+    """ "bytedance/seedance-v1.5-pro/image-to-video-spicy" -> "seedance-v1.5-pro/image-to-video-spicy"."""
+    return model.split("/", 1)[-1] if isinstance(model, str) else ""
 
 
 def pricing_frame():

@@ -1,0 +1,181 @@
+"""Drafts, finals and sweeps for the page, on top of :class:`playground.session.Playground` (no Gradio).
+
+The vendor's advice, as a workflow: try cheap drafts (480p, short, several seeds or models), compare them, then pay
+once for the final. :func:`run_sweep` runs seeds x models on one image through the session's runner (caps, ledger,
+cancel) and lays the clips out as a contact sheet and one tiled video playing in sync; :func:`render_final` renders a
+finished draft again (same model, image, prompt and seed) at a higher resolution and duration, and the ledger links
+the final to its draft.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .contract import MODELS, SPICY, VideoRequest, get_model
+from .errors import CapExceeded, ValidationError, WaveSpeedError
+from .pricing import Quote, format_usd, price_of
+from .session import Playground, RunForm, RunOutcome, StatusHook
+from .status import COMPLETED
+from .sweep import seed_list
+
+MAX_SWEEP_CLIPS = 16
+SWEEP_CONCURRENCY = 4
+
+
+def max_sweep_cost() -> float:
+    """The most one sweep from the page may cost (``PLAYGROUND_MAX_SWEEP_COST``, default $5)."""
+    try:
+        return float(os.environ.get("PLAYGROUND_MAX_SWEEP_COST", "") or 5.0)
+    except ValueError:
+        return 5.0
+
+
+def short_name(model: str) -> str:
+    """The model's name without the family prefix, for labels: "Seedance V1.5 Pro Image-to-Video Spicy" -> "V1.5
+    Pro Spicy"."""
+    title = MODELS[model].title if model in MODELS else str(model)
+    return title.replace("Seedance ", "").replace(" Image-to-Video", "")
+
+
+def parse_seeds(value: Any) -> list[int]:
+    """"4" (that many seeds, 1 to 4, as the notebook's ``seed_sweep(seeds=4)``), or a list "1, 7, 42"."""
+    text = str(value if value is not None else "").strip()
+    try:
+        seeds = seed_list(int(text) if text.isdigit() else [int(part) for part in text.replace(",", " ").split()])
+    except (TypeError, ValueError):
+        raise ValidationError(f"seeds: {text!r} is neither a count nor a list of whole numbers") from None
+    if not seeds:
+        raise ValidationError("seeds: give a count (4) or a list (1, 7, 42)")
+    return seeds
+
+
+@dataclass
+class SweepPlan:
+    """The jobs of a sweep, each priced, before anything is sent."""
+
+    jobs: list[tuple[str, dict]]
+    quotes: list[Quote]
+
+    @property
+    def total(self) -> float:
+        return round(sum(q.usd for q in self.quotes), 6)
+
+    @property
+    def label(self) -> str:
+        estimate = "" if all(q.confirmed for q in self.quotes) else "~"
+        return f"Run sweep · {len(self.jobs)} clips · {estimate}{format_usd(self.total)}"
+
+
+def plan_sweep(form: RunForm, seeds: Any, models: Iterable[str] | None, *, has_last_image: bool = False
+               ) -> SweepPlan:
+    """Seeds x models for ``form``'s settings, each checked against its model (a problem names the model)."""
+    chosen = list(models or [form.model or SPICY])
+    if not chosen:
+        raise ValidationError("models: choose at least one model")
+    seeds = parse_seeds(seeds)
+    if len(seeds) * len(chosen) > MAX_SWEEP_CLIPS:
+        raise ValidationError(f"seeds: {len(seeds)} seeds x {len(chosen)} models is over {MAX_SWEEP_CLIPS} clips")
+    jobs, quotes = [], []
+    for model in chosen:
+        get_model(model)  # an unknown model is refused by name
+        fields = RunForm(**{**form.__dict__, "model": model}).fields()
+        for seed in seeds:
+            try:
+                request = VideoRequest.build(model, has_last_image=has_last_image, prompt=form.prompt,
+                                             **{**fields, "seed": seed})
+            except ValidationError as exc:
+                raise ValidationError([f"{short_name(model)}: {p}" for p in exc.problems]) from None
+            jobs.append((model, {**fields, "seed": seed}))
+            quotes.append(price_of(request))
+    return SweepPlan(jobs, quotes)
+
+
+@dataclass
+class SweepOutcome:
+    """A sweep's clips (in plan order), its contact sheet and tiled video, and what it cost."""
+
+    outcome: RunOutcome
+    plan: SweepPlan
+    sheet: Path | None = None
+    tiled: Path | None = None
+
+
+def run_sweep(pg: Playground, form: RunForm, seeds: Any, models: Iterable[str] | None, *, payer, session: str,
+              visitor: str = "", on_status: StatusHook | None = None, max_cost: float | None = None,
+              on_events=None) -> SweepOutcome:
+    """Price the whole sweep (refused over ``max_cost``, default :func:`max_sweep_cost`), run it with bounded
+    concurrency through the session (cancel with ``pg.cancel(session)``: clips already paid are kept), then make the
+    contact sheet and the tiled video of the clips that finished."""
+    source, last = pg.sources(form)
+    plan = plan_sweep(form, seeds, models, has_last_image=last is not None)
+    cap = max_sweep_cost() if max_cost is None else float(max_cost)
+    if plan.total > cap:
+        raise CapExceeded(f"sweep: {len(plan.jobs)} clips cost {format_usd(plan.total)}, over the maximum of "
+                          f"{format_usd(cap)} per sweep; ask for fewer seeds or models, or a cheaper setting")
+    outcome = pg.run_jobs(source, form.prompt, last, plan.jobs, payer=payer, session=session, visitor=visitor,
+                          on_status=on_status, concurrency=min(SWEEP_CONCURRENCY, len(plan.jobs)),
+                          on_events=on_events)
+    swept = SweepOutcome(outcome, plan)
+    shown = [r for r in outcome.results if not pg.hides(r.nsfw)]
+    if shown:
+        from .media import Clip, contact_sheet, side_by_side
+
+        clips = [Clip(str(r.video_path), r.seed, {**r.params, "model": short_name(r.model)}) for r in shown]
+        stem = pg.outputs_dir / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{session[:8] or 'x'}"
+        pg.outputs_dir.mkdir(parents=True, exist_ok=True)
+        swept.sheet = stem.with_name(stem.name + "-sheet.png")
+        contact_sheet(clips).save(swept.sheet)
+        swept.tiled = side_by_side(clips, stem.with_name(stem.name + "-tiled.mp4"))
+    return swept
+
+
+def final_request(pg: Playground, job_id: Any, resolution: Any, duration: Any, *, session: str,
+                  user_key: str | None) -> tuple[Any, VideoRequest]:
+    """The draft job and the final it asks for: the draft's model, image, prompt and seed at ``resolution`` and
+    ``duration`` (checked against the model)."""
+    draft = pg.job_for(job_id, session, user_key)
+    if draft.status != COMPLETED:
+        raise ValidationError(f"job: {draft.id} is {draft.status}; only a finished draft can be rendered as final")
+    fields = {k: v for k, v in draft.params.items() if k not in ("image", "last_image", "prompt")}
+    fields.update(resolution=resolution, duration=duration)
+    request = VideoRequest.build(draft.model, has_last_image=bool(draft.params.get("last_image")),
+                                 prompt=draft.params.get("prompt"), **fields)
+    return draft, request
+
+
+def render_final(pg: Playground, job_id: Any, resolution: Any, duration: Any, *, session: str,
+                 user_key: str | None, visitor: str = "", on_status: StatusHook | None = None) -> RunOutcome:
+    """Render a finished draft again at ``resolution`` and ``duration`` with the same model, image (its uploaded URL:
+    nothing is uploaded again), prompt and seed, paid like the draft was (the same key, within the caps); the ledger
+    row of the final names its draft."""
+    draft, request = final_request(pg, job_id, resolution, duration, session=session, user_key=user_key)
+    payer = pg.payer_for_job(draft, user_key)
+    fields = {k: v for k, v in request.fields.items() if k not in ("image", "last_image", "prompt")}
+    outcome = pg.run_jobs(draft.params["image"], draft.params.get("prompt"), draft.params.get("last_image"),
+                          [(draft.model, fields)], payer=payer, session=session, visitor=visitor,
+                          on_status=on_status)
+    for result in outcome.results:
+        pg.ledger.update(result.job_id, draft_of=draft.id)
+    if not outcome.results and outcome.errors:
+        raise outcome.errors[0]
+    return outcome
+
+
+def final_label(pg: Playground, job_id: Any, resolution: Any, duration: Any, *, session: str,
+                user_key: str | None) -> str:
+    """The Render final button: its price ("Render final · $0.52"), or why it cannot run."""
+    try:
+        _, request = final_request(pg, job_id, resolution, duration, session=session, user_key=user_key)
+    except WaveSpeedError:
+        return "Render final"
+    q = price_of(request)
+    return f"Render final · {format_usd(q.usd) if q.confirmed else '~' + format_usd(q.usd)}"
+
+
+__all__ = ["run_sweep", "plan_sweep", "SweepPlan", "SweepOutcome", "render_final", "final_label", "final_request",
+           "parse_seeds", "short_name", "max_sweep_cost", "MAX_SWEEP_CLIPS"]
