@@ -25,11 +25,11 @@ from typing import Any
 from . import backend as backends
 from .caps import CapGuard, Caps, start_of_utc_day, visitor_id
 from .client import Client, RetryPolicy
-from .contract import MODELS, SEED_MAX, SPICY, VideoRequest
+from .contract import MODELS, SEED_MAX, SPICY, VideoRequest, validate
 from .errors import Cancelled, ValidationError, WaveSpeedError
 from .jobs import Job, Ledger, account_tag
 from .pipeline import Result, read_media, resume
-from .pricing import Quote, format_usd, price_of
+from .pricing import Quote, format_usd, quote
 from .receiver import WebhookReceiver
 from .runner import END_PHASES, RunEvent, Runner
 from .webhooks import SECRETS, public_webhook_url
@@ -278,11 +278,14 @@ class Playground:
         """What one request costs, as the Run button says it: with a key, the vendor's price endpoint (asked once per
         key, model and priced fields, then kept for :data:`QUOTE_TTL_S`); otherwise the table, marked as an estimate
         where the contract does not confirm it. ValidationError for fields the model refuses."""
-        request = VideoRequest.build(model, **{k: v for k, v in fields.items() if k != "seed"})
-        table = price_of(request)
+        priced = {k: v for k, v in fields.items() if k not in ("seed", "prompt", "image", "last_image")}
+        # The price does not depend on the prompt or the image: a form without them yet still shows it.
+        problems = validate(model, {"image": "https://placeholder.invalid/i.png", "prompt": "-", **priced})
+        if problems:
+            raise ValidationError(problems)
+        table = quote(model, priced)
         if payer is None or payer.kind != "api":
             return table
-        priced = {k: v for k, v in request.params().items() if k not in ("seed", "prompt", "image", "last_image")}
         cache_key = (payer.account, model, json.dumps(priced, sort_keys=True))
         with self._lock:
             hit = self._quotes.get(cache_key)

@@ -88,7 +88,8 @@ def installed_venv(tmp_path_factory):
 
 # Tests that drive chromium share one worker (one browser at a time keeps pages responsive on a busy machine), and
 # the renderer's tests share their module's clips.
-GROUPS = {"test_ui_browser.py": "chromium", "test_newcomer.py": "chromium", "test_render.py": "render"}
+GROUPS = {"test_ui_browser.py": "chromium", "test_newcomer.py": "chromium", "test_ui_browser_drafts.py": "chromium",
+          "test_render.py": "render"}
 # The longest tests start first, so that no worker is left with one of them at the end (longest first scheduling).
 # Those that need the wheel venv come after a few that do not, while the controller builds it.
 LONGEST_FIRST = (

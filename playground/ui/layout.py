@@ -222,7 +222,7 @@ def output_column() -> tuple[Output, HistoryTab, FinalRow, SweepTab]:
 def history_tab() -> HistoryTab:
     with gr.Tab("History"):
         table = gr.Dataframe(headers=HISTORY_HEADERS, value=[], interactive=False, wrap=True,
-                             label="Your jobs (from the ledger)")
+                             label="Your jobs (from the ledger)", elem_id="history-table")
         with gr.Row(equal_height=True):
             job_id = gr.Number(label="Job", precision=0, scale=1)
             buttons = [gr.Button(label, scale=1) for label in ("Reuse parameters", "Show / download again", "Resume")]

@@ -1,0 +1,89 @@
+"""Drafts, finals and sweeps: the session service (playground.drafts) and the /render_final and /sweep endpoints
+through gradio_client, against a local API over real HTTP."""
+
+from __future__ import annotations
+
+import pytest
+from browser_support import SAMPLES, client_factory_for, launched
+from gradio_client import Client as GradioClient
+from gradio_client import handle_file
+from PIL import Image
+
+from playground.caps import Caps
+from playground.contract import FAST, SPICY, STANDARD, V1_PRO_FAST, output_size
+from playground.drafts import parse_seeds, plan_sweep
+from playground.errors import ValidationError
+from playground.jobs import Ledger
+from playground.media import probe
+from playground.pricing import estimate_cost
+from playground.session import RunForm
+from playground.ui import build_app
+
+IMAGE = SAMPLES / "koi_pond.jpg"
+DRAFT = {"prompt": "the koi swim", "resolution": "480p", "duration": 4, "generate_audio": False, "seed": 7}
+
+
+@pytest.fixture
+def app(local_api, tmp_path):
+    demo = build_app(client_factory=client_factory_for(local_api), ledger=Ledger(tmp_path / "ledger.sqlite3"),
+                     caps=Caps(), owner_key="")
+    with launched(demo) as running:
+        yield running
+
+
+def test_a_sweep_plan_is_seeds_times_models_each_checked_and_priced():
+    form = RunForm(prompt="pan left", resolution="720p", duration=4, generate_audio=True)
+    plan = plan_sweep(form, "3", [SPICY, STANDARD])
+    assert [(m, f["seed"]) for m, f in plan.jobs] == [(SPICY, 1), (SPICY, 2), (SPICY, 3), (STANDARD, 1),
+                                                     (STANDARD, 2), (STANDARD, 3)]
+    assert plan.total == pytest.approx(6 * estimate_cost(SPICY, {"resolution": "720p", "duration": 4}))
+    # Seedance 1.0 has no audio: the field is left out for it, not refused.
+    v1 = plan_sweep(form, "1, 9", [V1_PRO_FAST])
+    assert all("generate_audio" not in f for _, f in v1.jobs) and [f["seed"] for _, f in v1.jobs] == [1, 9]
+    with pytest.raises(ValidationError, match="Fast: resolution"):
+        plan_sweep(RunForm(prompt="x", resolution="480p", duration=4), "2", [SPICY, FAST])
+    with pytest.raises(ValidationError, match="prompt"):
+        plan_sweep(RunForm(resolution="720p", duration=4), "2", [STANDARD])
+    assert parse_seeds("4") == [1, 2, 3, 4] and parse_seeds("42, 7") == [42, 7]
+    with pytest.raises(ValidationError, match="seeds"):
+        parse_seeds("four")
+
+
+@pytest.mark.full_render
+def test_render_final_re_renders_the_draft_at_1080p_with_its_seed_for_its_own_visitor_only(app, local_api):
+    client = GradioClient(app.url, verbose=False)
+    _, draft = client.predict(image=handle_file(str(IMAGE)), **DRAFT, api_name="/generate")
+    video, final = client.predict(job_id=draft["job_id"], resolution="1080p", duration=4, api_name="/render_final")
+    info = probe(video)
+    square = output_size("1080p", image_size=Image.open(IMAGE).size)  # the sample is square: 1:1 at 1080p
+    assert (info.width, info.height, info.frames) == (*square, 96) == (1440, 1440, 96)
+    assert final["seed"] == 7 and final["draft_of"] == draft["job_id"]
+    assert final["params"]["image"] == draft["params"]["image"]  # the uploaded image, not uploaded again
+    row = app.playground.ledger.get(final["job_id"])
+    assert row.draft_of == draft["job_id"] and row.resolution == "1080p" and row.model == SPICY
+    assert local_api.count_endpoint("upload") == 2  # the ticket and its PUT, once, for the draft
+    stranger = GradioClient(app.url, verbose=False)
+    with pytest.raises(Exception, match="not in your history"):
+        stranger.predict(job_id=draft["job_id"], resolution="1080p", duration=4, api_name="/render_final")
+    assert local_api.submits == 2
+
+
+def test_the_sweep_endpoint_runs_seeds_by_models_and_returns_the_tiled_video_sheet_and_rows(app, local_api):
+    client = GradioClient(app.url, verbose=False)
+    tiled, sheet, rows = client.predict(image=handle_file(str(IMAGE)), prompt="ripples spread", seeds="2",
+                                        models=[SPICY, FAST], duration=4, resolution="720p", generate_audio=False,
+                                        api_name="/sweep")
+    assert [(r["model"], r["seed"]) for r in rows] == [(SPICY, 1), (SPICY, 2), (FAST, 1), (FAST, 2)]
+    assert all(r["cost_usd"] == estimate_cost(r["model"], {"resolution": "720p", "duration": 4,
+                                                            "generate_audio": False}) for r in rows)
+    assert probe(tiled).video_codec == "h264" and sheet.endswith(".png")
+    assert local_api.submits == 4
+
+
+def test_a_sweep_over_the_maximum_cost_is_refused_before_anything_is_sent(app, local_api, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_MAX_SWEEP_COST", "0.1")
+    client = GradioClient(app.url, verbose=False)
+    with pytest.raises(Exception, match="over the maximum"):
+        client.predict(image=handle_file(str(IMAGE)), prompt="x", seeds="4", models=[SPICY], duration=4,
+                       resolution="480p", api_name="/sweep")
+    assert local_api.submits == 0
