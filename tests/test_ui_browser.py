@@ -101,7 +101,9 @@ def test_a_non_image_upload_is_refused_readably_and_sends_nothing(browser, local
         assert "Traceback" not in page.content()
         # Run refuses it too, by name, and the Run button comes back.
         page.locator("#run-button").click()
-        page.locator("#cancel-button").wait_for(state="visible")
+        # The refusal may come before the Cancel button is ever seen: wait for the outcome, not the swap.
+        page.wait_for_function("() => document.querySelector('#status-line').innerText.startsWith('Stopped:')",
+                               timeout=30_000)
         page.locator("#run-button").wait_for(state="visible", timeout=30_000)
         assert "image: holiday.png is not an image" in toast_texts(page)
         # The status line itself says why (a toast may be missed or gone).
