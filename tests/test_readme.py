@@ -134,9 +134,12 @@ def test_the_gradio_client_example_against_the_running_app(user):
         with serving(f"{shlex.quote(sys.executable)} app.py", cwd=ROOT, env=app_env,
                      url=f"http://127.0.0.1:{port}/"):
             lines = run([venv.python, "-c", code], cwd=folder, env=env).strip().splitlines()
-    assert float(lines[-2]) == pytest.approx(0.048)
-    video, seed, request_id, cost = lines[-1].split()
+    assert float(lines[-3]) == pytest.approx(0.048)
+    video, seed, request_id, cost = lines[-2].split()
     assert video.endswith(".mp4") and int(seed) >= 0 and request_id and float(cost) == pytest.approx(0.048)
+    final, final_seed, draft_of, tiled, sheet, count = lines[-1].split()
+    assert final.endswith(".mp4") and final_seed == seed and int(draft_of) >= 1
+    assert tiled.endswith(".mp4") and sheet.endswith(".png") and count == "2"
 
 
 def test_the_sweep_example(user):
