@@ -97,40 +97,81 @@ def plan_sweep(form: RunForm, seeds: Any, models: Iterable[str] | None, *, has_l
 
 @dataclass
 class SweepOutcome:
-    """A sweep's clips (in plan order), its contact sheet and tiled video, and what it cost."""
+    """A sweep: the notebook's DataFrame (one row per model and seed, in plan order), its contact sheet and tiled
+    video, and whether it was cancelled."""
 
-    outcome: RunOutcome
+    rows: Any
     plan: SweepPlan
+    cancelled: bool = False
     sheet: Path | None = None
     tiled: Path | None = None
 
+    @property
+    def clips(self) -> list[dict]:
+        """The rows with a video: what the gallery shows and a draft can be picked from."""
+        return [row for row in self.rows.to_dict("records")
+                if row.get("status") == "completed" and isinstance(row.get("output_path"), str)]
+
+
+def _shared_fields(form: RunForm, models: list[str]) -> dict:
+    """The form's fields for a sweep over ``models``: a field some model lacks is left out when it holds its
+    default (the sweep asks nothing special of it), so the models that have it use that default."""
+    fields = {k: v for k, v in RunForm(**{**form.__dict__, "model": SPICY}).fields().items() if k != "seed"}
+    for name in list(fields):
+        having = [MODELS[m] for m in models if name in MODELS[m].names]
+        if len(having) < len(models) and having and fields[name] == having[0].param(name).default:
+            del fields[name]
+    return fields
+
 
 def run_sweep(pg: Playground, form: RunForm, seeds: Any, models: Iterable[str] | None, *, payer, session: str,
-              visitor: str = "", on_status: StatusHook | None = None, max_cost: float | None = None,
-              on_events=None) -> SweepOutcome:
-    """Price the whole sweep (refused over ``max_cost``, default :func:`max_sweep_cost`), run it with bounded
-    concurrency through the session (cancel with ``pg.cancel(session)``: clips already paid are kept), then make the
-    contact sheet and the tiled video of the clips that finished."""
+              visitor: str = "", max_cost: float | None = None, on_events=None) -> SweepOutcome:
+    """Price the whole sweep (refused over ``max_cost``, default :func:`max_sweep_cost`, and within the host's caps
+    for the host's key), then run it with :func:`playground.sweep.seed_sweep`, the notebook's own function, through
+    its runner with bounded concurrency. ``pg.cancel(session)`` stops it: clips not yet sent are never sent, those
+    paid stay in the ledger. Then the contact sheet and the tiled video of the clips that finished."""
+    from .sweep import SweepHooks, seed_sweep
+
     source, last = pg.sources(form)
     plan = plan_sweep(form, seeds, models, has_last_image=last is not None)
     cap = max_sweep_cost() if max_cost is None else float(max_cost)
     if plan.total > cap:
         raise CapExceeded(f"sweep: {len(plan.jobs)} clips cost {format_usd(plan.total)}, over the maximum of "
                           f"{format_usd(cap)} per sweep; ask for fewer seeds or models, or a cheaper setting")
-    outcome = pg.run_jobs(source, form.prompt, last, plan.jobs, payer=payer, session=session, visitor=visitor,
-                          on_status=on_status, concurrency=min(SWEEP_CONCURRENCY, len(plan.jobs)),
-                          on_events=on_events)
-    swept = SweepOutcome(outcome, plan)
-    shown = [r for r in outcome.results if not pg.hides(r.nsfw)]
+    chosen = list(dict.fromkeys(model for model, _ in plan.jobs))
+    latest: dict[int, Any] = {}
+
+    def on_event(event) -> None:
+        latest[event.index] = event
+        if on_events is not None:
+            on_events(dict(latest))
+
+    guard = pg.caps.guard(pg.ledger, account=payer.account, session=session, visitor=visitor) \
+        if payer.capped else None
+    client = pg.client(payer)
+    try:
+        with pg.cancellable(session) as cancel:
+            hooks = SweepHooks(on_event=on_event, cancel=cancel, guard=guard, session=session,
+                               account=payer.account, visitor=visitor, webhook_url=pg.webhook_url)
+            rows = seed_sweep(source, form.prompt, parse_seeds(seeds), model=chosen, client=client,
+                              ledger=pg.ledger, last_image=last, out_dir=pg.outputs_dir, progress=False,
+                              verbose=False, concurrency=min(SWEEP_CONCURRENCY, len(plan.jobs)), hooks=hooks,
+                              **_shared_fields(form, chosen))
+            swept = SweepOutcome(rows, plan, cancel.is_set())
+    finally:
+        client.close()
+        if guard is not None:
+            guard.release()
+    shown = [row for row in swept.clips if not pg.hides(bool(row.get("nsfw")))]
     if shown:
         from .media import Clip, contact_sheet, side_by_side
 
-        clips = [Clip(str(r.video_path), r.seed, {**r.params, "model": short_name(r.model)}) for r in shown]
-        stem = pg.outputs_dir / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{session[:8] or 'x'}"
+        clips = [Clip(row["output_path"], int(row["seed"]), row) for row in shown]
+        stem = f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{session[:8] or 'x'}"
         pg.outputs_dir.mkdir(parents=True, exist_ok=True)
-        swept.sheet = stem.with_name(stem.name + "-sheet.png")
+        swept.sheet = pg.outputs_dir / f"{stem}-sheet.png"
         contact_sheet(clips).save(swept.sheet)
-        swept.tiled = side_by_side(clips, stem.with_name(stem.name + "-tiled.mp4"))
+        swept.tiled = side_by_side(clips, pg.outputs_dir / f"{stem}-tiled.mp4")
     return swept
 
 

@@ -191,7 +191,7 @@ def read_frames(path: str | os.PathLike, indices: list[int] | None = None) -> li
 # ---- pictures of many clips: contact sheets, side-by-side videos, motion scores ---------------------------------
 
 # The fields a clip's label may show besides its seed, in this order; only those that differ between clips are shown.
-LABEL_FIELDS = ("resolution", "duration", "aspect_ratio", "camera_fixed", "generate_audio", "prompt")
+LABEL_FIELDS = ("model", "resolution", "duration", "aspect_ratio", "camera_fixed", "generate_audio", "prompt")
 _LABEL_BG = (0, 0, 0)
 _LABEL_FG = (255, 255, 255)
 
@@ -230,7 +230,8 @@ def clips_of(results) -> list[Clip]:
         elif isinstance(item, (str, os.PathLike)):
             clips.append(Clip(str(item)))
         elif hasattr(item, "video_path"):  # a pipeline Result
-            clips.append(Clip(str(item.video_path), int(item.seed), dict(item.params)))
+            clips.append(Clip(str(item.video_path), int(item.seed),
+                              {**dict(item.params), "model": getattr(item, "model", None)}))
         else:
             raise TypeError(f"results: expected a sweep DataFrame, Results, Clips or paths, got {type(item).__name__}")
     return clips
@@ -451,6 +452,11 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 
 
 def _field_text(name: str, value) -> str:
+    if name == "model":
+        from .contract import MODELS
+
+        spec = MODELS.get(value) if isinstance(value, str) else None
+        return spec.title.replace("Seedance ", "").replace(" Image-to-Video", "") if spec else str(value)
     if name == "duration":
         return f"{value} s"
     if name == "camera_fixed":

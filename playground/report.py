@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from .contract import RESOLUTIONS, SPICY, get_model
+from .contract import MODELS, RESOLUTIONS, SPICY, get_model
 from .pipeline import Result
-from .pricing import price_table
+from .pricing import price_table, quote
 from .status import COMPLETED
-from .sweep import FIRST_SEED, SWEEP_COLUMNS, grid_sweep, sweep_frame, sweep_row
+from .sweep import FIRST_SEED, SWEEP_COLUMNS, grid_sweep, model_list, sweep_frame, sweep_row
 
 
 def rank_clips(results: Any, score: Callable[[str], float] | None = None):
@@ -41,13 +41,13 @@ def results_frame(results: Iterable[Result]):
     return sweep_frame(rows) if rows else pd.DataFrame(columns=list(SWEEP_COLUMNS))
 
 
-MEASURE_COLUMNS = ("resolution", "width", "height", "megapixels", "duration", "cost", "usd_per_second",
+MEASURE_COLUMNS = ("model", "resolution", "width", "height", "megapixels", "duration", "cost", "usd_per_second",
                    "usd_per_megapixel_second", "inference_s", "wall_s", "file_mb", "mbit_per_s", "status",
                    "request_id", "output_path")
 
 
 def measure_resolutions(image: Any, prompt: str | None = None, resolutions: Sequence[str] = RESOLUTIONS, *,
-                        duration: int = 4, generate_audio: bool = True, seed: int = FIRST_SEED,
+                        duration: int = 4, generate_audio: bool | None = True, seed: int = FIRST_SEED,
                         **kw: Any):
     """Render one clip per resolution and measure it: size, inference time, file size and cost per megapixel-second.
 
@@ -57,13 +57,15 @@ def measure_resolutions(image: Any, prompt: str | None = None, resolutions: Sequ
     from .media import probe
 
     kw.setdefault("progress", False)
-    frame = grid_sweep(image, {"resolution": list(resolutions)}, prompt, [seed], duration=duration,
-                       generate_audio=generate_audio, **kw)
+    if generate_audio is not None:
+        kw["generate_audio"] = generate_audio
+    frame = grid_sweep(image, {"resolution": list(resolutions)}, prompt, [seed], duration=duration, **kw)
     rows = []
     for rec in frame.to_dict("records"):
         row = {c: None for c in MEASURE_COLUMNS}
-        row.update(resolution=rec["resolution"], duration=rec["duration"], cost=rec["cost"], status=rec["status"],
-                   request_id=rec["request_id"], output_path=rec["output_path"], wall_s=rec["wall_s"])
+        row.update(model=rec["model"], resolution=rec["resolution"], duration=rec["duration"], cost=rec["cost"],
+                   status=rec["status"], request_id=rec["request_id"], output_path=rec["output_path"],
+                   wall_s=rec["wall_s"])
         if rec["status"] == COMPLETED and rec["output_path"]:
             info = probe(rec["output_path"])
             megapixels = info.width * info.height / 1e6
@@ -78,6 +80,52 @@ def measure_resolutions(image: Any, prompt: str | None = None, resolutions: Sequ
     import pandas as pd
 
     return pd.DataFrame(rows, columns=list(MEASURE_COLUMNS))
+
+
+def measure_models(image: Any, prompt: str | None = None, models: Sequence[str] = (SPICY,),
+                   resolutions: Sequence[str] = RESOLUTIONS, *, duration: int = 4, **kw: Any):
+    """:func:`measure_resolutions` for each model, at the resolutions it offers among ``resolutions``; one frame.
+
+    ``generate_audio`` applies to the models that have audio (None: each model's default).
+    """
+    import pandas as pd
+
+    audio = kw.pop("generate_audio", None)
+    frames = []
+    for model in model_list(list(models)):
+        spec = get_model(model)
+        offered = [r for r in resolutions if r in spec.resolutions]
+        if offered:
+            frames.append(measure_resolutions(image, prompt, offered, duration=duration, model=model,
+                                              generate_audio=audio if spec.has_audio else None, **kw))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(MEASURE_COLUMNS))
+
+
+def model_price_table(models: Sequence[str] | None = None, *, duration: int = 5, audio: bool = True):
+    """USD per clip, model x resolution, from the pricing module (empty where a model lacks the resolution; audio
+    only where the model has it). The ``confirmed`` attribute lists the cells the pricing table confirms.
+
+    >>> float(model_price_table([SPICY], duration=4).loc[SPICY, "480p"])
+    0.096
+    """
+    import pandas as pd
+
+    models = model_list(list(models) if models is not None else list(MODELS))
+    rows, confirmed = {}, []
+    for model in models:
+        spec = get_model(model)
+        row = {}
+        for resolution in RESOLUTIONS:
+            if resolution in spec.resolutions:
+                q = quote(model, {"resolution": resolution, "duration": duration, "generate_audio": audio})
+                row[resolution] = q.usd
+                if q.confirmed:
+                    confirmed.append((model, resolution))
+        rows[model] = row
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(RESOLUTIONS))
+    table.index.name = "model"
+    table.attrs["confirmed"] = confirmed
+    return table
 
 
 def plot_price(model: str = SPICY):
@@ -117,5 +165,6 @@ def plot_measurements(measured):
     return fig
 
 
-__all__ = ["rank_clips", "results_frame", "measure_resolutions", "plot_price", "plot_measurements",
+__all__ = ["rank_clips", "results_frame", "measure_resolutions", "measure_models", "model_price_table", "plot_price",
+           "plot_measurements",
            "MEASURE_COLUMNS"]

@@ -10,6 +10,7 @@ The page (:mod:`playground.ui`) talks to this module only; it never reaches the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -471,6 +472,19 @@ class Playground:
             return False
         event.set()
         return True
+
+    @contextlib.contextmanager
+    def cancellable(self, session: str) -> Iterator[threading.Event]:
+        """A cancel event for a run of ``session`` (a sweep, say) that :meth:`cancel` sets; forgotten afterwards."""
+        event = threading.Event()
+        with self._lock:
+            self._cancels[session] = event
+        try:
+            yield event
+        finally:
+            with self._lock:
+                if self._cancels.get(session) is event:
+                    del self._cancels[session]
 
     def forget(self, session: str) -> None:
         with self._lock:

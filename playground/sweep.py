@@ -6,6 +6,10 @@
 >>> best = report.rank_clips(df).iloc[0]                                                # doctest: +SKIP
 >>> final = rerender(best, "cat.png", resolution="1080p")                               # doctest: +SKIP
 
+``model`` is one model id or a list: the plan is then models x seeds (x grid), priced in total, each row carrying its
+model. A field a model lacks (audio or a last image on V1 Pro Fast) is left out for that model when it was not asked
+for, and refused naming the model and the field when it was (``generate_audio=True``), before anything is sent.
+
 Every job is a :class:`~playground.contract.VideoRequest` with an explicit seed, run by one
 :class:`~playground.runner.Runner`, so the ledger makes a sweep idempotent: re-running it pays nothing twice, and a
 sweep that crashed resumes the tasks it left at the API instead of submitting them again. The whole sweep is priced
@@ -20,13 +24,13 @@ import logging
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .backend import default_client
 from .client import Client
-from .contract import SEED_MAX, SPICY, VideoRequest, get_model
+from .contract import SEED_MAX, SPICY, V1_PRO_FAST, VideoRequest, get_model, show  # noqa: F401 - doctests
 from .errors import CapExceeded, ValidationError, WaveSpeedError
 from .jobs import Ledger
 from .pipeline import Media, Result, ensure_uploaded, generate_request, read_media, resume
@@ -44,7 +48,10 @@ FIRST_SEED = 1
 PARAM_COLUMNS = ("prompt", "resolution", "duration", "aspect_ratio", "camera_fixed", "generate_audio")
 RESULT_COLUMNS = ("request_id", "status", "cost", "inference_ms", "wall_s", "output_path", "nsfw", "error",
                   "reused", "job_id")
-SWEEP_COLUMNS = ("seed", *PARAM_COLUMNS, *RESULT_COLUMNS)
+SWEEP_COLUMNS = ("seed", "model", *PARAM_COLUMNS, *RESULT_COLUMNS)
+
+Models = str | Sequence[str]
+"""One model id, or a list of them (a sweep across models)."""
 
 
 # ---- planning and cost ---------------------------------------------------------------------------------------
@@ -67,6 +74,23 @@ class PlannedJob:
     state: str = "new"
     job_id: int | None = None
     request: VideoRequest | None = field(default=None, repr=False, compare=False)
+    model: str = SPICY
+
+
+@dataclass(frozen=True)
+class SweepHooks:
+    """How a caller that serves visitors (the page's Sweep tab, ``/sweep``) takes part in a run: ``on_event`` sees
+    each job's :class:`~playground.runner.RunEvent` (``index`` is the row's place in the plan), ``cancel`` stops the
+    rest, and ``guard``, ``session``, ``account``, ``visitor`` and ``webhook_url`` are the runner's (caps, ledger rows
+    and History visibility)."""
+
+    on_event: Any = None
+    cancel: Any = None
+    guard: Any = None
+    session: str = ""
+    account: str = ""
+    visitor: str = ""
+    webhook_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +101,7 @@ class SweepEstimate:
     jobs: tuple[PlannedJob, ...]
     confirmed: bool = True
     varied: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
 
     @property
     def n_jobs(self) -> int:
@@ -100,6 +125,8 @@ class SweepEstimate:
         shown = _describe_params(self.jobs[0].params, exclude=self.varied) if self.jobs else ""
         each = {j.cost for j in self.jobs}
         price = f"{format_usd(next(iter(each)))} each" if len(each) == 1 else "prices vary by job"
+        if len(self.models) > 1:
+            shown = f"{len(self.models)} models; {shown}"
         text = (f"{self.n_jobs} jobs ({shown}): {format_usd(self.total)} estimated, {price}; "
                 f"{format_usd(self.to_pay)} to pay now")
         held = self.n_jobs - self.n_new
@@ -136,20 +163,70 @@ def seed_list(seeds: int | Iterable[int], first_seed: int = FIRST_SEED) -> list[
     return list(dict.fromkeys(values))
 
 
-def sweep_cost(n_or_seeds: int | Iterable[int] = 8, *, model: str = SPICY, grid: dict[str, Sequence] | None = None,
+def sweep_cost(n_or_seeds: int | Iterable[int] = 8, *, model: Models = SPICY, grid: dict[str, Sequence] | None = None,
                **params: Any) -> float:
-    """USD for a sweep of ``n_or_seeds`` seeds (times every combination of ``grid``) with ``params``. Pure.
+    """USD for a sweep of ``n_or_seeds`` seeds (times every combination of ``grid``, times every model) with
+    ``params``. Pure; a field a model lacks is judged as in a run (see the module docstring).
 
     >>> sweep_cost(8, resolution="480p", duration=4, generate_audio=True)
     0.768
+    >>> sweep_cost(2, model=[SPICY, V1_PRO_FAST], resolution="480p", duration=4)  # V1 Pro Fast has no audio
+    0.288
     """
     seeds = seed_list(n_or_seeds)
     combos = _combinations(grid or {})
-    return round(sum(quote(model, {**params, **combo}).usd for combo in combos) * len(seeds), 6)
+    total = 0.0
+    for name in model_list(model):
+        for combo in combos:
+            total += quote(name, fields_for(name, {**params, **combo}, explicit=set(params) | set(combo))).usd
+    return round(total * len(seeds), 6)
+
+
+def model_list(model: Models) -> list[str]:
+    """The models of a sweep: one id or a list, checked and de-duplicated (a ValidationError naming ``model``).
+
+    >>> model_list(SPICY) == [SPICY]
+    True
+    """
+    names = [model] if isinstance(model, str) else list(model) if isinstance(model, Iterable) else [model]
+    if not names:
+        raise ValidationError("model: the list is empty; give at least one model")
+    for name in names:
+        get_model(name)  # UnknownModel names the field
+    return list(dict.fromkeys(names))
+
+
+def model_label(model: str) -> str:
+    """A model's short name for rows and labels: "V1.5 Pro Spicy", "V1 Pro Fast"."""
+    return get_model(model).title.replace("Seedance ", "").replace(" Image-to-Video", "").strip()
+
+
+def fields_for(model: str, fields: dict[str, Any], *, explicit: Iterable[str] = ()) -> dict[str, Any]:
+    """``fields`` as ``model`` takes them: a field the model lacks is dropped when it was left at a default (not in
+    ``explicit``) or asks for nothing (False, None); asked for explicitly, it is refused naming the model and field.
+
+    >>> fields_for(V1_PRO_FAST, {"resolution": "480p", "generate_audio": True})
+    {'resolution': '480p'}
+    """
+    spec, asked = get_model(model), set(explicit)
+    kept: dict[str, Any] = {}
+    problems = []
+    for name, value in fields.items():
+        if name in spec.names:
+            kept[name] = value
+        elif name in asked and value not in (None, False) and name == "last_image":
+            problems.append(f"last_image: {model_label(model)} ({model}) takes no last image; leave it out, or "
+                            "sweep models that take one")
+        elif name in asked and value not in (None, False):
+            problems.append(f"{name}: {model_label(model)} ({model}) has no {name}; got {show(value)}. Leave it "
+                            "out, or sweep models that have it")
+    if problems:
+        raise ValidationError(problems)
+    return kept
 
 
 def estimate_sweep(image: Any, prompt: str | None = None, seeds: int | Iterable[int] = 8, *,
-                   grid: dict[str, Sequence] | None = None, model: str = SPICY, last_image: Any = None,
+                   grid: dict[str, Sequence] | None = None, model: Models = SPICY, last_image: Any = None,
                    client: Client | None = None, ledger: Ledger | None = None, **params: Any) -> SweepEstimate:
     """Plan a sweep and price it, without sending anything: one :class:`PlannedJob` per seed and combination.
 
@@ -164,13 +241,14 @@ def estimate_sweep(image: Any, prompt: str | None = None, seeds: int | Iterable[
 # ---- running -------------------------------------------------------------------------------------------------
 
 
-def seed_sweep(image: Any, prompt: str | None = None, seeds: int | Iterable[int] = 8, *, model: str = SPICY,
+def seed_sweep(image: Any, prompt: str | None = None, seeds: int | Iterable[int] = 8, *, model: Models = SPICY,
                concurrency: int | None = None, max_cost: float | None = None, client: Client | None = None,
                ledger: Ledger | None = None, out_dir: str | Path | None = None, last_image: Any = None,
-               progress: bool = True, verbose: bool = True, **params: Any):
+               progress: bool = True, verbose: bool = True, hooks: SweepHooks | None = None, **params: Any):
     """Render ``image`` once per seed and return a pandas DataFrame, one row per seed (see SWEEP_COLUMNS).
 
-    ``seeds`` is a count (seeds 1..n) or a list. ``params`` are the model's fields (resolution, duration,
+    ``seeds`` is a count (seeds 1..n) or a list; ``model`` one model id or a list (a row per model and seed, each
+    with its ``model``). ``params`` are the model's fields (resolution, duration,
     generate_audio, camera_fixed, aspect_ratio). At most ``concurrency`` tasks are at the API at once (default 2,
     the Bronze level). With ``max_cost`` the sweep is refused (CapExceeded) before anything is sent when what it
     would pay exceeds it. A failed job is a row with its status and error, never an exception.
@@ -180,17 +258,19 @@ def seed_sweep(image: Any, prompt: str | None = None, seeds: int | Iterable[int]
     """
     return grid_sweep(image, {}, prompt, seeds, model=model, concurrency=concurrency, max_cost=max_cost,
                       client=client, ledger=ledger, out_dir=out_dir, last_image=last_image, progress=progress,
-                      verbose=verbose, **params)
+                      verbose=verbose, hooks=hooks, **params)
 
 
 def grid_sweep(image: Any, grid: dict[str, Sequence], prompt: str | None = None,
-               seeds: int | Iterable[int] = 1, *, model: str = SPICY, concurrency: int | None = None,
+               seeds: int | Iterable[int] = 1, *, model: Models = SPICY, concurrency: int | None = None,
                max_cost: float | None = None, client: Client | None = None, ledger: Ledger | None = None,
                out_dir: str | Path | None = None, last_image: Any = None, progress: bool = True,
-               verbose: bool = True, **params: Any):
+               verbose: bool = True, hooks: SweepHooks | None = None, **params: Any):
     """Like :func:`seed_sweep`, over every combination of ``grid`` (field -> values) times every seed.
 
     >>> grid_sweep("cat.png", {"resolution": ["480p", "720p"], "camera_fixed": [False, True]})  # doctest: +SKIP
+
+    ``hooks`` (see :class:`SweepHooks`) are for callers serving visitors: progress events, cancel, caps.
     """
     workers = DEFAULT_CONCURRENCY if concurrency is None else int(concurrency)
     if workers < 1:
@@ -208,20 +288,21 @@ def grid_sweep(image: Any, grid: dict[str, Sequence], prompt: str | None = None,
         # Upload once before the run starts, so every job finds the image in the ledger's upload cache.
         for prep in media.uploads:
             ensure_uploaded(client, ledger, prep)
-    frame = _run(estimate, media, client, ledger, workers, out_dir, progress)
+    frame = _run(estimate, media, client, ledger, workers, out_dir, progress, hooks or SweepHooks())
     frame.attrs["estimate"] = estimate.message()
     frame.attrs["varied"] = list(estimate.varied)
     return frame
 
 
 def rerender(row: Any, image: Any, *, client: Client | None = None, ledger: Ledger | None = None,
-             model: str = SPICY, out_dir: str | Path | None = None, last_image: Any = None,
+             model: str | None = None, out_dir: str | Path | None = None, last_image: Any = None,
              max_cost: float | None = None, **overrides: Any) -> Result:
     """Render a sweep row again with the same seed and fields, changed by ``overrides`` (e.g. resolution="1080p").
 
     ``row`` is a sweep DataFrame row (a pandas Series or dict) or a pipeline Result. Goes through the ledger like
-    any generate call, so rendering the same winner twice pays once.
+    any generate call, so rendering the same winner twice pays once. ``model`` defaults to the row's (else spicy).
     """
+    model = model or _row_model(row)
     if isinstance(row, Result) and row.request is not None and row.request.model == model:
         request = row.request.with_changes(**overrides)
     else:
@@ -258,10 +339,11 @@ def _combinations(grid: dict[str, Sequence]) -> list[dict[str, Any]]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(list(grid[n]) for n in names))]
 
 
-def _plan(image: Any, prompt: str | None, seeds: int | Iterable[int], grid: dict[str, Sequence], model: str,
+def _plan(image: Any, prompt: str | None, seeds: int | Iterable[int], grid: dict[str, Sequence], model: Models,
           last_image: Any, client: Client, ledger: Ledger,
           params: dict[str, Any]) -> tuple[SweepEstimate, Media]:
-    """The jobs of a sweep, priced, with the ledger's knowledge of each; and its images."""
+    """The jobs of a sweep (models x combinations x seeds), priced, with the ledger's knowledge of each; and its
+    images. Every problem of every model is gathered into one ValidationError before anything is read or sent."""
     grid = dict(grid)
     if "seed" in grid:
         if seeds not in (1, None):
@@ -269,11 +351,14 @@ def _plan(image: Any, prompt: str | None, seeds: int | Iterable[int], grid: dict
         seeds = grid.pop("seed")
     if "seed" in params:
         raise ValidationError("seed: a sweep takes its seeds from seeds=...; pass seeds=[...] instead")
-    spec = get_model(model)
+    if "model" in grid:
+        raise ValidationError("grid: give the models as model=[...], not as a grid entry")
+    models = model_list(model)
+    fields_known = {n for m in models for n in get_model(m).names}
     for name in grid:
-        if name not in spec.names or name in ("image", "last_image"):
+        if name not in fields_known or name in ("image", "last_image"):
             raise ValidationError(f"grid: {name} is not a field to vary; choose from "
-                                  f"{', '.join(n for n in spec.names if n not in ('image', 'last_image', 'seed'))}")
+                                  f"{', '.join(sorted(fields_known - {'image', 'last_image', 'seed'}))}")
     seed_values = seed_list(seeds if seeds is not None else 1)
     combos = _combinations(grid)
     media = read_media(image, last_image, client=client)
@@ -281,33 +366,44 @@ def _plan(image: Any, prompt: str | None, seeds: int | Iterable[int], grid: dict
     jobs: list[PlannedJob] = []
     problems: list[str] = []
     confirmed = True
-    for combo in combos:
-        for seed in seed_values:
+    explicit = set(params) | set(grid) | ({"last_image"} if "last_image" in media.hashes else set())
+    for name in models:
+        for combo in combos:
             try:
-                fields = {"prompt": prompt, **params, **{k: v for k, v in combo.items() if v is not None}}
-                request = VideoRequest.build(model, has_last_image="last_image" in media.hashes,
-                                             **{**fields, "seed": seed})
+                asked = {**params, **{k: v for k, v in combo.items() if v is not None}}
+                if "last_image" in media.hashes:
+                    asked["last_image"] = True  # a marker for fields_for: the picture itself travels beside
+                fields = fields_for(name, asked, explicit=explicit)
+                has_last = bool(fields.pop("last_image", False))
+                built = [VideoRequest.build(name, has_last_image=has_last, **{"prompt": prompt, **fields,
+                                                                              "seed": seed})
+                         for seed in seed_values]
             except ValidationError as exc:
-                problems.extend(p for p in exc.problems if p not in problems)
+                tag = model_label(name)
+                named = [p if len(models) == 1 or tag in p else f"{p} ({tag})" for p in exc.problems]
+                problems.extend(p for p in named if p not in problems)
                 continue
-            if problems:
-                continue
-            q = price_of(request)
-            confirmed = confirmed and q.confirmed
-            # The same identity generate() gives the request, so the ledger's rows can be matched before sending.
-            fp = request.fingerprint(client.backend_id, media.hashes)
-            jobs.append(PlannedJob(len(jobs), seed, request.params(), q.usd, fp, request=request))
+            for request in built:
+                q = price_of(request)
+                confirmed = confirmed and q.confirmed
+                # The same identity generate() gives the request, so the ledger's rows can be matched before sending.
+                fp = request.fingerprint(client.backend_id, media.hashes)
+                jobs.append(PlannedJob(len(jobs), request.seed, request.params(), q.usd, fp, request=request,
+                                       model=name))
     if problems:
         raise ValidationError(problems)
 
     known = _ledger_states(ledger, client.backend_id, {j.fingerprint for j in jobs})
     jobs = [j if j.fingerprint not in known else _with_state(j, *known[j.fingerprint]) for j in jobs]
     varied = tuple(name for name in grid if len({repr(c.get(name)) for c in combos}) > 1)
-    return SweepEstimate(model, tuple(jobs), confirmed, varied), media
+    if len(models) > 1:
+        varied = ("model", *varied)
+    return SweepEstimate(models[0], tuple(jobs), confirmed, varied, tuple(models)), media
 
 
 def _with_state(job: PlannedJob, state: str, job_id: int) -> PlannedJob:
-    return PlannedJob(job.index, job.seed, job.params, job.cost, job.fingerprint, state, job_id, job.request)
+    return PlannedJob(job.index, job.seed, job.params, job.cost, job.fingerprint, state, job_id, job.request,
+                      job.model)
 
 
 def _ledger_states(ledger: Ledger, backend_id: str, fps: set[str]) -> dict[str, tuple[str, int]]:
@@ -365,6 +461,13 @@ def _row_params(row: Any) -> dict[str, Any]:
     return params
 
 
+def _row_model(row: Any) -> str:
+    """The model a sweep row or Result was made with (rows from before sweeps had a model column: spicy)."""
+    value = getattr(row, "model", None) if isinstance(row, Result) else \
+        (row.get("model") if hasattr(row, "get") else None)
+    return SPICY if value is None or _is_missing(value) or not value else str(value)
+
+
 def _is_missing(value: Any) -> bool:
     try:
         return bool(value != value)  # NaN and pandas NA
@@ -382,7 +485,7 @@ def _plain(value: Any) -> Any:
 def sweep_row(result: Result, cost: float | None = None) -> dict[str, Any]:
     """One sweep row (see SWEEP_COLUMNS) for a pipeline Result; ``cost`` defaults to the result's."""
     cost = result.cost if cost is None else cost
-    row = {"seed": int(result.seed)}
+    row = {"seed": int(result.seed), "model": result.model}
     row.update({name: result.params.get(name) for name in PARAM_COLUMNS})
     row.update(request_id=result.request_id, status=COMPLETED, cost=cost, inference_ms=result.inference_ms,
                wall_s=round(result.wall_s, 3), output_path=str(result.video_path), nsfw=bool(result.nsfw), error="",
@@ -404,7 +507,7 @@ def sweep_frame(rows: list[dict[str, Any]]):
 
 
 def _run(estimate: SweepEstimate, media: Media, client: Client, ledger: Ledger, concurrency: int,
-         out_dir: str | Path | None, progress: bool):
+         out_dir: str | Path | None, progress: bool, hooks: SweepHooks):
     """Collect what an earlier run left at the API, then run the rest through one Runner; one row per job."""
     rows: list[dict[str, Any] | None] = [None] * estimate.n_jobs
     t0 = time.monotonic()
@@ -425,8 +528,12 @@ def _run(estimate: SweepEstimate, media: Media, client: Client, ledger: Ledger, 
         if event.phase in END_PHASES:
             bar.advance({"status": COMPLETED if event.phase in ("done", "reused") else event.phase,
                          "reused": event.phase == "reused", "cost": to_run[event.index].cost})
+        if hooks.on_event is not None:  # indexed by the row of the plan, not by the place among the jobs sent
+            hooks.on_event(replace(event, index=to_run[event.index].index))
 
-    runner = Runner(client, ledger, concurrency=concurrency, on_event=on_event, out_dir=out_dir, probe_output=False)
+    runner = Runner(client, ledger, concurrency=concurrency, on_event=on_event, out_dir=out_dir, probe_output=False,
+                    cancel=hooks.cancel, guard=hooks.guard, session=hooks.session, account=hooks.account,
+                    visitor=hooks.visitor, webhook_url=hooks.webhook_url)
     try:
         results = runner.run((job.request, media) for job in to_run)
     finally:
@@ -451,7 +558,7 @@ def _failed_row(ledger: Ledger, job: PlannedJob, exc: WaveSpeedError, t0: float)
 
 def _row(job: PlannedJob, *, status: str, error: str, t0: float, request_id: str | None = None,
          inference_ms: int | None = None, job_id: int | None = None) -> dict[str, Any]:
-    row = {"seed": job.seed}
+    row = {"seed": job.seed, "model": job.model}
     row.update({name: job.params.get(name) for name in PARAM_COLUMNS})
     row.update(request_id=request_id, status=status, cost=0.0 if status in UNCHARGED else job.cost,
                inference_ms=inference_ms, wall_s=round(time.monotonic() - t0, 3), output_path="", nsfw=False,
@@ -504,4 +611,5 @@ class _Progress:
 
 
 __all__ = ["seed_sweep", "grid_sweep", "estimate_sweep", "sweep_cost", "seed_list", "SweepEstimate", "PlannedJob",
+           "SweepHooks", "model_list", "model_label", "fields_for", "Models",
            "rerender", "sweep_row", "sweep_frame", "SWEEP_COLUMNS", "PARAM_COLUMNS", "DEFAULT_CONCURRENCY"]

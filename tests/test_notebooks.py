@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from playground.contract import SPICY
+from playground.contract import SPICY, STANDARD, V1_PRO_FAST
 from playground.media import probe
 from playground.pricing import estimate_cost
 from playground.report import MEASURE_COLUMNS
@@ -68,14 +68,15 @@ def run(notebook: Path, tmp_path: Path, **parameters) -> nbformat.NotebookNode:
 
 
 @pytest.mark.slow
-def test_the_seed_sweep_notebook_runs_end_to_end_on_the_local_api(kernel_env):
+def test_the_seed_sweep_notebook_runs_end_to_end_on_the_local_api_with_a_model_list(kernel_env):
     out = kernel_env / "out"
-    run(SEED_SWEEP, kernel_env, output_dir=str(out), seeds=4, resolution="480p", duration=4,
-        generate_audio=True, max_cost=1.0, final_resolution="1080p")
+    run(SEED_SWEEP, kernel_env, output_dir=str(out), seeds=2, models=[SPICY, STANDARD], resolution="480p",
+        duration=4, generate_audio=True, max_cost=1.0, final_resolution="1080p")
 
     sweep = pd.read_csv(out / "sweep.csv")
     assert list(sweep.columns) == list(SWEEP_COLUMNS)
-    assert list(sweep["seed"]) == [1, 2, 3, 4]
+    assert list(zip(sweep["model"], sweep["seed"], strict=True)) == [(SPICY, 1), (SPICY, 2), (STANDARD, 1),
+                                                                     (STANDARD, 2)]
     assert (sweep["status"] == "completed").all()
     price = estimate_cost(SPICY, {"resolution": "480p", "duration": 4, "generate_audio": True})
     assert list(sweep["cost"]) == [price] * 4
@@ -83,7 +84,7 @@ def test_the_seed_sweep_notebook_runs_end_to_end_on_the_local_api(kernel_env):
     sheet = Image.open(out / "contact_sheet.png")
     first = probe(sweep["output_path"][0])
     assert (first.width, first.height) == (864, 496)
-    assert sheet.size == (6 * 256, 4 * round(256 * 496 / 864))  # 6 frames across, a row per seed
+    assert sheet.size == (6 * 256, 4 * round(256 * 496 / 864))  # 6 frames across, a row per clip
 
     tiled = probe(out / "side_by_side.mp4")
     assert tiled.video_codec == "h264" and tiled.pix_fmt == "yuv420p" and tiled.frames == 96
@@ -92,17 +93,19 @@ def test_the_seed_sweep_notebook_runs_end_to_end_on_the_local_api(kernel_env):
     ranked = pd.read_csv(out / "ranked.csv")
     assert ranked["score"].is_monotonic_decreasing and len(ranked) == 4
     final = pd.read_csv(out / "final.csv").iloc[0]
-    assert final["seed"] == ranked["seed"][0] and final["resolution"] == "1080p"
-    assert final["cost"] == estimate_cost(SPICY, {"resolution": "1080p", "duration": 4, "generate_audio": True})
+    assert (final["model"], final["seed"]) == (ranked["model"][0], ranked["seed"][0])
+    assert final["resolution"] == "1080p"
+    assert final["cost"] == estimate_cost(final["model"], {"resolution": "1080p", "duration": 4,
+                                                           "generate_audio": True})
     video = probe(final["output_path"])
     assert (video.width, video.height, video.frames) == (1920, 1080, 96)
 
 
 @pytest.mark.slow
-def test_the_cost_notebook_runs_end_to_end_on_the_local_api(kernel_env):
+def test_the_cost_notebook_runs_end_to_end_on_the_local_api_with_a_model_list(kernel_env):
     out = kernel_env / "out"
-    run(COST, kernel_env, output_dir=str(out), resolutions=["480p", "720p", "1080p"], duration=4,
-        generate_audio=True, max_cost=1.0)
+    run(COST, kernel_env, output_dir=str(out), resolutions=["480p", "720p"], models=[SPICY, V1_PRO_FAST],
+        duration=4, generate_audio=True, max_cost=1.0)
 
     pivot = pd.read_csv(out / "price_pivot.csv", index_col="resolution")
     assert list(pivot.index) == ["480p", "720p", "1080p"] and len(pivot.columns) == 9
@@ -112,13 +115,22 @@ def test_the_cost_notebook_runs_end_to_end_on_the_local_api(kernel_env):
                 SPICY, {"resolution": resolution, "duration": int(duration), "generate_audio": True})
     assert len(pd.read_csv(out / "price_table.csv")) == 3 * 9 * 2
 
+    by_model = pd.read_csv(out / "model_prices.csv", index_col="model")
+    assert list(by_model.index) == [SPICY, V1_PRO_FAST] and list(by_model.columns) == ["480p", "720p", "1080p"]
+    for model in by_model.index:
+        for resolution in by_model.columns:
+            assert by_model.loc[model, resolution] == estimate_cost(
+                model, {"resolution": resolution, "duration": 4, "generate_audio": True})
+    assert by_model.loc[V1_PRO_FAST, "480p"] == by_model.loc[SPICY, "480p"] / 2  # no audio
+
     measured = pd.read_csv(out / "measured.csv")
     assert list(measured.columns) == list(MEASURE_COLUMNS)
-    assert list(measured["resolution"]) == ["480p", "720p", "1080p"]
-    assert list(measured["width"]) == [864, 1280, 1920] and (measured["status"] == "completed").all()
+    assert list(zip(measured["model"], measured["resolution"], strict=True)) == [
+        (SPICY, "480p"), (SPICY, "720p"), (V1_PRO_FAST, "480p"), (V1_PRO_FAST, "720p")]
+    assert list(measured["width"][:2]) == [864, 1280] and (measured["status"] == "completed").all()
     for row in measured.to_dict("records"):
-        assert row["cost"] == estimate_cost(SPICY, {"resolution": row["resolution"], "duration": 4,
-                                                    "generate_audio": True})
+        assert row["cost"] == estimate_cost(row["model"], {"resolution": row["resolution"], "duration": 4,
+                                                           "generate_audio": True})
         assert row["inference_s"] > 0 and row["file_mb"] > 0
     for picture in ("price.png", "measured.png"):
         assert Image.open(out / picture).size[0] > 300

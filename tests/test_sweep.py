@@ -9,12 +9,12 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 
 from playground.client import Client, PollSchedule  # noqa: E402
-from playground.contract import SPICY, output_size  # noqa: E402
+from playground.contract import FAST, SPICY, STANDARD, V1_PRO_FAST, output_size  # noqa: E402
 from playground.errors import CapExceeded, ValidationError  # noqa: E402
 from playground.images import prepare_image  # noqa: E402
 from playground.jobs import Ledger  # noqa: E402
 from playground.local import LocalConfig, start_server  # noqa: E402
-from playground.media import motion_energy, probe  # noqa: E402
+from playground.media import clips_of, motion_energy, probe, side_by_side, varied_fields  # noqa: E402
 from playground.pipeline import generate  # noqa: E402
 from playground.pricing import estimate_cost, price_pivot  # noqa: E402
 from playground.report import (  # noqa: E402
@@ -304,3 +304,62 @@ def test_demo_image_is_the_same_everywhere_and_a_valid_input(tmp_path):
     a = prepare_image(demo_image(tmp_path / "a.png"))
     b = prepare_image(demo_image(tmp_path / "b.png"))
     assert a.sha256 == b.sha256 and a.size == (1280, 720)
+
+
+# ---- sweeps across models ------------------------------------------------------------------------------------------
+
+
+def test_a_sweep_over_two_models_is_one_plan_priced_in_total_and_each_row_names_its_model(local_api, env, capsys,
+                                                                                        tmp_path):
+    client, ledger, image, tmp = env
+    models = [SPICY, STANDARD]
+    total = sweep_cost([1, 2], model=models, **SMALL)
+    assert total == pytest.approx(4 * PRICE_480P_4S)
+    estimate = estimate_sweep(image, "slow zoom in", [1, 2], model=models, client=client, ledger=ledger, **SMALL)
+    assert estimate.to_pay == pytest.approx(total) and estimate.varied == ("model",)
+    assert local_api.submits == 0  # pricing sent nothing
+
+    df = seed_sweep(image, "slow zoom in", [1, 2], model=models, client=client, ledger=ledger, out_dir=tmp / "out",
+                    progress=False, **SMALL)
+    assert "4 jobs (2 models; 480p, 4 s, audio on): $0.384 estimated" in capsys.readouterr().err
+    assert list(zip(df["model"], df["seed"], strict=True)) == [(SPICY, 1), (SPICY, 2), (STANDARD, 1), (STANDARD, 2)]
+    assert (df["status"] == "completed").all() and list(df["cost"]) == [PRICE_480P_4S] * 4
+    for model in models:
+        assert [p for m, p, _ in local_api.requests_log if m == "POST"].count(f"/api/v3/{model}") == 2
+    assert sorted(j.model for j in ledger.jobs()) == sorted(models * 2)
+    # The contact sheet and the tiled video label each clip by its model, since the model varies.
+    clips = clips_of(df)
+    assert varied_fields(clips) == ("model",)
+    assert clips[2].label(("model",)) == "seed 1 · V1.5 Pro"
+    tiled = probe(side_by_side(df, tmp_path / "tiled.mp4"))
+    assert tiled.video_codec == "h264" and tiled.pix_fmt == "yuv420p"
+    # The winner is rendered again with its own model.
+    again = rerender(df.iloc[3], image, client=client, ledger=ledger, out_dir=tmp / "out")
+    assert again.model == STANDARD and again.seed == 2 and again.reused
+
+
+def test_a_field_a_model_lacks_is_dropped_when_left_at_its_default_and_refused_when_asked_for(local_api, env):
+    client, ledger, image, tmp = env
+    both = [SPICY, V1_PRO_FAST]
+    df = seed_sweep(image, "slow zoom in", [4], model=both, client=client, ledger=ledger, out_dir=tmp / "out",
+                    progress=False, resolution="480p", duration=4)
+    assert list(df["model"]) == both
+    assert bool(df["generate_audio"][0])  # spicy's default
+    assert df["generate_audio"].isna()[1]  # V1 Pro Fast has no audio: left out, and priced without it
+    assert list(df["cost"]) == [PRICE_480P_4S, PRICE_480P_4S / 2]
+    posts = local_api.count("POST", "/")
+
+    asked = [({"generate_audio": True}, both, "generate_audio: V1 Pro Fast"),
+             ({"resolution": "480p"}, [SPICY, FAST], "resolution: '480p' is not allowed; choose one of 720p, 1080p "
+                                                     "(V1.5 Pro Fast)"),
+             ({"last_image": image}, both, "last_image: V1 Pro Fast"),
+             ({"prompt": None}, [SPICY, STANDARD], "prompt: is required (V1.5 Pro)")]
+    for fields, models, message in asked:
+        prompt = fields.pop("prompt", "slow zoom in")
+        with pytest.raises(ValidationError) as caught:
+            seed_sweep(image, prompt, 2, model=models, client=client, ledger=ledger, progress=False, duration=4,
+                       **fields)
+        assert message in str(caught.value)
+    with pytest.raises(ValidationError, match="model: 'seedance-2' is not known"):
+        sweep_cost(2, model=[SPICY, "seedance-2"])
+    assert local_api.count("POST", "/") == posts  # nothing sent for any of them

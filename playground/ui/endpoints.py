@@ -79,8 +79,11 @@ def sweep(pg: Playground, image=None, image_url: str | None = None, prompt: str 
                                  session="api:" + session_of(request), visitor=visitor(request))
     except WaveSpeedError as exc:
         raise readable(exc) from None
-    if not swept.outcome.results:
-        raise readable(swept.outcome.errors[0] if swept.outcome.errors else WaveSpeedError("The sweep was cancelled."))
-    rows = [{"job_id": r.job_id, "model": r.model, "seed": r.seed, "cost_usd": r.cost, "request_id": r.request_id,
-             "video": r.video_path.name} for r in swept.outcome.results]
+    rows = [{"job_id": int(row["job_id"]) if row.get("job_id") == row.get("job_id") else None,
+             "model": row["model"], "seed": int(row["seed"]), "status": row["status"], "cost_usd": float(row["cost"]),
+             "request_id": row.get("request_id") or "", "error": row.get("error") or ""}
+            for row in swept.rows.to_dict("records")]
+    if not swept.clips:
+        raise readable(WaveSpeedError("No clip of the sweep was made: " + "; ".join(
+            f"{r['model']} seed {r['seed']}: {r['error'] or r['status']}" for r in rows)))
     return (str(swept.tiled) if swept.tiled else None), (str(swept.sheet) if swept.sheet else None), rows

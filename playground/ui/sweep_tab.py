@@ -110,17 +110,18 @@ def run(pg: Playground, page: Any, values: dict, request: gr.Request):
 def _shown(pg: Playground, page: Any, swept: drafts.SweepOutcome, latest: dict, session: str, key: str) -> dict:
     from .handlers import _history
 
-    tab, outcome = page.sweep, swept.outcome
-    shown = [r for r in outcome.results if not pg.hides(r.nsfw)]
-    summary = (f"{len(outcome.results)} of {len(swept.plan.jobs)} clips · "
-               f"{format_usd(sum(r.cost for r in outcome.results if not r.reused))} paid")
-    if outcome.cancelled_jobs or len(outcome.results) < len(swept.plan.jobs):
-        summary += " · stopped: the clips not made were not sent, or are in History to resume"
+    tab, clips = page.sweep, swept.clips
+    shown = [row for row in clips if not pg.hides(bool(row.get("nsfw")))]
+    paid = sum(float(row["cost"]) for row in clips if not row.get("reused"))
+    summary = f"{len(clips)} of {len(swept.plan.jobs)} clips · {format_usd(paid)} paid"
+    if swept.cancelled or len(clips) < len(swept.plan.jobs):
+        summary += " · stopped: clips not sent were never sent; any sent are in History to resume"
     return {tab.progress: progress_table(swept.plan, latest) + "\n\n" + summary,
-            tab.gallery: [(str(r.video_path), f"{drafts.short_name(r.model)} · seed {r.seed}") for r in shown],
+            tab.gallery: [(row["output_path"], f"{drafts.short_name(row['model'])} · seed {row['seed']}")
+                          for row in shown],
             tab.sheet: str(swept.sheet) if swept.sheet else None,
             tab.tiled: str(swept.tiled) if swept.tiled else None,
-            tab.clips: [r.job_id for r in shown], **_history(pg, page, session, key)}
+            tab.clips: [int(row["job_id"]) for row in shown], **_history(pg, page, session, key)}
 
 
 def start(pg: Playground, page: Any) -> dict:
