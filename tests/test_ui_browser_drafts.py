@@ -103,17 +103,24 @@ def test_a_480p_draft_then_render_final_at_1080p_keeps_the_seed_and_history_show
     assert local_api.submits == 2
 
 
+def _start_sweep(browser, url: str, seeds: str, label: str):
+    """A page with the koi sample at 480p, 4 s, silent, whose Sweep tab was started for ``seeds`` once its button
+    showed ``label``."""
+    page = open_page(browser, url)
+    _upload(page, SAMPLES / "koi_pond.jpg")
+    choose_480p_4s_silent(page)
+    page.get_by_role("tab", name="Sweep").click()
+    page.locator("#sweep-seeds textarea").fill(seeds)
+    page.locator("#sweep-seeds textarea").press("Tab")
+    _wait_text(page, "#sweep-run", label)
+    page.locator("#sweep-run").click()
+    return page
+
+
 def test_a_sweep_of_4_seeds_shows_4_clips_a_contact_sheet_and_the_tiled_video(browser, local_api, tmp_path):
     demo, ledger = _app(local_api, tmp_path)
     with launched(demo) as app:
-        page = open_page(browser, app.url)
-        _upload(page, SAMPLES / "koi_pond.jpg")
-        choose_480p_4s_silent(page)
-        page.get_by_role("tab", name="Sweep").click()
-        page.locator("#sweep-seeds textarea").fill("4")
-        page.locator("#sweep-seeds textarea").press("Tab")
-        _wait_text(page, "#sweep-run", "4 clips · $0.192")
-        page.locator("#sweep-run").click()
+        page = _start_sweep(browser, app.url, "4", "4 clips · $0.192")
         page.wait_for_function("() => document.querySelectorAll('#sweep-gallery img, #sweep-gallery video')"
                                ".length >= 4", timeout=90_000)
         page.locator("#sweep-sheet img").wait_for(timeout=30_000)
@@ -127,14 +134,7 @@ def test_cancelling_a_sweep_midway_sends_nothing_more_and_keeps_what_was_paid(br
     slow = local_api_factory(timing="realistic", speed=1.0, render="protocol", concurrency=8)
     demo, ledger = _app(slow, tmp_path)
     with launched(demo) as app:
-        page = open_page(browser, app.url)
-        _upload(page, SAMPLES / "koi_pond.jpg")
-        choose_480p_4s_silent(page)
-        page.get_by_role("tab", name="Sweep").click()
-        page.locator("#sweep-seeds textarea").fill("8")
-        page.locator("#sweep-seeds textarea").press("Tab")
-        _wait_text(page, "#sweep-run", "8 clips")
-        page.locator("#sweep-run").click()
+        page = _start_sweep(browser, app.url, "8", "8 clips")
         page.wait_for_function("() => (document.querySelector('#sweep-progress')?.innerText.match(/processing/g)"
                                " || []).length >= 4", timeout=60_000)
         page.locator("#sweep-cancel").click()
