@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .caps import start_of_utc_day
 from .contract import MODELS, SPICY, VideoRequest, get_model
 from .errors import CapExceeded, ValidationError, WaveSpeedError
 from .pricing import Quote, format_usd, price_of
@@ -124,6 +125,35 @@ def _shared_fields(form: RunForm, models: list[str]) -> dict:
     return fields
 
 
+def check_sweep(pg: Playground, plan: SweepPlan, *, payer, session: str, visitor: str = "",
+                max_cost: float | None = None) -> None:
+    """Refuse the whole sweep, before anything is sent, when it costs more than the maximum per sweep (money only:
+    the local preview is free) or, on the host's key, when any clip breaks a cap or the total is over what is left
+    of this session's, this visitor's or the day's budget. Per-job guards still hold during the run."""
+    cap = max_sweep_cost() if max_cost is None else float(max_cost)
+    if payer.kind == "api" and plan.total > cap + 1e-9:
+        raise CapExceeded(f"sweep: {len(plan.jobs)} clips cost {format_usd(plan.total)}, over the maximum of "
+                          f"{format_usd(cap)} per sweep; nothing was sent. Ask for fewer seeds or models, or a "
+                          "cheaper setting")
+    if not payer.capped:
+        return
+    caps, ledger = pg.caps, pg.ledger
+    for (_, fields), quote in zip(plan.jobs, plan.quotes, strict=True):
+        caps.check(quote.usd, fields)
+    day = start_of_utc_day()
+    budgets = ((caps.max_cost_per_session, ledger.spent(account=payer.account, session=session),
+                "this session's budget"),
+               (caps.max_cost_per_visitor, ledger.spent(since=day, account=payer.account, visitor=visitor),
+                "your budget for today"),
+               (caps.max_cost_per_day, ledger.spent(since=day, account=payer.account),
+                "the host key's budget for today"))
+    for limit, spent, what in budgets:
+        if limit is not None and plan.total > max(0.0, limit - spent) + 1e-9:
+            raise CapExceeded(f"sweep: it costs {format_usd(plan.total)}; {format_usd(max(0.0, limit - spent))} is "
+                              f"left of {what} on the host's key. Nothing was sent: use fewer seeds or models, or "
+                              "enter your own key.")
+
+
 def run_sweep(pg: Playground, form: RunForm, seeds: Any, models: Iterable[str] | None, *, payer, session: str,
               visitor: str = "", max_cost: float | None = None, on_events=None) -> SweepOutcome:
     """Price the whole sweep (refused over ``max_cost``, default :func:`max_sweep_cost`, and within the host's caps
@@ -134,10 +164,7 @@ def run_sweep(pg: Playground, form: RunForm, seeds: Any, models: Iterable[str] |
 
     source, last = pg.sources(form)
     plan = plan_sweep(form, seeds, models, has_last_image=last is not None)
-    cap = max_sweep_cost() if max_cost is None else float(max_cost)
-    if plan.total > cap:
-        raise CapExceeded(f"sweep: {len(plan.jobs)} clips cost {format_usd(plan.total)}, over the maximum of "
-                          f"{format_usd(cap)} per sweep; ask for fewer seeds or models, or a cheaper setting")
+    check_sweep(pg, plan, payer=payer, session=session, visitor=visitor, max_cost=max_cost)
     chosen = list(dict.fromkeys(model for model, _ in plan.jobs))
     latest: dict[int, Any] = {}
 
@@ -219,4 +246,4 @@ def final_label(pg: Playground, job_id: Any, resolution: Any, duration: Any, *, 
 
 
 __all__ = ["run_sweep", "plan_sweep", "SweepPlan", "SweepOutcome", "render_final", "final_label", "final_request",
-           "parse_seeds", "short_name", "max_sweep_cost", "MAX_SWEEP_CLIPS"]
+           "parse_seeds", "short_name", "max_sweep_cost", "check_sweep", "MAX_SWEEP_CLIPS"]

@@ -80,10 +80,21 @@ def test_the_sweep_endpoint_runs_seeds_by_models_and_returns_the_tiled_video_she
     assert local_api.submits == 4
 
 
-def test_a_sweep_over_the_maximum_cost_is_refused_before_anything_is_sent(app, local_api, monkeypatch):
-    monkeypatch.setenv("PLAYGROUND_MAX_SWEEP_COST", "0.1")
-    client = GradioClient(app.url, verbose=False)
-    with pytest.raises(Exception, match="over the maximum"):
-        client.predict(image=handle_file(str(IMAGE)), prompt="x", seeds="4", models=[SPICY], duration=4,
-                       resolution="480p", api_name="/sweep")
+@pytest.mark.parametrize(("caps", "max_sweep", "refusal"), [
+    (Caps(), "0.1", "over the maximum of $0.10 per sweep"),
+    (Caps(max_cost_per_session=0.1), "5", "$0.10 is left of this session's budget"),
+    (Caps(max_resolution="480p"), "5", "up to 480p"),
+], ids=["max per sweep", "session budget", "resolution cap"])
+def test_a_sweep_on_the_host_key_over_a_limit_is_refused_whole_before_anything_is_sent(local_api, tmp_path,
+                                                                                       monkeypatch, caps, max_sweep,
+                                                                                       refusal):
+    monkeypatch.setenv("PLAYGROUND_MAX_SWEEP_COST", max_sweep)
+    demo = build_app(client_factory=client_factory_for(local_api), ledger=Ledger(tmp_path / "ledger.sqlite3"),
+                     caps=caps, owner_key="host-key")
+    resolution = "720p" if caps.max_resolution else "480p"
+    with launched(demo) as app:
+        client = GradioClient(app.url, verbose=False)
+        with pytest.raises(Exception, match=refusal.replace("$", r"\$")):
+            client.predict(image=handle_file(str(IMAGE)), prompt="x", seeds="3", models=[SPICY], duration=4,
+                           resolution=resolution, generate_audio=False, api_name="/sweep")
     assert local_api.submits == 0
