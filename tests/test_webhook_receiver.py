@@ -39,15 +39,25 @@ def factory_for(server, margin: float):
 
 
 @contextlib.contextmanager
-def served(ledger: Ledger, server, port: int, *, margin: float = 30.0) -> Iterator[Playground]:
-    """The playground app (page + receiver) on ``port``, paying with the host's key at the local API."""
-    from playground.ui import build_app
-    from playground.web import create_app
+def served(ledger: Ledger, server, port: int, *, margin: float = 30.0, page: bool = False) -> Iterator[Playground]:
+    """The playground's receiver on ``port``, paying with the host's key at the local API. With ``page``, the whole
+    served app as `python app.py` runs it (the Gradio page mounted beside the receiver); else the session service
+    and the receiver on a bare FastAPI app (the same route, without building the page)."""
+    from fastapi import FastAPI
 
-    demo = build_app(client_factory=factory_for(server, margin), ledger=ledger, caps=Caps(), owner_key=HOST_KEY)
-    pg = demo.playground
+    from playground.web import add_receiver, create_app
+
+    if page:
+        from playground.ui import build_app
+
+        demo = build_app(client_factory=factory_for(server, margin), ledger=ledger, caps=Caps(), owner_key=HOST_KEY)
+        pg = demo.playground
+        app = create_app(demo)
+    else:
+        pg = Playground(client_factory=factory_for(server, margin), ledger=ledger, caps=Caps(), owner_key=HOST_KEY)
+        app = FastAPI()
+        add_receiver(app, pg.receiver())
     pg.webhook_url = f"http://127.0.0.1:{port}/webhooks/wavespeed"
-    app = create_app(demo)
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
@@ -81,7 +91,9 @@ def _run(pg: Playground, session: str = "s1"):
 
 def test_a_run_completes_through_the_webhook_with_no_result_get(api, tmp_path):
     ledger = Ledger(tmp_path / "ledger.sqlite3")
-    with served(ledger, api, free_port()) as pg:
+    port = free_port()
+    with served(ledger, api, port, page=True) as pg:  # the app as `python app.py` serves it
+        assert requests.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200  # the page, beside it
         outcome = _run(pg)
     (result,) = outcome.results
     assert result.completed_by == "webhook" and result.video_path.exists()
@@ -155,13 +167,17 @@ def test_a_duplicated_delivery_records_and_downloads_once(api, tmp_path):
 
 def test_a_dropped_delivery_falls_back_to_polling_and_completes_once(api, tmp_path):
     ledger = Ledger(tmp_path / "ledger.sqlite3")
-    api.faults.add("webhook:drop")
     with served(ledger, api, free_port(), margin=1.0) as pg:
+        # A first run teaches the ledger how long such a task takes (about a second here, not the contract's
+        # typical time), so the fallback starts soon after the expected end plus the margin.
+        assert _run(pg).results[0].completed_by == "webhook"
+        api.faults.add("webhook:drop")
         outcome = _run(pg)
     (result,) = outcome.results
     assert result.video_path.exists() and result.completed_by == ""
-    assert api.count_endpoint("result") >= 1 and api.submits == 1
-    (job,) = ledger.jobs()
+    assert result.wall_s < 15
+    assert api.count_endpoint("result") >= 1 and api.submits == 2
+    job = ledger.get(result.job_id)
     assert job.status == "completed" and api.webhook_deliveries(job.request_id) == []
 
 
