@@ -98,3 +98,23 @@ def test_a_sweep_on_the_host_key_over_a_limit_is_refused_whole_before_anything_i
             client.predict(image=handle_file(str(IMAGE)), prompt="x", seeds="3", models=[SPICY], duration=4,
                            resolution=resolution, generate_audio=False, api_name="/sweep")
     assert local_api.submits == 0
+
+
+def test_the_run_price_with_a_key_is_the_vendors_asked_once_per_model_and_setting(local_api, tmp_path):
+    from playground.session import API_LABEL, LOCAL_LABEL, Playground
+
+    pg = Playground(client_factory=client_factory_for(local_api), ledger=Ledger(tmp_path / "l.sqlite3"),
+                    caps=Caps(), owner_key="")
+    mine = pg.payer(API_LABEL, "my-key")
+    cheap = {"resolution": "480p", "duration": 4, "generate_audio": False, "seed": 3}
+    first = pg.quote(SPICY, cheap, mine)
+    assert (first.usd, first.confirmed, first.source) == (0.048, True, "live price from the API")
+    assert pg.quote(SPICY, {**cheap, "seed": 99}, mine) == first  # the seed does not change the price: cached
+    assert local_api.count_endpoint("price") == 1
+    fast = pg.quote(FAST, {**cheap, "resolution": "720p"}, mine)
+    assert fast.source == "live price from the API" and local_api.count_endpoint("price") == 2
+    silent = {k: v for k, v in cheap.items() if k != "generate_audio"}  # V1 Pro Fast has no audio field
+    table = pg.quote(V1_PRO_FAST, silent, pg.payer(LOCAL_LABEL, ""))  # no key: the table, marked as an estimate
+    assert not table.confirmed and local_api.count_endpoint("price") == 2
+    with pytest.raises(ValidationError, match="resolution"):
+        pg.quote(FAST, cheap, mine)  # Fast has no 480p: refused by name, nothing asked
