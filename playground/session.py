@@ -424,7 +424,7 @@ class Playground:
         events: queue.SimpleQueue[RunEvent] = queue.SimpleQueue()
         runner = Runner(client, self.ledger, concurrency=concurrency, workers=min(8, 2 * concurrency),
                         on_event=events.put, cancel=cancel, guard=guard, session=session, account=payer.account,
-                        visitor=visitor, webhook_url=self.webhook_url)
+                        visitor=visitor, webhook_url=self.webhook_for(payer))
         slots: list[list[Result | WaveSpeedError]] = []
         t0 = time.monotonic()
 
@@ -555,6 +555,12 @@ class Playground:
         raise ValidationError(f"job {job.id} was paid with another key: enter that key under Backend to reach it")
 
     # ---- webhooks ------------------------------------------------------------------------------------------------
+
+    def webhook_for(self, payer: Payer) -> str | None:
+        """The webhook a run by ``payer`` asks for: the app's public receiver for the WaveSpeed API; none for the
+        local preview, which runs beside the page, polls in milliseconds and calls only loopback URLs (waiting for a
+        delivery that cannot come would cost every preview the webhook's patience)."""
+        return self.webhook_url if payer.kind == "api" else None
 
     def receiver(self) -> WebhookReceiver:
         """The webhook receiver for this playground's ledger (serve it at ``/webhooks/wavespeed``: playground.web)."""

@@ -203,3 +203,15 @@ def test_a_job_submitted_before_a_restart_is_completed_by_a_delivery_after_it(ap
     row = ledger.get(job.id)
     assert row.has_video and (row.status, row.completed_by) == ("completed", "webhook")
     assert api.count_endpoint("result") == 0 and api.submits == 1
+
+
+def test_the_local_preview_never_waits_for_a_webhook(local_api_factory, tmp_path):
+    """On a Space the public URL is set, but the embedded preview calls only loopback: its runs must poll at once."""
+    from playground.session import LOCAL_LABEL
+
+    api = local_api_factory(timing="realistic", speed=0.04, render="protocol")
+    pg = Playground(client_factory=factory_for(api, 30.0), ledger=Ledger(tmp_path / "ledger.sqlite3"), caps=Caps(),
+                    owner_key="", webhook_url="https://someone.hf.space/webhooks/wavespeed")
+    outcome = pg.run(IMAGE, "static camera", None, CHEAP, batch=1, payer=pg.payer(LOCAL_LABEL, ""), session="s")
+    (result,) = outcome.results
+    assert result.completed_by == "" and result.wall_s < 15 and api.count_endpoint("result") >= 1
