@@ -228,7 +228,8 @@ def render_final(pg: Playground, job_id: Any, resolution: Any, duration: Any, *,
                           [(draft.model, fields)], payer=payer, session=session, visitor=visitor,
                           on_status=on_status)
     for result in outcome.results:
-        pg.ledger.update(result.job_id, draft_of=draft.id)
+        if result.job_id != draft.id:  # the same setting again is the draft itself, reused: no link to itself
+            pg.ledger.update(result.job_id, draft_of=draft.id)
     if not outcome.results and outcome.errors:
         raise outcome.errors[0]
     return outcome
