@@ -228,7 +228,7 @@ def render_final(pg: Playground, job_id: Any, resolution: Any, duration: Any, *,
                           [(draft.model, fields)], payer=payer, session=session, visitor=visitor,
                           on_status=on_status)
     for result in outcome.results:
-        if result.job_id != draft.id:  # the same setting again is the draft itself, reused: no link to itself
+        if result.job_id != draft.id:  # an identical request reuses the draft itself: never link a job to itself
             pg.ledger.update(result.job_id, draft_of=draft.id)
     if not outcome.results and outcome.errors:
         raise outcome.errors[0]
