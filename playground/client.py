@@ -17,7 +17,6 @@ Written from ``shared/contract/wavespeed-v3.md``, not from what the local API ac
 from __future__ import annotations
 
 import io
-import ipaddress
 import logging
 import mimetypes
 import os
@@ -52,7 +51,7 @@ from .errors import (
     ValidationError,
     WaveSpeedError,
 )
-from .netsafe import check_fetchable
+from .netsafe import check_fetchable, is_link_local, is_private_host
 from .pricing import Quote, quote
 from .status import TERMINAL
 
@@ -282,7 +281,7 @@ class Client:
         self._lock = threading.Lock()
         self.requests_sent: dict[str, int] = {}
         self.max_download_bytes = max_download_bytes if max_download_bytes is not None else _env_download_cap()
-        self.allow_private_outputs = (_is_private_host(urlsplit(self.base_url).hostname or "")
+        self.allow_private_outputs = (is_private_host(urlsplit(self.base_url).hostname or "")
                                       if allow_private_outputs is None else bool(allow_private_outputs))
         self.clock_skew = float(clock_skew)
 
@@ -578,7 +577,7 @@ class Client:
         check_fetchable(url, what=what, allow_private=self.allow_private_outputs)
         host = urlsplit(url).hostname or ""
         # Even for the embedded API, link-local hosts (cloud metadata at 169.254.169.254) are never an output.
-        if _is_link_local(host):
+        if is_link_local(host):
             raise UnsafeURL(f"{what}: the host {host!r} is link-local (cloud metadata); refused")
 
     def _open_output(self, url: str, what: str, task_id: str | None) -> requests.Response:
@@ -804,28 +803,6 @@ def _env_download_cap() -> int:
     if megabytes <= 0:
         raise ValidationError(f"PLAYGROUND_MAX_DOWNLOAD_MB: {value} must be greater than 0")
     return int(megabytes * 1024 * 1024)
-
-
-def _is_private_host(host: str) -> bool:
-    """True for ``localhost`` and literal loopback, private or link-local addresses (no DNS lookup)."""
-    host = host.lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        ip = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    return ip.is_loopback or ip.is_private or ip.is_link_local
-
-
-def _is_link_local(host: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_link_local
 
 
 def _sleep_until(deadline: float, cancel: threading.Event | None) -> None:

@@ -10,14 +10,14 @@ the final to its draft.
 from __future__ import annotations
 
 import os
-import time
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .caps import start_of_utc_day
-from .contract import MODELS, SPICY, VideoRequest, get_model
+from .contract import MODELS, SEED_MAX, SPICY, VideoRequest, show
 from .errors import CapExceeded, ValidationError, WaveSpeedError
 from .pricing import Quote, format_usd, price_of
 from .session import Playground, RunForm, RunOutcome, StatusHook
@@ -25,6 +25,7 @@ from .status import COMPLETED
 from .sweep import seed_list
 
 MAX_SWEEP_CLIPS = 16
+MAX_SEEDS_TEXT = 200  # characters of the seeds box: 16 seeds of 10 digits fit
 SWEEP_CONCURRENCY = 4
 
 
@@ -44,15 +45,49 @@ def short_name(model: str) -> str:
 
 
 def parse_seeds(value: Any) -> list[int]:
-    """"4" (that many seeds, 1 to 4, as the notebook's ``seed_sweep(seeds=4)``), or a list "1, 7, 42"."""
-    text = str(value if value is not None else "").strip()
-    try:
-        seeds = seed_list(int(text) if text.isdigit() else [int(part) for part in text.replace(",", " ").split()])
-    except (TypeError, ValueError):
-        raise ValidationError(f"seeds: {text!r} is neither a count nor a list of whole numbers") from None
-    if not seeds:
+    """"4" (that many seeds, 1 to 4, as the notebook's ``seed_sweep(seeds=4)``), or a list "1, 7, 42"; bounded before
+    anything is built from it: at most :data:`MAX_SWEEP_CLIPS` seeds, each 0 to ``SEED_MAX``.
+
+    >>> parse_seeds("3"), parse_seeds("1, 7 42")
+    ([1, 2, 3], [1, 7, 42])
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValidationError(f"seeds: expected a count (4) or a list of seeds (1, 7, 42), got {show(value)}")
+    text = value.strip()
+    if len(text) > MAX_SEEDS_TEXT:
+        raise ValidationError(f"seeds: {len(text):,} characters is too long; give a count up to {MAX_SWEEP_CLIPS} "
+                              f"or a list of at most {MAX_SWEEP_CLIPS} seeds")
+    if text.isdigit():
+        if len(text) > 3 or int(text) > MAX_SWEEP_CLIPS:
+            raise ValidationError(f"seeds: {show(text)} clips is over the most a sweep may run ({MAX_SWEEP_CLIPS})")
+        if int(text) < 1:
+            raise ValidationError("seeds: give a count of 1 or more, or a list (1, 7, 42)")
+        return seed_list(int(text))
+    parts = text.replace(",", " ").split()
+    if not parts:
         raise ValidationError("seeds: give a count (4) or a list (1, 7, 42)")
-    return seeds
+    if len(parts) > MAX_SWEEP_CLIPS:
+        raise ValidationError(f"seeds: {len(parts)} seeds is over the most a sweep may run ({MAX_SWEEP_CLIPS})")
+    if not all(part.isdigit() and len(part) <= len(str(SEED_MAX)) for part in parts):
+        raise ValidationError(f"seeds: {show(text)} is neither a count nor a list of whole numbers from 0 to "
+                              f"{SEED_MAX}")
+    return seed_list([int(part) for part in parts])
+
+
+def model_ids(models: Any) -> list[str]:
+    """The models a sweep was asked for: a list of known model ids (one message naming ``models`` otherwise)."""
+    if models is None:
+        return []
+    if isinstance(models, str):
+        models = [models]
+    if not isinstance(models, (list, tuple)) or not all(isinstance(m, str) for m in models):
+        raise ValidationError(f"models: expected a list of model ids, got {show(models)}")
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise ValidationError(f"models: {show(unknown[0])} is not known; choose from {', '.join(MODELS)}")
+    return list(dict.fromkeys(models))
 
 
 @dataclass
@@ -75,15 +110,12 @@ class SweepPlan:
 def plan_sweep(form: RunForm, seeds: Any, models: Iterable[str] | None, *, has_last_image: bool = False
                ) -> SweepPlan:
     """Seeds x models for ``form``'s settings, each checked against its model (a problem names the model)."""
-    chosen = list(models or [form.model or SPICY])
-    if not chosen:
-        raise ValidationError("models: choose at least one model")
+    chosen = model_ids(models) or model_ids(form.model or SPICY)
     seeds = parse_seeds(seeds)
     if len(seeds) * len(chosen) > MAX_SWEEP_CLIPS:
         raise ValidationError(f"seeds: {len(seeds)} seeds x {len(chosen)} models is over {MAX_SWEEP_CLIPS} clips")
     jobs, quotes = [], []
     for model in chosen:
-        get_model(model)  # an unknown model is refused by name
         fields = RunForm(**{**form.__dict__, "model": model}).fields()
         for seed in seeds:
             try:
@@ -179,7 +211,8 @@ def run_sweep(pg: Playground, form: RunForm, seeds: Any, models: Iterable[str] |
     try:
         with pg.cancellable(session) as cancel:
             hooks = SweepHooks(on_event=on_event, cancel=cancel, guard=guard, session=session,
-                               account=payer.account, visitor=visitor, webhook_url=pg.webhook_for(payer))
+                               account=payer.account, visitor=visitor, webhook_url=pg.webhook_for(payer),
+                               public=pg.caps.public)
             rows = seed_sweep(source, form.prompt, parse_seeds(seeds), model=chosen, client=client,
                               ledger=pg.ledger, last_image=last, out_dir=pg.outputs_dir, progress=False,
                               verbose=False, concurrency=min(SWEEP_CONCURRENCY, len(plan.jobs)), hooks=hooks,
@@ -194,7 +227,7 @@ def run_sweep(pg: Playground, form: RunForm, seeds: Any, models: Iterable[str] |
         from .media import Clip, contact_sheet, side_by_side
 
         clips = [Clip(row["output_path"], int(row["seed"]), row) for row in shown]
-        stem = f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{session[:8] or 'x'}"
+        stem = f"sweep-{secrets.token_hex(16)}"  # the outputs folder is served: 128 random bits, never guessable
         pg.outputs_dir.mkdir(parents=True, exist_ok=True)
         swept.sheet = pg.outputs_dir / f"{stem}-sheet.png"
         contact_sheet(clips).save(swept.sheet)

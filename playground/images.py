@@ -11,7 +11,6 @@ import base64
 import binascii
 import hashlib
 import io
-import ipaddress
 import logging
 import os
 import re
@@ -22,12 +21,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
-import requests
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .contract import IMAGE_LIMITS, ImageLimits, show
 from .errors import ValidationError
-from .netsafe import check_fetchable
+from .netsafe import Answer, Resolver, is_loopback_host, open_checked
 
 log = logging.getLogger(__name__)
 
@@ -217,45 +215,53 @@ def decode_data_uri(uri: str, field: str = "image", limits: ImageLimits = IMAGE_
 
 def is_local_api(base_url: str, backend_id: str = "") -> bool:
     """Whether a client talks to the embedded local API (or one on this machine), whose own media URLs are on
-    loopback: only then may image URLs point at private or loopback hosts."""
-    if backend_id == "local":
-        return True
-    host = urlsplit(base_url).hostname or ""
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    loopback: only then, and only on a private machine, may image URLs point at private or loopback hosts."""
+    return backend_id == "local" or is_loopback_host(urlsplit(base_url).hostname or "")
 
 
-def check_image_url(url: str, field: str = "image", *, allow_private: bool = False,
-                    timeout: float = URL_CHECK_TIMEOUT_S, limits: ImageLimits = IMAGE_LIMITS) -> None:
+# What a public host answers for every image URL it will not or could not use: one sentence, so the answer tells a
+# stranger nothing about which addresses exist, answer, or refuse on the host's network.
+URL_REFUSED = "{field}: this address cannot be used; give a public https:// link to an image, or upload the file"
+
+
+def check_image_url(url: str, field: str = "image", *, allow_private: bool = False, uniform: bool = False,
+                    timeout: float = URL_CHECK_TIMEOUT_S, limits: ImageLimits = IMAGE_LIMITS,
+                    resolver: Resolver | None = None) -> None:
     """Ask ``url``'s server, without downloading it, whether it holds an image; raise a ValidationError naming
     ``field`` when not.
 
     A HEAD request, else a one-byte ranged GET (servers that refuse HEAD); at most ``URL_MAX_REDIRECTS`` redirects,
-    each target checked by :func:`playground.netsafe.check_fetchable` (``allow_private`` only for the local API).
+    each target checked by :func:`playground.netsafe.check_fetchable` before anything is sent to it, and asked over a
+    connection to the address the check approved (``allow_private`` only for the local API on a private machine).
     Refused: hosts netsafe refuses, no answer, a non-2xx answer, a type that is not an image, a size over the limit.
-    No key is ever sent.
+    With ``uniform`` (a public host) every refusal is the one sentence :data:`URL_REFUSED`. No key is ever sent.
     """
+    try:
+        _check_image_url(url, field, allow_private, timeout, limits, resolver)
+    except ValidationError as exc:
+        if not uniform:
+            raise
+        log.info("%s refused: %s", field, exc)
+        raise ValidationError(URL_REFUSED.format(field=field)) from None
+
+
+def _check_image_url(url: str, field: str, allow_private: bool, timeout: float, limits: ImageLimits,
+                     resolver: Resolver | None) -> None:
     current = url
     for _ in range(URL_MAX_REDIRECTS + 1):
-        check_fetchable(current, what=field, allow_private=allow_private)
-        response = _ask(current, field, timeout)
+        response = _ask(current, field, allow_private, timeout, resolver)
         if response.is_redirect:
-            location = response.headers.get("Location", "")
-            if not location:
-                raise ValidationError(f"{field}: the URL redirects nowhere (HTTP {response.status_code})")
-            current = urljoin(current, location)
+            current = urljoin(current, response.headers["location"])
             continue
         break
     else:
         raise ValidationError(f"{field}: the URL redirects more than {URL_MAX_REDIRECTS} times; give the image's "
                               "own address, or upload the file instead")
-    status = response.status_code
+    status = response.status
     if not 200 <= status < 300:
         raise ValidationError(f"{field}: the URL could not be fetched (HTTP {status}); check the address, or upload "
                               "the file instead")
-    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in _UNTYPED and not content_type.startswith("image/"):
         raise ValidationError(f"{field}: the URL is not an image (its server says {show(content_type)}); give an "
                               "image's address, or upload the file instead")
@@ -265,24 +271,29 @@ def check_image_url(url: str, field: str = "image", *, allow_private: bool = Fal
                               f"{limits.max_bytes // 2**20} MB per image")
 
 
-def _ask(url: str, field: str, timeout: float) -> requests.Response:
+def _ask(url: str, field: str, allow_private: bool, timeout: float, resolver: Resolver | None) -> Answer:
     """HEAD, else a ranged GET whose body is never read; redirects are left to the caller to check."""
+    import urllib3
+
     try:
-        response = requests.head(url, allow_redirects=False, timeout=timeout)
-        if response.is_redirect or 200 <= response.status_code < 300:
+        response = open_checked("HEAD", url, what=field, allow_private=allow_private, timeout=timeout,
+                                resolver=resolver)
+        if response.is_redirect or 200 <= response.status < 300:
             return response
-        log.debug("HEAD %s answered %s; trying a ranged GET", url, response.status_code)
-        with requests.get(url, headers={"Range": "bytes=0-0"}, allow_redirects=False, stream=True,
-                          timeout=timeout) as response:
-            return response
-    except requests.RequestException as exc:
-        raise ValidationError(f"{field}: the URL could not be fetched ({type(exc).__name__}); check the address "
-                              "and the network, or upload the file instead") from None
+        log.debug("HEAD %s answered %s; trying a ranged GET", url, response.status)
+        return open_checked("GET", url, what=field, allow_private=allow_private, timeout=timeout,
+                            headers={"Range": "bytes=0-0"}, resolver=resolver)
+    except (OSError, urllib3.exceptions.HTTPError) as exc:
+        timed_out = isinstance(exc, (TimeoutError, urllib3.exceptions.TimeoutError)) and \
+            not isinstance(exc, urllib3.exceptions.NewConnectionError)  # urllib3 files a refusal under timeouts
+        why = "timed out" if timed_out else "no connection"
+        raise ValidationError(f"{field}: the URL could not be fetched ({why}); check the address and the network, "
+                              "or upload the file instead") from None
 
 
-def _total_size(response: requests.Response) -> int | None:
-    if response.status_code == 206:  # Content-Range: bytes 0-0/12345
-        total = response.headers.get("Content-Range", "").rpartition("/")[2]
+def _total_size(response: Answer) -> int | None:
+    if response.status == 206:  # Content-Range: bytes 0-0/12345
+        total = response.headers.get("content-range", "").rpartition("/")[2]
         return int(total) if total.isdigit() else None
-    length = response.headers.get("Content-Length", "")
+    length = response.headers.get("content-length", "")
     return int(length) if length.isdigit() else None

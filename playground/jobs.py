@@ -370,6 +370,14 @@ class Ledger:
                 return job
         return None
 
+    def sent_without_task(self, account: str, *, since: float) -> int:
+        """How many requests of ``account`` were sent since ``since`` and have no task id recorded yet (their reply
+        is on its way, or was lost): a webhook delivery of an unknown task may belong to one of them."""
+        with self._connect() as db:
+            row = db.execute("SELECT COUNT(*) FROM jobs WHERE account = ? AND sent_at >= ? AND request_id IS NULL "
+                             "AND status IN (?, ?)", (account, since, PENDING, UNKNOWN)).fetchone()
+        return int(row[0])
+
     def known_request_ids(self, base_url: str) -> set[str]:
         with self._connect() as db:
             rows = db.execute("SELECT request_id FROM jobs WHERE base_url = ? AND request_id IS NOT NULL",
@@ -427,6 +435,16 @@ class Ledger:
                              (content_hash, base_url)).fetchone()
         if row and time.time() - row["uploaded_at"] < UPLOAD_REUSE_S:
             return row["url"]
+        return None
+
+    def upload_hash(self, url: str, base_url: str) -> str | None:
+        """The content hash of a fresh upload of ours to ``base_url`` that lives at ``url``, else None: a request
+        naming the uploaded URL is the same request as one giving the file."""
+        with self._connect() as db:
+            row = db.execute("SELECT content_hash, uploaded_at FROM uploads WHERE url = ? AND base_url = ?",
+                             (url, base_url)).fetchone()
+        if row and time.time() - row["uploaded_at"] < UPLOAD_REUSE_S:
+            return row["content_hash"]
         return None
 
     def remember_upload(self, content_hash: str, base_url: str, url: str) -> None:

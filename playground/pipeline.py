@@ -16,6 +16,7 @@ and the one POST), :func:`wait` (polling) and :func:`collect` (checked download 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -169,7 +170,7 @@ def generate_request(request: VideoRequest, image: Any, last_image: Any = None, 
     emit = emit or _Emitter(on_progress, time.monotonic())
     client = client or default_client()
     ledger = ledger or Ledger()
-    media = read_media(image, last_image, client=client)
+    media = read_media(image, last_image, client=client, ledger=ledger)
     planned = plan(request, media, client=client, ledger=ledger, reuse=reuse, guard=guard, session=session,
                    account=account, visitor=visitor, out_dir=out_dir, emit=emit, cancel=cancel, timeout=timeout,
                    probe_output=probe_output)
@@ -544,7 +545,8 @@ def _download(client: Client, ledger: Ledger, job_id: int, pred: Prediction, out
     On any refusal (unsafe URL, not a video, too large, gone, transport) the row keeps its task id and status with
     the reason in ``error`` and no ``video_path``, so :func:`resume` can try again."""
     emit("downloading", "downloading the video", status=pred.status, request_id=pred.id, job_id=job_id)
-    dest = out_dir / f"job{job_id:05d}-{pred.id[:12]}-seed{seed}.mp4"
+    # 128 random bits: the outputs folder is served, so a name must not be guessable from the job, task or seed.
+    dest = out_dir / f"job{job_id:05d}-seed{seed}-{secrets.token_hex(16)}.mp4"
     try:
         path = client.download(pred.outputs[0], dest, task_id=pred.id)
     except WaveSpeedError as exc:
@@ -708,12 +710,17 @@ class Media:
     uploads: tuple[PreparedImage, ...]
 
 
-def read_media(image: Any, last_image: Any = None, *, client: Client | None = None) -> Media:
+def read_media(image: Any, last_image: Any = None, *, client: Client | None = None, ledger: Ledger | None = None,
+               public: bool = False) -> Media:
     """Read and check ``image`` and ``last_image`` (paths, bytes, PIL images, ``data:`` URIs or URLs); refusals name
     the field.
 
-    ``data:`` URIs are decoded, checked like files and uploaded. With a ``client``, each http(s) URL is asked (HEAD)
-    whether it holds an image before anything is paid for; private and loopback hosts only for the local API.
+    ``data:`` URIs are decoded, checked like files and uploaded. A URL the ``ledger`` holds as an upload of ours to
+    ``client``'s API is known by its content (so a request given the file and one given its uploaded URL are the same
+    request) and needs no check. With a ``client``, any other http(s) URL is asked (HEAD) whether it holds an image
+    before anything is paid for: private and loopback hosts only for the local API on a private machine; a
+    ``public`` host (a hosted playground) never sends a request there and refuses every unusable URL with one
+    sentence (:data:`playground.images.URL_REFUSED`).
     """
     if image is None:
         raise ValidationError("image: is required")
@@ -724,9 +731,11 @@ def read_media(image: Any, last_image: Any = None, *, client: Client | None = No
         if source is None:
             continue
         if is_url(source) and not source.startswith("data:"):
-            if client is not None:
-                check_image_url(source, name, allow_private=is_local_api(client.base_url, client.backend_id))
-            sources[name], hashes[name] = source, "url:" + source
+            known = ledger.upload_hash(source, client.base_url) if ledger is not None and client is not None else None
+            if client is not None and known is None:
+                check_image_url(source, name, uniform=public,
+                                allow_private=not public and is_local_api(client.base_url, client.backend_id))
+            sources[name], hashes[name] = source, known or "url:" + source
         else:
             prep = prepare_image(source, name)
             sources[name], hashes[name] = prep.data, prep.sha256

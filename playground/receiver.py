@@ -4,7 +4,9 @@
 on a small pool). It checks the signature with the secret of the key that submitted the task (the ledger row names
 the account; :data:`playground.webhooks.SECRETS` holds secrets in memory only), so an unsigned, forged, tampered, stale,
 oversized or malformed delivery is refused (400/401/413) and changes nothing. A verified delivery of a task the
-ledger does not know is acknowledged and ignored. Deliveries are idempotent by task id.
+ledger does not know yet, while a request of that key was sent and its reply (the task id) is not recorded, is
+answered 503 with ``Retry-After``: the service delivers it again, by when the id is recorded. Any other verified
+delivery of an unknown task is acknowledged and ignored. Deliveries are idempotent by task id.
 
 A verified delivery wakes the ``generate`` or run waiting for that task in this process, which downloads the video
 with no result GET. When nobody waits (the visitor closed the tab, or the app restarted since the submit), the
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +31,10 @@ from .webhooks import INBOX, MAX_BODY_BYTES, SECRETS, Inbox, SecretBook, Webhook
 
 log = logging.getLogger(__name__)
 
+# A verified delivery of an unknown task may be ours while a sent request of the same key has no task id recorded yet
+# (its reply is on the way): it is answered 503 (retry) for this long after that send.
+AWAITED_REPLY_S = 600.0
+RETRY_AFTER_S = 2
 # How long a delivery nobody waits for is held before the receiver finishes the job itself: a run that submitted a
 # moment ago may not have registered its wait yet.
 ORPHAN_GRACE_S = 2.0
@@ -39,6 +46,7 @@ class Answer:
 
     status: int
     message: str
+    retry_after: int = 0  # seconds, for a retryable refusal (503)
 
 
 class WebhookReceiver:
@@ -94,11 +102,15 @@ class WebhookReceiver:
         return Answer(200, "accepted")
 
     def _unknown(self, headers: Mapping[str, str], body: bytes) -> Answer:
-        for secret in self.secrets.all():
+        for account, secret in self.secrets.items():
             try:
                 verify(secret, headers, body)
             except WebhookRejected:
                 continue
+            if self.ledger.sent_without_task(account, since=time.time() - AWAITED_REPLY_S):
+                # The submit's reply may still be on its way: refuse for now so the service delivers it again.
+                return Answer(503, "webhook: the task is not recorded here yet; deliver it again",
+                              retry_after=RETRY_AFTER_S)
             return Answer(200, "ignored: not a task of this playground")
         raise WebhookRejected("webhook: the task is unknown here and the signature matches no known key", status=401)
 
@@ -135,4 +147,4 @@ class WebhookReceiver:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-__all__ = ["WebhookReceiver", "Answer", "ORPHAN_GRACE_S"]
+__all__ = ["WebhookReceiver", "Answer", "ORPHAN_GRACE_S", "AWAITED_REPLY_S"]

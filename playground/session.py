@@ -26,7 +26,7 @@ from typing import Any
 from . import backend as backends
 from .caps import CapGuard, Caps, start_of_utc_day, visitor_id
 from .client import Client, RetryPolicy
-from .contract import MODELS, SEED_MAX, SPICY, VideoRequest, validate
+from .contract import MODELS, SEED_MAX, SPICY, VideoRequest, show, validate
 from .errors import Cancelled, ValidationError, WaveSpeedError
 from .jobs import Job, Ledger, account_tag
 from .pipeline import Result, read_media, resume
@@ -45,6 +45,7 @@ API_LABEL = "WaveSpeed API"
 MATCH_IMAGE = "match image"
 SAMPLES_DIR = Path(__file__).parent / "samples"
 MAX_BATCH = 4
+MAX_URL_CHARS = 2_048  # the longest address browsers and CDNs reliably take
 # A job may still show a video after these: anything else ended without one.
 _MAY_HAVE_VIDEO = ("completed", "created", "processing", "pending", "unknown")
 QUOTE_TTL_S = 600.0  # the vendor's price for a key, model and setting is asked again after this
@@ -122,8 +123,11 @@ class RunForm:
 
     @property
     def runs(self) -> int:
-        """How many jobs the batch slider asks for, within 1..MAX_BATCH."""
-        return max(1, min(MAX_BATCH, int(self.batch or 1)))
+        """How many jobs the batch slider asks for, 1..MAX_BATCH (a ValidationError naming ``batch`` otherwise)."""
+        batch = _whole(self.batch if self.batch is not None else 1)
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
+            raise ValidationError(f"batch: expected a whole number from 1 to {MAX_BATCH}, got {show(batch)}")
+        return batch
 
 
 _PHASE_FRACTIONS = {"validating": 0.0, "uploading": 0.02, "submitting": 0.05, "downloading": 0.95, "probing": 0.98,
@@ -197,6 +201,8 @@ def _image_url(value: Any) -> str | None:
     if not isinstance(value, str):
         raise ValidationError(f"image_url: expected text (an http(s) URL), got {type(value).__name__}")
     url = value.strip()
+    if len(url) > MAX_URL_CHARS:
+        raise ValidationError(f"image_url: is {len(url):,} characters long; an address is at most {MAX_URL_CHARS:,}")
     if url and not url.lower().startswith(("http://", "https://")):
         raise ValidationError("image_url: give an http(s) address (https://...); other kinds are not fetched")
     return url or None
@@ -416,7 +422,7 @@ class Playground:
         The inputs are checked once, before anything is sent: a bad field or image fails every job alike.
         """
         try:
-            media = read_media(image, last_image, client=client)
+            media = read_media(image, last_image, client=client, ledger=self.ledger, public=self.caps.public)
             requests = [VideoRequest.build(model, has_last_image=last_image is not None, prompt=prompt, **fields)
                         for model, fields in jobs]
         except WaveSpeedError as exc:

@@ -82,7 +82,8 @@ class SweepHooks:
     """How a caller that serves visitors (the page's Sweep tab, ``/sweep``) takes part in a run: ``on_event`` sees
     each job's :class:`~playground.runner.RunEvent` (``index`` is the row's place in the plan), ``cancel`` stops the
     rest, and ``guard``, ``session``, ``account``, ``visitor`` and ``webhook_url`` are the runner's (caps, ledger rows
-    and History visibility)."""
+    and History visibility), ``public`` the rule for visitors' image URLs (see :func:`~playground.pipeline.read_media`).
+    """
 
     on_event: Any = None
     cancel: Any = None
@@ -91,6 +92,7 @@ class SweepHooks:
     account: str = ""
     visitor: str = ""
     webhook_url: str | None = None
+    public: bool = False  # a hosted playground: visitors' image URLs are never fetched on private addresses
 
 
 @dataclass(frozen=True)
@@ -277,7 +279,9 @@ def grid_sweep(image: Any, grid: dict[str, Sequence], prompt: str | None = None,
         raise ValidationError(f"concurrency: {concurrency} is not allowed; use 1 or more tasks at once")
     client = client or default_client()
     ledger = ledger or Ledger()
-    estimate, media = _plan(image, prompt, seeds, grid, model, last_image, client, ledger, params)
+    hooks = hooks or SweepHooks()
+    estimate, media = _plan(image, prompt, seeds, grid, model, last_image, client, ledger, params,
+                            public=hooks.public)
     _say(estimate.message(), verbose)
     if max_cost is not None and estimate.to_pay > max_cost + 1e-9:
         raise CapExceeded(
@@ -288,7 +292,7 @@ def grid_sweep(image: Any, grid: dict[str, Sequence], prompt: str | None = None,
         # Upload once before the run starts, so every job finds the image in the ledger's upload cache.
         for prep in media.uploads:
             ensure_uploaded(client, ledger, prep)
-    frame = _run(estimate, media, client, ledger, workers, out_dir, progress, hooks or SweepHooks())
+    frame = _run(estimate, media, client, ledger, workers, out_dir, progress, hooks)
     frame.attrs["estimate"] = estimate.message()
     frame.attrs["varied"] = list(estimate.varied)
     return frame
@@ -340,8 +344,8 @@ def _combinations(grid: dict[str, Sequence]) -> list[dict[str, Any]]:
 
 
 def _plan(image: Any, prompt: str | None, seeds: int | Iterable[int], grid: dict[str, Sequence], model: Models,
-          last_image: Any, client: Client, ledger: Ledger,
-          params: dict[str, Any]) -> tuple[SweepEstimate, Media]:
+          last_image: Any, client: Client, ledger: Ledger, params: dict[str, Any], *,
+          public: bool = False) -> tuple[SweepEstimate, Media]:
     """The jobs of a sweep (models x combinations x seeds), priced, with the ledger's knowledge of each; and its
     images. Every problem of every model is gathered into one ValidationError before anything is read or sent."""
     grid = dict(grid)
@@ -361,7 +365,7 @@ def _plan(image: Any, prompt: str | None, seeds: int | Iterable[int], grid: dict
                                   f"{', '.join(sorted(fields_known - {'image', 'last_image', 'seed'}))}")
     seed_values = seed_list(seeds if seeds is not None else 1)
     combos = _combinations(grid)
-    media = read_media(image, last_image, client=client)
+    media = read_media(image, last_image, client=client, ledger=ledger, public=public)
 
     jobs: list[PlannedJob] = []
     problems: list[str] = []

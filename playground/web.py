@@ -3,6 +3,12 @@
 >>> app = create_app()          # the page at "/", the receiver at POST /webhooks/wavespeed     # doctest: +SKIP
 >>> serve(app)                  # uvicorn on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (127.0.0.1:7860)   # doctest: +SKIP
 
+Served for strangers, every protection Gradio has is on, as under ``demo.launch()``: only files uploaded to this page
+are read by an event (``gr.mount_gradio_app`` alone never marks the page launched, and Gradio then skips that
+check), only the ledger's ``outputs`` folder and the samples are served, uploads are capped at
+:data:`MAX_UPLOAD_BYTES`, exception texts never reach a visitor, and a request body other than an upload is capped at
+:data:`MAX_BODY_BYTES` before anything parses it. ``tests/test_attack_surface.py`` proves it by attacking every event.
+
 Deliveries only arrive when the service can reach the app: set ``PLAYGROUND_PUBLIC_URL`` to its public address (on a
 Hugging Face Space ``https://$SPACE_HOST`` is used by itself); otherwise runs poll, as they always can.
 """
@@ -17,12 +23,21 @@ import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .contract import IMAGE_LIMITS
 from .receiver import WebhookReceiver
 from .ui import build_app, launch_kwargs
-from .webhooks import MAX_BODY_BYTES, RECEIVER_PATH
+from .webhooks import MAX_BODY_BYTES as WEBHOOK_MAX_BYTES
+from .webhooks import RECEIVER_PATH
 
 log = logging.getLogger(__name__)
+
+# One uploaded file: the contract's per-image limit (30 MB); Gradio refuses a larger upload before any handler runs.
+MAX_UPLOAD_BYTES = IMAGE_LIMITS.max_bytes
+# Any other request body (an event's JSON, a webhook): a form's values are a few KB; a prompt at most 5,000 characters.
+MAX_BODY_BYTES = 1 << 20
+_UPLOAD_PATH = "/gradio_api/upload"
 
 
 def create_app(demo: gr.Blocks | None = None) -> FastAPI:
@@ -31,7 +46,65 @@ def create_app(demo: gr.Blocks | None = None) -> FastAPI:
     demo = demo or build_app()
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     add_receiver(app, demo.playground.receiver())
-    return gr.mount_gradio_app(app, demo, path="/", **launch_kwargs(demo))
+    ledger = demo.playground.ledger
+    kwargs = {**launch_kwargs(demo), "show_error": False, "max_file_size": MAX_UPLOAD_BYTES,
+              "blocked_paths": [str(ledger.path), f"{ledger.path}-wal", f"{ledger.path}-shm", f"{ledger.path}-journal"]}
+    app = gr.mount_gradio_app(app, demo, path="/", **kwargs)
+    # Gradio checks that a file an event reads was uploaded to this page only once the Blocks count as launched, which
+    # mounting never does; the page is being served from here on, so it is launched.
+    demo.has_launched = True
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, exempt=(_UPLOAD_PATH,))
+    return app
+
+
+class BodyLimit:
+    """Refuses (413) a request whose body is over ``limit`` bytes, declared or streamed, before the app reads it;
+    paths starting with one of ``exempt`` (uploads, which Gradio caps itself) pass."""
+
+    def __init__(self, app: ASGIApp, limit: int, exempt: tuple[str, ...] = ()):
+        self.app, self.limit, self.exempt = app, limit, exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path", "").startswith(self.exempt):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await _too_large(send, self.limit)
+            return
+        seen = 0
+        replied = False
+
+        async def limited() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        async def tracked(message: dict) -> None:
+            nonlocal replied
+            replied = replied or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, tracked)
+        except _TooLarge:
+            if not replied:
+                await _too_large(send, self.limit)
+
+
+class _TooLarge(Exception):
+    """A streamed body passed the limit."""
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = f'{{"message": "the request body is over {limit} bytes"}}'.encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def add_receiver(app: FastAPI, receiver: WebhookReceiver, path: str = RECEIVER_PATH) -> None:
@@ -40,11 +113,12 @@ def add_receiver(app: FastAPI, receiver: WebhookReceiver, path: str = RECEIVER_P
 
     @app.post(path, include_in_schema=False)
     async def webhook(request: Request) -> JSONResponse:
-        body = await _read_at_most(request, MAX_BODY_BYTES)
+        body = await _read_at_most(request, WEBHOOK_MAX_BYTES)
         if body is None:
-            return JSONResponse({"message": f"webhook: the body is over {MAX_BODY_BYTES} bytes"}, status_code=413)
+            return JSONResponse({"message": f"webhook: the body is over {WEBHOOK_MAX_BYTES} bytes"}, status_code=413)
         answer = await run_in_threadpool(receiver.handle, dict(request.headers), body)
-        return JSONResponse({"message": answer.message}, status_code=answer.status)
+        headers = {"Retry-After": str(answer.retry_after)} if answer.retry_after else None
+        return JSONResponse({"message": answer.message}, status_code=answer.status, headers=headers)
 
     app.router.on_shutdown.append(receiver.stop)
 
@@ -65,14 +139,19 @@ async def _read_at_most(request: Request, limit: int) -> bytes | None:
 
 def serve(app: FastAPI | None = None, *, host: str | None = None, port: int | None = None, **uvicorn_kwargs: Any
           ) -> None:
-    """Serve ``app`` (default: :func:`create_app`) with uvicorn until stopped."""
+    """Serve ``app`` (default: :func:`create_app`) with uvicorn until stopped.
+
+    uvicorn never rewrites the client address from ``X-Forwarded-For`` (it would believe any loopback peer): who a
+    visitor is comes from :func:`playground.caps.visitor_id`, which believes only ``PLAYGROUND_TRUSTED_PROXIES`` hops.
+    """
     import uvicorn
 
     app = app or create_app()
     host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     port = int(port or os.environ.get("GRADIO_SERVER_PORT") or 7860)
+    uvicorn_kwargs.setdefault("proxy_headers", False)
     # uvicorn's "info" level says where the page is ("Uvicorn running on http://..."), as `python app.py` users expect.
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **uvicorn_kwargs)
 
 
-__all__ = ["create_app", "add_receiver", "serve"]
+__all__ = ["create_app", "add_receiver", "serve", "BodyLimit", "MAX_UPLOAD_BYTES", "MAX_BODY_BYTES"]

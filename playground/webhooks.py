@@ -139,6 +139,11 @@ class SecretBook:
         with self._lock:
             return list(self._secrets.values())
 
+    def items(self) -> list[tuple[str, str]]:
+        """(account, secret) pairs."""
+        with self._lock:
+            return list(self._secrets.items())
+
     def learn(self, account: str, client: Any) -> str | None:
         """The account's secret, fetched with ``client`` (its key) the first time; None when the API will not say."""
         known = self.get(account)

@@ -79,11 +79,24 @@ def sweep(pg: Playground, image=None, image_url: str | None = None, prompt: str 
                                  session="api:" + session_of(request), visitor=visitor(request))
     except WaveSpeedError as exc:
         raise readable(exc) from None
-    rows = [{"job_id": int(row["job_id"]) if row.get("job_id") == row.get("job_id") else None,
-             "model": row["model"], "seed": int(row["seed"]), "status": row["status"], "cost_usd": float(row["cost"]),
-             "request_id": row.get("request_id") or "", "error": row.get("error") or ""}
-            for row in swept.rows.to_dict("records")]
-    if not swept.clips:
-        raise readable(WaveSpeedError("No clip of the sweep was made: " + "; ".join(
+    rows = [_clip_row(row) for row in swept.rows.to_dict("records")]
+    if not swept.clips and not any(row["job_id"] is not None for row in rows):
+        raise readable(WaveSpeedError("No clip of the sweep was made, and nothing was sent: " + "; ".join(
             f"{r['model']} seed {r['seed']}: {r['error'] or r['status']}" for r in rows)))
+    # Every clip that was sent comes back: its video in the tiled one, or its job id and why it has none.
     return (str(swept.tiled) if swept.tiled else None), (str(swept.sheet) if swept.sheet else None), rows
+
+
+def _clip_row(row: dict) -> dict:
+    """One sweep row as /sweep returns it; a clip never sent has no job id."""
+    return {"job_id": _whole_or_none(row.get("job_id")), "model": str(row.get("model") or ""),
+            "seed": _whole_or_none(row.get("seed")), "status": str(row.get("status") or ""),
+            "cost_usd": float(row.get("cost") or 0.0), "request_id": str(row.get("request_id") or ""),
+            "error": str(row.get("error") or "")}
+
+
+def _whole_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):  # None, NaN and pandas' NA: no such number
+        return None

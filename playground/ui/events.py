@@ -13,7 +13,7 @@ import gradio as gr
 
 from ..contract import SEED_MAX
 from ..session import Playground
-from . import endpoints, final
+from . import endpoints, final, guard
 from . import handlers as h
 from .layout import Page
 
@@ -21,7 +21,10 @@ from .layout import Page
 GENERATE_CONCURRENCY = int(os.environ.get("PLAYGROUND_CONCURRENCY", "16"))
 # The events that hold a connection to the API while they wait share one queue.
 GENERATING = {"concurrency_limit": GENERATE_CONCURRENCY, "concurrency_id": "generate"}
-PRIVATE = {"api_visibility": "private", "concurrency_limit": None, "show_progress": "hidden"}
+# Every other event (prices, previews, the key box, History) is quick; they share a bounded queue of their own, so no
+# flood of them can take every thread.
+LIGHT = {"concurrency_limit": 8, "concurrency_id": "light"}
+PRIVATE = {"api_visibility": "private", "show_progress": "hidden", **LIGHT}
 
 
 def private(**overrides: Any) -> dict[str, Any]:
@@ -31,21 +34,42 @@ def private(**overrides: Any) -> dict[str, Any]:
 
 def bind(handler: Callable, *context: Any) -> Callable:
     """``handler`` with its first arguments (the session service, the page) given: a plain function whose signature
-    and type hints are the rest, so Gradio still sees its inputs, ``gr.Request`` and ``gr.Progress``."""
+    and type hints are the rest, so Gradio still sees its inputs, ``gr.Request`` and ``gr.Progress``. Every value a
+    visitor sent is bounded before the handler runs, and what the handler raises reaches the visitor as a toast,
+    never as an exception's text (:mod:`playground.ui.guard`)."""
     hints = typing.get_type_hints(handler)
     rest = list(inspect.signature(handler).parameters.values())[len(context):]
+    signature = inspect.Signature([p.replace(annotation=hints.get(p.name, p.annotation)) for p in rest],
+                                  return_annotation=hints.get("return", inspect.Signature.empty))
+    name = handler.__name__
+
+    def checked(args: tuple, kwargs: dict) -> None:
+        try:
+            arguments = signature.bind_partial(*args, **kwargs).arguments
+        except TypeError:  # not as the signature says: still checked, by position
+            arguments = {**{f"value {i + 1}": a for i, a in enumerate(args)}, **kwargs}
+        guard.check(arguments)
 
     if inspect.isgeneratorfunction(handler):  # Gradio streams only from a generator function
         def event(*args: Any, **kwargs: Any) -> Any:
-            yield from handler(*context, *args, **kwargs)
+            checked(args, kwargs)
+            try:
+                yield from handler(*context, *args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - every failure reaches the visitor as a sentence
+                raise guard.translate(exc, name) from None
     else:
         def event(*args: Any, **kwargs: Any) -> Any:
-            return handler(*context, *args, **kwargs)
+            checked(args, kwargs)
+            try:
+                return handler(*context, *args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - every failure reaches the visitor as a sentence
+                raise guard.translate(exc, name) from None
 
-    event.__name__ = event.__qualname__ = handler.__name__
+    event.__name__ = event.__qualname__ = name
     event.__doc__ = handler.__doc__
-    event.__signature__ = inspect.Signature([p.replace(annotation=hints.get(p.name, p.annotation)) for p in rest])
-    event.__annotations__ = {p.name: hints[p.name] for p in rest if p.name in hints}
+    event.__signature__ = signature
+    event.__annotations__ = {key: hint for key, hint in hints.items()
+                             if key == "return" or key in signature.parameters}
     return event
 
 
@@ -116,7 +140,7 @@ def wire_endpoints(pg: Playground, page: Page) -> None:
     form, api, tab = page.form, page.api, page.sweep
     api.trigger.click(bind(endpoints.generate, pg), inputs=[f for f in form.fields if f is not form.batch],
                       outputs=[api.video, api.details], preprocess=False, api_name="generate", **GENERATING)
-    gr.api(endpoints.price, api_name="price", concurrency_limit=None)
+    gr.api(bind(endpoints.price), api_name="price", **LIGHT)
     with gr.Row(visible=False):
         job_id, final_trigger, sweep_trigger = gr.Number(precision=0), gr.Button("final"), gr.Button("sweep")
         sheet, rows = gr.Image(type="filepath"), gr.JSON()

@@ -13,15 +13,8 @@ from ..pricing import format_usd
 from ..session import API_LABEL, LOCAL_LABEL, Playground, RunOutcome, visitor_of
 from ..snippets import curl_snippet, python_snippet, webhook_snippet
 from . import final, present
+from .guard import readable
 from .layout import Page
-
-_TITLES = {"ValidationError": "Check the inputs", "CapExceeded": "Over the host's limit", "AuthError": "Key refused",
-           "InsufficientCredits": "Insufficient credits"}
-
-
-def readable(exc: WaveSpeedError) -> gr.Error:
-    """The toast for ``exc``: its sentence under a title saying what kind of problem it is, no traceback."""
-    return gr.Error(str(exc), title=_TITLES.get(type(exc).__name__) or "Error", print_exception=False)
 
 
 def session_of(request: gr.Request | None) -> str:

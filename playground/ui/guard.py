@@ -1,0 +1,95 @@
+"""What any event of the page accepts from a visitor, checked before its handler runs: every event is reachable over
+Gradio's queue protocol by anyone, private ones included, so none may trust that its values came from its form.
+
+Every value is bounded (text length, list length, nesting depth, number size) and a refusal names the field; a
+handler's WaveSpeedError becomes its readable toast, and anything else a short sentence, never an exception's text.
+
+>>> problem("x" * 30_000)
+'is 30,000 characters long; the limit is 20,000'
+>>> problem([[[[[[[1]]]]]]])
+'is nested too deeply'
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import gradio as gr
+
+from ..errors import WaveSpeedError
+
+log = logging.getLogger(__name__)
+
+# The longest text any field takes: a prompt is at most 5,000 characters; keys, URLs and seed lists far less.
+MAX_TEXT = 20_000
+MAX_ITEMS = 64        # items in a list (a model list, a gallery selection) or keys in a dict (an uploaded file's)
+MAX_DEPTH = 5         # a file is a dict in a list at most; nothing the page sends is deeper
+MAX_NUMBER = 10**15   # far above any seed (2**31), duration or job id
+BROKEN = ("Something went wrong in the playground; it is logged on the server. Nothing was sent for this click "
+          "unless History shows it.")
+
+
+def problem(value: Any, depth: int = 0) -> str | None:
+    """Why ``value`` is more than any field takes, or None."""
+    if isinstance(value, str):
+        return f"is {len(value):,} characters long; the limit is {MAX_TEXT:,}" if len(value) > MAX_TEXT else None
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return "is too large a number" if abs(value) > MAX_NUMBER else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) and abs(value) <= MAX_NUMBER else "is not a number in range"
+    if isinstance(value, (list, tuple, Mapping)):
+        if depth >= MAX_DEPTH:
+            return "is nested too deeply"
+        if len(value) > MAX_ITEMS:
+            return f"has {len(value):,} items; at most {MAX_ITEMS} are taken"
+        items = [*value.keys(), *value.values()] if isinstance(value, Mapping) else value
+        return next((p for p in (problem(item, depth + 1) for item in items) if p), None)
+    return None  # gr.Request, gr.SelectData and the like come from Gradio, not from the visitor's values
+
+
+def field_name(key: Any) -> str:
+    """A component's label (or its elem_id) for messages; a parameter's name as it is."""
+    if isinstance(key, str):
+        return key
+    return str(getattr(key, "label", None) or getattr(key, "elem_id", None) or type(key).__name__)
+
+
+def check(arguments: Mapping[str, Any]) -> None:
+    """Raise a toast naming the first field whose value is more than any field takes. A form given as one dict of
+    ``{component: value}`` is checked per component."""
+    for name, value in arguments.items():
+        if isinstance(value, Mapping) and value and not all(isinstance(k, str) for k in value):
+            for component, item in value.items():
+                why = problem(item, 1)
+                if why:
+                    raise refusal(f"{field_name(component)}: {why}")
+            continue
+        why = problem(value)
+        if why:
+            raise refusal(f"{name}: {why}")
+
+
+def refusal(message: str) -> gr.Error:
+    return gr.Error(message, title="Check the inputs", print_exception=False)
+
+
+def readable(exc: WaveSpeedError) -> gr.Error:
+    """The toast for ``exc``: its sentence under a title saying what kind of problem it is, no traceback."""
+    titles = {"ValidationError": "Check the inputs", "CapExceeded": "Over the host's limit",
+              "AuthError": "Key refused", "InsufficientCredits": "Insufficient credits"}
+    return gr.Error(str(exc), title=titles.get(type(exc).__name__) or "Error", print_exception=False)
+
+
+def translate(exc: BaseException, handler: str) -> BaseException:
+    """What a visitor is told of an exception a handler raised: a toast, never the exception's own text."""
+    if isinstance(exc, gr.Error):
+        return exc
+    if isinstance(exc, WaveSpeedError):
+        return readable(exc)
+    log.error("the %s event failed", handler, exc_info=exc)
+    return gr.Error(BROKEN, print_exception=False)
