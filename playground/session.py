@@ -123,11 +123,12 @@ class RunForm:
 
     @property
     def runs(self) -> int:
-        """How many jobs the batch slider asks for, 1..MAX_BATCH (a ValidationError naming ``batch`` otherwise)."""
-        batch = _whole(self.batch if self.batch is not None else 1)
-        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
+        """How many jobs the batch slider asks for, within 1..MAX_BATCH (a ValidationError naming ``batch`` for
+        anything but a whole number)."""
+        batch = _whole(self.batch or 1)
+        if isinstance(batch, bool) or not isinstance(batch, int):
             raise ValidationError(f"batch: expected a whole number from 1 to {MAX_BATCH}, got {show(batch)}")
-        return batch
+        return max(1, min(MAX_BATCH, batch))
 
 
 _PHASE_FRACTIONS = {"validating": 0.0, "uploading": 0.02, "submitting": 0.05, "downloading": 0.95, "probing": 0.98,
