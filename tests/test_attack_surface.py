@@ -1,0 +1,228 @@
+"""Every event of the served page attacked as a stranger would, over the raw queue protocol the page itself uses.
+
+The events are read from the app's own ``/config`` (public and private alike), never listed by hand, so an event
+added later is attacked without anyone remembering to. The app is ``python app.py`` on a public host spending a host
+key against the test's local API. Payloads come from a seeded generator (PLAYGROUND_ATTACK_SEED, printed), per slot:
+server paths in file slots, loopback URLs to a trap listener in text slots, huge numbers, 1 MB strings and the seeds
+texts, wrong types, nested junk, nulls. What a stranger must never get: a server file copied or served, a request
+from the app to loopback, a memory bomb, a raw exception text, a paid request for invalid input.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+from attack_payloads import Listener, Payloads, events_of
+from attack_support import (
+    SUBMIT_PREFIX,
+    HostedApp,
+    MemoryWatch,
+    Reply,
+    call_event,
+    fetch_served,
+    files_holding,
+    hosted_app,
+    new_session,
+    raw_error_texts,
+    reply_paths,
+)
+from support import start_local_api
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("attack"), pytest.mark.timeout(900)]
+
+SEED = int(os.environ.get("PLAYGROUND_ATTACK_SEED") or 17)
+CALLS = int(os.environ.get("PLAYGROUND_ATTACK_CALLS") or 1000)
+WORKERS = 8  # concurrent sessions: the app waits on its clients and the GIL, not only on the two cores
+DEADLINE_S = 300.0  # no new call after this: a hung or swapping app fails the call count instead of the timeout
+CALL_TIMEOUT_S = 60.0
+MAX_GROWTH_MB = 50.0
+
+
+@dataclass
+class Attack:
+    event: object
+    theme: str
+    data: list
+    session: str = field(default_factory=new_session)
+    reply: Reply | None = None
+    failure: str = ""
+    growth_mb: float = 0.0
+
+
+def attack_once(app: HostedApp, watch: MemoryWatch, attack: Attack) -> Attack:
+    event = attack.event
+    started = watch.start()
+    try:
+        attack.reply = call_event(app.url, event.fn_index, attack.data, session_hash=attack.session,
+                                  trigger_id=event.trigger_id, queued=event.queued, timeout=CALL_TIMEOUT_S)
+    except (requests.RequestException, TimeoutError, ValueError) as exc:
+        attack.failure = f"{type(exc).__name__}: {str(exc)[:200]}"
+    attack.growth_mb = watch.growth(started)
+    return attack
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    """The app, the trap and the local API after the whole attack: (app, listener, api, attacks, seconds)."""
+    tmp = tmp_path_factory.mktemp("attack-surface")
+    with start_local_api(render="protocol") as api, Listener() as listener, \
+            hosted_app(tmp / "app", api.url) as app:
+        events = events_of(app.config())
+        server_paths = [str(app.canary_file), "/etc/passwd", "/proc/self/environ", str(app.ledger_path)]
+        payloads = Payloads(SEED, server_paths, listener.urls)
+        attacks = [Attack(events[i % len(events)], theme, [])
+                   for i, theme in enumerate(_themes(len(events), CALLS, payloads))]
+        payloads.rng.shuffle(attacks)
+        for attack in attacks:  # built in order before any thread runs: the same seed gives the same calls
+            attack.data = payloads.data_for(attack.event, attack.theme)
+        t0 = time.monotonic()
+        with MemoryWatch(app) as watch, ThreadPoolExecutor(WORKERS) as pool:
+            def run(attack: Attack) -> Attack:
+                if time.monotonic() - t0 > DEADLINE_S:
+                    attack.failure = "not made: the deadline passed"
+                    return attack
+                return attack_once(app, watch, attack)
+
+            done = list(pool.map(run, attacks))
+        yield app, listener, api, done, time.monotonic() - t0
+
+
+def _themes(events: int, calls: int, payloads: Payloads) -> list[str]:
+    """Each event meets every theme in turn: call i attacks event i % events with theme (i // events) % themes."""
+    themes = payloads.THEMES
+    return [themes[(i // events) % len(themes)] for i in range(calls)]
+
+
+@dataclass
+class Figures:
+    """What the attack left behind, each list empty when the app held."""
+
+    events: set
+    made: list
+    unanswered: list
+    raw: list
+    leaks: list
+    copied: list
+    served: list
+    invalid_posts: list
+    listener_hits: list
+    growths: list
+    answering: bool
+    seconds: float
+
+    @classmethod
+    def of(cls, app: HostedApp, listener: Listener, api, attacks: list[Attack], seconds: float) -> Figures:
+        made = [a for a in attacks if a.reply is not None]
+        invalid_posts, unrecorded = posts_for_invalid_input(app, api, attacks)
+        return cls(
+            events={a.event.fn_index for a in made}, made=made,
+            unanswered=[(str(a.event), a.theme, a.failure) for a in attacks
+                        if a.reply is None and a.failure != "not made: the deadline passed"],
+            raw=[(str(a.event), a.theme, (a.reply.error_text or a.reply.title)[:300]) for a in made
+                 if raw_error_texts(a.reply.error_text) or raw_error_texts(a.reply.title)],
+            leaks=[(str(a.event), a.theme) for a in made if any(s in a.reply.raw for s in app.secrets)],
+            copied=copies_of_server_files(app), served=served_secrets(app, made),
+            invalid_posts=invalid_posts + [("not in the ledger", "POST at the local API")] * unrecorded,
+            listener_hits=list(listener.hits), growths=sorted((a.growth_mb, str(a.event), a.theme) for a in made),
+            answering=answers_config(app), seconds=seconds)
+
+    @property
+    def worst_growth(self) -> float:
+        return self.growths[-1][0] if self.growths else 0.0
+
+    def summary(self) -> str:
+        g = self.growths
+        growth = (f"{g[-1][0]:.1f} MB/call ({g[-1][1]} with {g[-1][2]}; median {g[len(g) // 2][0]:.1f}, "
+                  f"p95 {g[int(len(g) * 0.95)][0]:.1f})") if g else "none"
+        return (f"attack suite (seed {SEED}): events attacked {len(self.events)}, calls made {len(self.made)}, files "
+                f"copied {len(self.copied)}, files served {len(self.served)}, listener hits {len(self.listener_hits)},"
+                f" worst memory growth {growth}, raw error texts {len(self.raw)}, POSTs for invalid input "
+                f"{len(self.invalid_posts)}, secrets in replies {len(self.leaks)}, unanswered {len(self.unanswered)}, "
+                f"still answering {self.answering}, {self.seconds:.0f} s")
+
+    def details(self) -> str:
+        slowest = sorted(self.made, key=lambda a: -a.reply.seconds)[:5]
+        lines = ["  slowest calls:", *[f"    {a.reply.seconds:.1f} s {a.event} with {a.theme}" for a in slowest]]
+        for title in ("raw", "unanswered", "invalid_posts", "copied", "served", "leaks", "listener_hits"):
+            items = getattr(self, title)
+            if items:
+                lines += [f"  {title} ({len(items)}), first ones:", *[f"    {item}" for item in items[:6]]]
+        return "\n".join(lines)
+
+
+def test_every_event_of_the_page_survives_a_stranger(attacked):
+    app, listener, api, attacks, seconds = attacked
+    figures = Figures.of(app, listener, api, attacks, seconds)
+    summary = figures.summary()
+    print("\n" + summary + "\n" + figures.details())
+    assert len(figures.events) == len(events_of(app.config())), summary
+    assert len(figures.made) >= CALLS, summary
+    assert figures.unanswered == [], summary
+    assert figures.copied == [] and figures.served == [], summary
+    assert figures.listener_hits == [], summary
+    assert figures.worst_growth < MAX_GROWTH_MB, summary
+    assert figures.raw == [], summary
+    assert figures.invalid_posts == [], summary
+    assert figures.leaks == [], summary
+    assert figures.answering, summary
+
+
+def copies_of_server_files(app: HostedApp) -> list[Path]:
+    """Files in Gradio's cache or the playground's home that hold a server file or a secret (the real ledger aside)."""
+    ledger = app.ledger_path
+    skip = {ledger, ledger.with_name(ledger.name + "-wal"), ledger.with_name(ledger.name + "-shm")}
+    passwd = Path("/etc/passwd").read_bytes().splitlines()[0]
+    needles = [s.encode() for s in app.secrets] + [passwd, b"SQLite format 3\x00"]
+    found = files_holding([app.gradio_tmp, app.home], needles, skip=skip)
+    names = {"canary.txt", "passwd", "environ", ledger.name}
+    found += [p for p in app.gradio_tmp.rglob("*") if p.is_file() and p.name in names and p not in found]
+    return found
+
+
+def served_secrets(app: HostedApp, made: list[Attack]) -> list[str]:
+    """The paths (named by a reply, or the server files themselves) that ``/gradio_api/file=`` serves with a secret
+    or a server file's content in them."""
+    paths = {str(app.canary_file), "/etc/passwd", "/proc/self/environ", str(app.ledger_path)}
+    for attack in made:
+        paths |= reply_paths(attack.reply.raw)
+    paths |= {str(p) for p in copies_of_server_files(app)}
+    passwd = Path("/etc/passwd").read_text().splitlines()[0]
+    served = []
+    for path in sorted(paths)[:400]:
+        try:
+            reply = fetch_served(app, path)
+        except requests.RequestException:
+            continue
+        if reply.ok and any(s in reply.text for s in (*app.secrets, passwd, "SQLite format 3")):
+            served.append(path)
+    return served
+
+
+def posts_for_invalid_input(app: HostedApp, api, attacks: list[Attack]) -> tuple[list, int]:
+    """Requests sent for the attack's calls (the ledger's sent rows: both backends, the free preview included; no
+    call carries a valid image, so every one was invalid input), and POSTs at the test's local API that the ledger
+    does not account for."""
+    by_session = {}
+    for attack in attacks:
+        by_session[attack.session] = by_session[f"api:{attack.session}"] = attack
+    rows = app.sent_rows()
+    sent = []
+    for row in rows:
+        attack = by_session.get(row["session"])
+        where = f"{attack.event} with {attack.theme}" if attack else f"session {row['session']!r}"
+        sent.append((row["id"], where, row["status"], row["params"][:160]))
+    recorded = sum(1 for row in rows if row["base_url"] == api.url)
+    return sent, max(0, api.count("POST", SUBMIT_PREFIX) - recorded)
+
+
+def answers_config(app: HostedApp) -> bool:
+    try:
+        return requests.get(app.url + "/config", timeout=10).ok
+    except requests.RequestException:
+        return False
