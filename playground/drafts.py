@@ -164,7 +164,7 @@ def check_sweep(pg: Playground, plan: SweepPlan, *, payer, session: str, visitor
     of this session's, this visitor's or the day's budget. Per-job guards still hold during the run."""
     cap = max_sweep_cost() if max_cost is None else float(max_cost)
     if payer.kind == "api" and plan.total > cap + 1e-9:
-        raise CapExceeded(f"sweep: {len(plan.jobs)} clips cost {format_usd(plan.total)}, over the maximum of "
+        raise CapExceeded(f"This sweep's {len(plan.jobs)} clips cost {format_usd(plan.total)}, over the maximum of "
                           f"{format_usd(cap)} per sweep; nothing was sent. Ask for fewer seeds or models, or a "
                           "cheaper setting")
     if not payer.capped:
@@ -181,7 +181,7 @@ def check_sweep(pg: Playground, plan: SweepPlan, *, payer, session: str, visitor
                 "the host key's budget for today"))
     for limit, spent, what in budgets:
         if limit is not None and plan.total > max(0.0, limit - spent) + 1e-9:
-            raise CapExceeded(f"sweep: it costs {format_usd(plan.total)}; {format_usd(max(0.0, limit - spent))} is "
+            raise CapExceeded(f"This sweep costs {format_usd(plan.total)}; {format_usd(max(0.0, limit - spent))} is "
                               f"left of {what} on the host's key. Nothing was sent: use fewer seeds or models, or "
                               "enter your own key.")
 

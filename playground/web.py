@@ -101,7 +101,8 @@ class _TooLarge(Exception):
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = f'{{"message": "the request body is over {limit} bytes"}}'.encode()
+    body = (f'{{"message": "This request is over {limit // 2**20} MB, far more than any form of this page '
+            f'sends."}}').encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

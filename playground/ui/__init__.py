@@ -22,6 +22,7 @@ import gradio as gr
 
 from ..session import API_LABEL, LOCAL_LABEL, MATCH_IMAGE, SAMPLES_DIR, Playground, default_outputs_dir
 from . import events, final, model_form, sweep_tab
+from .guard import GuardedBlocks
 from .layout import build_page
 
 __all__ = ["API_LABEL", "LOCAL_LABEL", "MATCH_IMAGE", "SAMPLES_DIR", "Playground", "build_app", "launch_kwargs",
@@ -52,7 +53,7 @@ def build_app(*, client_factory=None, ledger=None, caps=None, owner_key: str | N
     # The samples ship inside the package (site-packages once installed): Gradio serves them as they are. Videos
     # are handed to Gradio through launch(allowed_paths=...) (see launch_kwargs), which copies each into its cache.
     gr.set_static_paths([str(SAMPLES_DIR)])
-    with gr.Blocks(title="Seedance Playground", delete_cache=DELETE_CACHE, analytics_enabled=False) as demo:
+    with GuardedBlocks(title="Seedance Playground", delete_cache=DELETE_CACHE, analytics_enabled=False) as demo:
         page = build_page(title, default_backend=pg.default_backend, has_owner_key=pg.has_owner_key)
         events.wire_form(pg, page, demo)
         events.wire_keys(pg, page, demo)

@@ -93,3 +93,49 @@ def translate(exc: BaseException, handler: str) -> BaseException:
         return readable(exc)
     log.error("the %s event failed", handler, exc_info=exc)
     return gr.Error(BROKEN, print_exception=False)
+
+
+class GuardedBlocks(gr.Blocks):
+    """``gr.Blocks`` whose events refuse, by field name, values Gradio itself cannot read (a file that was not
+    uploaded to this page, a number where a picture goes): Gradio checks them before any handler runs, and its own
+    refusal would reach the visitor as an empty error (exception texts are never shown)."""
+
+    async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):  # noqa: ANN001 - Gradio's
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever Gradio refused, the visitor reads one named sentence
+            log.info("refused an event's values before its handler: %s", type(exc).__name__)
+            raise refusal(unfit_input(block_fn, inputs, exc)) from None
+
+
+def _input_names(block_fn: Any) -> list[str]:
+    """The names an event's values go by: its function's parameters (an endpoint's, as clients name them) when they
+    match its inputs one to one, else the components' labels."""
+    components = list(block_fn.inputs)
+    try:
+        import inspect
+
+        params = [p.name for p in inspect.signature(block_fn.fn).parameters.values()
+                  if p.annotation not in (gr.Request, gr.Progress, gr.SelectData, "gr.Request")]
+    except (TypeError, ValueError):
+        params = []
+    return params if len(params) == len(components) else [field_name(c) for c in components]
+
+
+def unfit_input(block_fn: Any, values: list[Any], exc: BaseException) -> str:
+    """Which of an event's values Gradio could not read, and why, as one sentence naming its field."""
+    from gradio.exceptions import InvalidPathError
+
+    components = list(block_fn.inputs)
+    if len(values) != len(components):
+        return "the event's values do not fit its form"
+    for component, value, name in zip(components, values, _input_names(block_fn), strict=True):
+        if getattr(component, "data_model", None) is None or value is None:
+            continue
+        if not isinstance(value, Mapping) or not isinstance(value.get("path", value.get("url")), str):
+            return f"{name}: expected an uploaded file, got {type(value).__name__}"
+        if isinstance(exc, InvalidPathError):
+            return f"{name}: only files uploaded to this page can be used; upload the file, or give its https address"
+    return "the event's values do not fit its form"

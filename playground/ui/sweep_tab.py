@@ -18,6 +18,8 @@ from ..pricing import format_usd
 from ..session import Playground
 from . import final
 
+NOTE = "**Note:** "
+
 
 @dataclass
 class SweepTab:
@@ -53,17 +55,24 @@ def sweep_tab() -> SweepTab:
     return SweepTab(seeds, models, run, cancel, progress, gallery, sheet, tiled, clips)
 
 
-def _plan_label(page: Any, values: dict) -> str:
+def _plan_label(page: Any, values: dict) -> tuple[str, str]:
+    """The Run sweep button's label with the sweep's price, and why there is none (a field's problem) or ""."""
     tab, form = page.sweep, page.form.read(values)
     try:
         return drafts.plan_sweep(form, values.get(tab.seeds), values.get(tab.models) or [],
-                                 has_last_image=bool(form.last_image)).label
-    except (WaveSpeedError, TypeError, ValueError):
-        return "Run sweep"
+                                 has_last_image=bool(form.last_image)).label, ""
+    except WaveSpeedError as exc:
+        return "Run sweep", str(exc)
+    except (TypeError, ValueError):
+        return "Run sweep", ""
 
 
 def price(pg: Playground, page: Any, values: dict) -> dict:
-    return {page.sweep.run: gr.update(value=_plan_label(page, values))}
+    label, problem = _plan_label(page, values)
+    shown = values.get(page.sweep.progress) or ""
+    # A problem is noted where the sweep's progress goes; the note goes once fixed, a finished sweep's summary stays.
+    note = f"{NOTE}{problem}" if problem else ("" if shown.startswith(NOTE) else gr.update())
+    return {page.sweep.run: gr.update(value=label), page.sweep.progress: note}
 
 
 def progress_table(plan: drafts.SweepPlan, latest: dict) -> str:
@@ -151,7 +160,8 @@ def wire(pg: Playground, page: Any) -> None:
 
     tab, form, keys, out = page.sweep, page.form, page.keys, page.output
     inputs = {*form.fields, tab.seeds, tab.models, keys.backend, keys.key, keys.key_state}
-    priced = {"fn": bind(price, pg, page), "inputs": {*form.fields, tab.seeds, tab.models}, "outputs": tab.run,
+    priced = {"fn": bind(price, pg, page), "inputs": {*form.fields, tab.seeds, tab.models, tab.progress},
+              "outputs": [tab.run, tab.progress],
               "preprocess": False, **PRIVATE}
     gr.on([tab.seeds.change, tab.models.change, form.resolution.change, form.duration.change, form.audio.change,
            form.model.change], **priced)
