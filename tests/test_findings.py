@@ -41,6 +41,7 @@ from attack_support import (
 from support import call, make_image, start_local_api, wait_until_done
 
 from playground.contract import SPICY
+from playground.session import LOCAL_LABEL
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("attack"), pytest.mark.timeout(600)]
 
@@ -115,7 +116,7 @@ def test_a_server_path_in_any_file_slot_is_never_copied_nor_served(public_host):
             replies.append(call_event(app.url, event.fn_index, data, trigger_id=event.trigger_id,
                                       queued=event.queued))
     copies = files_holding([app.gradio_tmp, app.home], secrets)
-    served = [p for p in [str(app.canary_file), *map(str, copies)]
+    served = [p for p in [str(app.canary_file), "/proc/self/environ", *map(str, copies)]
               if any(s.decode() in fetch_served(app, p).text for s in secrets)]
     assert copies == [], f"server files copied into Gradio's cache or the home: {copies}"
     assert served == [], f"/gradio_api/file= served them: {served}"
@@ -127,8 +128,6 @@ def test_a_server_path_in_any_file_slot_is_never_copied_nor_served(public_host):
 
 def test_a_public_host_never_fetches_a_visitors_loopback_url(public_host):
     app = public_host.app
-    from playground.session import LOCAL_LABEL
-
     run = event_named(app.config(), "run")
     texts = []
     with Listener() as listener:
