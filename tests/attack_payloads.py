@@ -101,7 +101,8 @@ def events_on(config: dict, elem_id: str, trigger: str) -> list[Event]:
 
 class Listener:
     """HTTP servers on 127.0.0.1 and ::1 that answer like an image host (a PNG at any path, and ``/redirect``
-    sending the client to itself) and count every request: a public host must never send them one."""
+    sending the client to itself) and count every connection (``hits``, with the request line when there is one,
+    as a TLS hello to the plain port has none): a public host must never open one."""
 
     PNG = image_bytes((320, 180))
 
@@ -119,6 +120,8 @@ class Listener:
         class Handler(http.server.BaseHTTPRequestHandler):
             def _answer(self, body: bool) -> None:
                 with owner._lock:
+                    if ("connection", host, "") in owner.hits:  # the request line tells more than its connection
+                        owner.hits.remove(("connection", host, ""))
                     owner.hits.append((self.command, host, self.path))
                 if self.path.startswith("/redirect"):
                     self.send_response(302)
@@ -148,6 +151,11 @@ class Listener:
         class Server(http.server.ThreadingHTTPServer):
             address_family = family
             daemon_threads = True
+
+            def verify_request(self, request, client_address) -> bool:
+                with owner._lock:  # every connection counts, whether or not a request follows
+                    owner.hits.append(("connection", host, ""))
+                return True
 
         server = Server((host, port), Handler)
         threading.Thread(target=server.serve_forever, daemon=True, name=f"listener-{host}").start()

@@ -391,23 +391,26 @@ def file_data(path: str | Path, name: str | None = None) -> dict:
 
 def reply_paths(reply_text: str) -> set[str]:
     """Server paths and file URLs a reply names (to fetch them back as a stranger)."""
-    found = set(re.findall(r'"path":\s*"([^"]+)"', reply_text))
+    found = {p for p in re.findall(r'"path":\s*"([^"]+)"', reply_text) if p.startswith("/")}
     found |= {m for m in re.findall(r'"url":\s*"([^"]+)"', reply_text) if "/gradio_api/file=" in m}
     return found
 
 
 def fetch_served(app: HostedApp, path_or_url: str) -> requests.Response:
-    """GET a file from the app as a stranger would: ``/gradio_api/file=<path>`` (or the URL a reply named)."""
-    url = path_or_url if path_or_url.startswith("http") else f"{app.url}/gradio_api/file={path_or_url}"
-    return requests.get(url, timeout=30)
+    """GET a file from the app as a stranger would: ``/gradio_api/file=<path>``, or a URL of the app a reply named
+    (only the app's: a reply may echo the trap's URLs, which the test itself must not call)."""
+    if path_or_url.startswith(("http://", "https://")):
+        assert path_or_url.startswith(app.url + "/"), f"not a URL of the app: {path_or_url}"
+        return requests.get(path_or_url, timeout=30)
+    return requests.get(f"{app.url}/gradio_api/file={path_or_url}", timeout=30)
 
 
-def files_holding(folders: list[Path], needles: list[bytes], skip: set[Path] = frozenset()) -> list[Path]:
+def files_holding(folders: list[Path], needles: list[bytes]) -> list[Path]:
     """Files under ``folders`` whose content holds any of ``needles`` (copies of a server file, or a secret)."""
     hits = []
     for folder in folders:
         for path in Path(folder).rglob("*"):
-            if not path.is_file() or path in skip:
+            if not path.is_file():
                 continue
             try:
                 data = path.read_bytes()

@@ -42,6 +42,7 @@ from support import call, make_image, start_local_api, wait_until_done
 
 from playground.contract import SPICY
 from playground.errors import ValidationError
+from playground.session import LOCAL_LABEL
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("attack"), pytest.mark.timeout(600)]
 
@@ -116,7 +117,7 @@ def test_a_server_path_in_any_file_slot_is_never_copied_nor_served(public_host):
             replies.append(call_event(app.url, event.fn_index, data, trigger_id=event.trigger_id,
                                       queued=event.queued))
     copies = files_holding([app.gradio_tmp, app.home], secrets)
-    served = [p for p in [str(app.canary_file), *map(str, copies)]
+    served = [p for p in [str(app.canary_file), "/proc/self/environ", *map(str, copies)]
               if any(s.decode() in fetch_served(app, p).text for s in secrets)]
     assert copies == [], f"server files copied into Gradio's cache or the home: {copies}"
     assert served == [], f"/gradio_api/file= served them: {served}"
@@ -128,8 +129,6 @@ def test_a_server_path_in_any_file_slot_is_never_copied_nor_served(public_host):
 
 def test_a_public_host_never_fetches_a_visitors_loopback_url(public_host):
     app = public_host.app
-    from playground.session import LOCAL_LABEL
-
     run = event_named(app.config(), "run")
     texts = []
     with Listener() as listener:
@@ -198,27 +197,35 @@ def test_the_sweep_seeds_box_is_no_memory_bomb(public_host):
 # --- 4. X-Forwarded-For ----------------------------------------------------------------------------------------------
 
 
-def generate_as(host: Host, forwarded_for: str, seed: int):
-    """/generate through gradio_client with a made-up X-Forwarded-For: (video, details) or the AppError."""
+def generate_as(host: Host, forwarded_for: str, seed: int) -> tuple[bool, str]:
+    """/generate through gradio_client with a made-up X-Forwarded-For: (whether it ran, the error if not)."""
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
     picture = make_image(host.app.home.parent / "pictures" / "frame.png")
     client = Client(host.app.url, headers={"X-Forwarded-For": forwarded_for}, verbose=False)
     try:
-        return client.predict(image=handle_file(str(picture)), seed=seed, **DRAFT, api_name="/generate")
+        client.predict(image=handle_file(str(picture)), seed=seed, **DRAFT, api_name="/generate")
+        return True, ""
     except AppError as exc:
-        return exc
+        return False, str(exc)
     finally:
         client.close()
 
 
-def spend_until_refused(host: Host, forwarded: list[str], seed: int) -> list:
-    """/generate once per made-up X-Forwarded-For (a new seed each: never a reuse), stopping at the first refusal."""
+def generate_queued(host: Host, forwarded_for: str, seed: int) -> tuple[bool, str]:
+    """The same over the page's queue protocol (quicker than gradio_client's)."""
+    reply = call_endpoint(host.app, "generate", image=host.picture(), seed=seed,
+                          headers={"X-Forwarded-For": forwarded_for}, **DRAFT)
+    return reply.success, reply.error_text
+
+
+def spend_until_refused(generate, host: Host, forwarded: list[str], seed: int) -> list[tuple[bool, str]]:
+    """``generate`` once per X-Forwarded-For header (a new seed each: never a reuse), until the first refusal."""
     outcomes = []
     for i, header in enumerate(forwarded):
-        outcomes.append(generate_as(host, header, seed=seed + i))
-        if isinstance(outcomes[-1], Exception):
+        outcomes.append(generate(host, header, seed + i))
+        if not outcomes[-1][0]:
             break
     return outcomes
 
@@ -226,11 +233,11 @@ def spend_until_refused(host: Host, forwarded: list[str], seed: int) -> list:
 def test_a_made_up_forwarded_for_does_not_reset_the_visitor_budget(visitor_capped):
     # $0.05 per visitor holds at most two $0.048 clips, however the cap counts the one that crosses it.
     before = visitor_capped.posts()
-    outcomes = spend_until_refused(visitor_capped, [f"198.51.100.{i}" for i in range(1, 5)], seed=1)
-    paid = [o for o in outcomes if not isinstance(o, Exception)]
-    assert isinstance(outcomes[-1], Exception), \
+    outcomes = spend_until_refused(generate_as, visitor_capped, [f"198.51.100.{i}" for i in range(1, 5)], seed=1)
+    paid = [ok for ok, _ in outcomes if ok]
+    assert not outcomes[-1][0], \
         f"{len(paid)} clips for one visitor with made-up X-Forwarded-For headers: each bought a new budget"
-    assert "budget" in str(outcomes[-1])
+    assert "budget" in outcomes[-1][1]
     assert 1 <= len(paid) <= 2
     assert visitor_capped.posts() - before == len(paid)
 
@@ -238,11 +245,12 @@ def test_a_made_up_forwarded_for_does_not_reset_the_visitor_budget(visitor_cappe
 def test_behind_one_trusted_proxy_the_rightmost_forwarded_address_is_the_visitor(proxied_host):
     before = proxied_host.posts()
     # The proxy appends the address it saw; what the client wrote left of it is made up.
-    outcomes = spend_until_refused(proxied_host, [f"198.51.100.{i}, 203.0.113.5" for i in range(1, 5)], seed=11)
-    paid = [o for o in outcomes if not isinstance(o, Exception)]
-    assert isinstance(outcomes[-1], Exception) and "budget" in str(outcomes[-1]), outcomes[-1]
+    headers = [f"198.51.100.{i}, 203.0.113.5" for i in range(1, 5)]
+    outcomes = spend_until_refused(generate_queued, proxied_host, headers, seed=11)
+    paid = [ok for ok, _ in outcomes if ok]
+    assert not outcomes[-1][0] and "budget" in outcomes[-1][1], outcomes[-1]
     assert 1 <= len(paid) <= 2
-    assert not isinstance(generate_as(proxied_host, "198.51.100.1, 203.0.113.6", seed=21), Exception), \
+    assert generate_queued(proxied_host, "198.51.100.1, 203.0.113.6", seed=21)[0], \
         "another address behind the proxy is another visitor"
     assert proxied_host.posts() - before == len(paid) + 1
 
