@@ -123,6 +123,22 @@ def add_receiver(app: FastAPI, receiver: WebhookReceiver, path: str = RECEIVER_P
     app.router.on_shutdown.append(receiver.stop)
 
 
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM (what a Space, Docker or systemd sends) ends the process like Ctrl-C does: uvicorn shuts down, then
+    raises the signal again for the handler it found, and this one turns it into a normal exit, so the at-exit
+    cleanup runs (the embedded local API deletes its uploads and renders)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def exit_now(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, exit_now)
+
+
 async def _read_at_most(request: Request, limit: int) -> bytes | None:
     """The body, or None as soon as it is over ``limit`` bytes (never read whole)."""
     declared = request.headers.get("content-length", "")
@@ -147,6 +163,7 @@ def serve(app: FastAPI | None = None, *, host: str | None = None, port: int | No
     import uvicorn
 
     app = app or create_app()
+    _exit_cleanly_on_sigterm()
     host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     port = int(port or os.environ.get("GRADIO_SERVER_PORT") or 7860)
     uvicorn_kwargs.setdefault("proxy_headers", False)
