@@ -194,8 +194,8 @@ def output_column() -> tuple[Output, HistoryTab, FinalRow, SweepTab, PricingTab]
         with gr.Tab("Code"):
             code_note = gr.Markdown("The key is read from `WAVESPEED_API_KEY`: it is never written into the code.",
                                     elem_id="code-note")
-            curl = gr.Code(label="cURL", language="shell")
-            python = gr.Code(label="Python", language="python")
+            curl = gr.Code(label="cURL", language="shell", elem_id="code-curl")
+            python = gr.Code(label="Python", language="python", elem_id="code-python")
             webhook = gr.Code(label="Python with a webhook (the end is pushed to your app: no polling)",
                               language="python")
         history = history_tab()

@@ -172,8 +172,15 @@ def history_rows(jobs: Iterable[Job]) -> list[list[Any]]:
         rows.append([j.id, when, j.status, j.resolution or "", j.duration or "", "on" if j.audio else "off",
                      j.seed if j.seed is not None else "", format_usd(j.cost), j.request_id or "",
                      "yes" if j.has_video else "", (j.params.get("prompt") or "")[:60], short_model(j.model),
-                     f"job {j.draft_of}" if j.draft_of else ""])
+                     _origin(j)])
     return rows
+
+
+def _origin(job: Job) -> str:
+    """Where a row comes from: the draft a final renders again, or the paid job a reused run showed."""
+    parts = [f"final of job {job.draft_of}" if job.draft_of else "",
+             f"reuse of job {job.reused_from}" if job.reused_from is not None else ""]
+    return "; ".join(p for p in parts if p)
 
 
 def short_model(model: str) -> str:

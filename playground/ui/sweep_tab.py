@@ -110,7 +110,7 @@ def summary(swept: drafts.SweepOutcome) -> str:
     paid = sum(cost for kind, _, cost in states if kind in went)
     parts = [f"{len(records)} clips"]
     if sent:
-        parts.append(f"{len(sent)} sent, {format_usd(paid)} ({_jobs(sent)} in History)")
+        parts.append(f"{len(sent)} sent, {format_usd(paid)} ({_jobs(sorted(sent))} in History)")
     for kind, words in (("reused", "already paid, shown again at $0.00"), ("done", "done"),
                         ("running", "still rendering at the API: resume in History to collect"),
                         ("failed", "ended without a video"), ("unsent", "never sent, $0.00")):
