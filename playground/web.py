@@ -38,6 +38,7 @@ MAX_UPLOAD_BYTES = IMAGE_LIMITS.max_bytes
 # Any other request body (an event's JSON, a webhook): a form's values are a few KB; a prompt at most 5,000 characters.
 MAX_BODY_BYTES = 1 << 20
 _UPLOAD_PATH = "/gradio_api/upload"
+SHUTDOWN_GRACE_S = 5  # seconds a stopping app gives open connections
 
 
 def create_app(demo: gr.Blocks | None = None) -> FastAPI:
@@ -167,6 +168,9 @@ def serve(app: FastAPI | None = None, *, host: str | None = None, port: int | No
     host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     port = int(port or os.environ.get("GRADIO_SERVER_PORT") or 7860)
     uvicorn_kwargs.setdefault("proxy_headers", False)
+    # A page keeps a stream open for as long as it is shown: without a limit, a SIGTERM would wait for every visitor
+    # to leave (and a host's SIGKILL would come first, with no cleanup).
+    uvicorn_kwargs.setdefault("timeout_graceful_shutdown", SHUTDOWN_GRACE_S)
     # uvicorn's "info" level says where the page is ("Uvicorn running on http://..."), as `python app.py` users expect.
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **uvicorn_kwargs)
 

@@ -75,6 +75,7 @@ def build_app(*, client_factory=None, ledger=None, caps=None, owner_key: str | N
         final.wire(pg, page)
         sweep_tab.wire(pg, page)
     demo.playground = pg  # for tests and embedding: the server-side state behind the page
+    demo.page = page  # and its components, for tests that call a handler as an event would
     return demo
 
 
