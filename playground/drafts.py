@@ -225,7 +225,7 @@ def check_sweep(pg: Playground, plan: SweepPlan, *, payer, session: str, visitor
         caps.check(quote.usd, fields)
     day = start_of_utc_day()
     budgets = ((caps.max_cost_per_session, ledger.spent(account=payer.account, session=session),
-                "this session's budget"),
+                "this browser's budget"),
                (caps.max_cost_per_visitor, ledger.spent(since=day, account=payer.account, visitor=visitor),
                 "your budget for today"),
                (caps.max_cost_per_day, ledger.spent(since=day, account=payer.account),

@@ -378,7 +378,7 @@ class Playground:
             parts.append(f"{format_usd(left)} left today")
         if caps.max_cost_per_session is not None:
             spent = self.ledger.spent(account=account, session=session)
-            parts.append(f"{format_usd(max(0.0, caps.max_cost_per_session - spent))} left in this session")
+            parts.append(f"{format_usd(max(0.0, caps.max_cost_per_session - spent))} left on this browser")
         limits = "; ".join(caps.describe()) or "no limits set by the host"
         left = (" · " + ", ".join(parts)) if parts else ""
         return f"Host's key: {limits}{left}."

@@ -82,7 +82,7 @@ def test_the_sweep_endpoint_runs_seeds_by_models_and_returns_the_tiled_video_she
 
 @pytest.mark.parametrize(("caps", "max_sweep", "refusal"), [
     (Caps(), "0.1", "over the maximum of $0.10 per sweep"),
-    (Caps(max_cost_per_session=0.1), "5", "$0.10 is left of this session's budget"),
+    (Caps(max_cost_per_session=0.1), "5", "$0.10 is left of this browser's budget"),
     (Caps(max_resolution="480p"), "5", "up to 480p"),
 ], ids=["max per sweep", "session budget", "resolution cap"])
 def test_a_sweep_on_the_host_key_over_a_limit_is_refused_whole_before_anything_is_sent(local_api, tmp_path,

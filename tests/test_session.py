@@ -184,7 +184,7 @@ def test_a_form_is_passed_through_for_the_contract_to_judge_by_name():
     assert [RunForm(batch=b).runs for b in (None, 1, 3, 4.0)] == [1, 1, 3, 4]
     for bad in (0, 99, "2", True):  # bounded and typed since issue 17: refused by name, never clamped
         with pytest.raises(ValidationError, match="batch"):
-            RunForm(batch=bad).runs
+            _ = RunForm(batch=bad).runs
 
 
 def test_the_status_line_names_the_phase_the_time_and_the_estimate():
