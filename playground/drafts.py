@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -298,7 +299,9 @@ def _pictures(pg: Playground, swept: SweepOutcome) -> None:
     from .media import Clip, contact_sheet, poster, side_by_side
 
     shown = [row for row in swept.clips if not pg.hides(bool(row.get("nsfw")))]
-    swept.posters = {int(row["job_id"]): poster(row["output_path"]) for row in shown}
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="poster") as pool:  # one ffmpeg each, at once
+        made = list(pool.map(lambda row: poster(row["output_path"]), shown))
+    swept.posters = {int(row["job_id"]): path for row, path in zip(shown, made, strict=True)}
     if not shown or swept.cancelled:
         return
     clips = [Clip(row["output_path"], int(row["seed"]), row) for row in shown]
