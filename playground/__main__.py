@@ -1,5 +1,5 @@
 """Command line: `seedance-playground` (or `python -m playground`) `generate IMAGE`, `resume`, `history`, `claim`,
-`price`, `balance`, `local` (serve the local API) and `ui` (start the playground).
+`price`, `balance`, `info VIDEO`, `local` (serve the local API) and `ui` (start the playground).
 
 User errors print one clear line and exit with status 2 (1 for API failures); never a traceback.
 """
@@ -25,7 +25,12 @@ def _bool(text: str) -> bool:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="seedance-playground", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="seedance-playground",
+        description="Seedance image-to-video from the command line: generate videos, price them, read the ledger "
+                    "(history, resume, claim), read what a saved video was made with (info), and serve the local "
+                    "preview API (local) or the playground page (ui). With no WAVESPEED_API_KEY everything runs on "
+                    "the free local preview.")
     p.add_argument("--backend", choices=["auto", "api", "local"], default="auto",
                    help="auto: the API when WAVESPEED_API_KEY is set, else the free local preview")
     p.add_argument("--base-url", help="API base URL (default WAVESPEED_BASE_URL or https://api.wavespeed.ai)")
@@ -58,7 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--resolution", choices=RESOLUTIONS, help="default: the model's, 720p")
     pr.add_argument("--audio", type=_bool, dest="generate_audio", help="default: true")
     pr.add_argument("--table", action="store_true", help="the whole price table")
-    sub.add_parser("balance", help="the account's balance")
+    sub.add_parser("balance", help="the account's balance (the local preview's is play money)")
+    info = sub.add_parser("info", help="what a saved video was made with: model, prompt, seed, job and task id")
+    info.add_argument("video", help="an MP4 the playground saved (its metadata carries them)")
     # Its options (--port, --timing, --faults ...) are python -m playground.local's; see `local --help`.
     sub.add_parser("local", help="serve the embedded local API in the foreground (--port N, ...)", add_help=False)
     ui = sub.add_parser("ui", help="start the Gradio playground (like python app.py)")
@@ -128,6 +135,42 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+HISTORY_WIDTH = 100
+
+
+def history_table(jobs) -> str:
+    """The ledger's jobs as a table that fits :data:`HISTORY_WIDTH` columns: id, when (UTC), status, model, setting,
+    seed, cost, task id, and the prompt cut to what is left; errors and video paths each on a line of their own."""
+    import time
+
+    from .contract import MODELS
+    from .pricing import format_usd
+
+    rows = [("job", "when (UTC)", "status", "model", "setting", "seed", "cost", "task")]
+    notes = []
+    for j in jobs:
+        setting = f"{j.resolution or '?'} {j.duration or '?'}s" + (" audio" if j.audio else "")
+        spec = MODELS.get(j.model)
+        model = spec.title.replace("Seedance ", "").replace(" Image-to-Video", "") if spec else j.model
+        rows.append((str(j.id), time.strftime("%m-%d %H:%M", time.gmtime(j.created_at)), j.status, model,
+                     setting, "" if j.seed is None else str(j.seed), format_usd(j.cost), (j.request_id or "")[:12]))
+        if j.error:
+            notes.append(f"  job {j.id}: {_one_line(Exception(j.error))}")
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    prompts = {str(j.id): (j.params.get("prompt") or "") for j in jobs}
+    out = []
+    for row, line in zip(rows, lines, strict=True):
+        room = HISTORY_WIDTH - len(line) - 2
+        text = "prompt" if row[0] == "job" else prompts.get(row[0], "").replace("\n", " ")
+        out.append(f"{line}  {_cut(text, room)}".rstrip() if room > 8 else line[:HISTORY_WIDTH])
+    return "\n".join(out + [_cut(n, HISTORY_WIDTH) for n in notes])
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
@@ -145,6 +188,11 @@ def _run(args: argparse.Namespace) -> int:
                                      generate_audio=args.generate_audio)
         print(price_of(request).label())
         return 0
+    if args.command == "info":
+        from .videotags import describe, read_tags
+
+        print(describe(read_tags(args.video)))
+        return 0
     if args.command == "generate":
         # Checked before anything else (no server started, no ledger opened for a bad value).
         request = VideoRequest.build(args.model, has_last_image=args.last_image is not None, prompt=args.prompt,
@@ -156,8 +204,8 @@ def _run(args: argparse.Namespace) -> int:
 
     ledger = Ledger()
     if args.command == "history":
-        df = ledger.history(limit=args.limit)
-        print("the ledger is empty" if df.empty else df.drop(columns=["base_url"]).to_string(index=False))
+        jobs = ledger.jobs(limit=args.limit)
+        print(history_table(jobs) if jobs else "the ledger is empty")
         for job in ledger.jobs(limit=args.limit):
             if job.status == "unknown" and not job.request_id and job.candidates:
                 print(f"job {job.id}: outcome unknown, the submit's reply was lost; {len(job.candidates)} tasks could "
@@ -167,7 +215,10 @@ def _run(args: argparse.Namespace) -> int:
 
     client = connect(base_url=args.base_url, backend=args.backend)
     if args.command == "balance":
-        print(format_usd(client.balance()))
+        from .backend import LOCAL
+
+        play = " (the local preview's play money: nothing real is charged)" if client.backend_id == LOCAL else ""
+        print(format_usd(client.balance()) + play)
         return 0
     if args.command == "resume":
         from .pipeline import resume

@@ -5,7 +5,7 @@ Set by environment (a Hugging Face Space's variables), all optional:
 | variable | meaning |
 |---|---|
 | ``PLAYGROUND_MAX_COST_PER_REQUEST`` | USD; a single job costing more is refused |
-| ``PLAYGROUND_MAX_COST_PER_SESSION`` | USD; one browser session's budget |
+| ``PLAYGROUND_MAX_COST_PER_SESSION`` | USD; one browser's budget (its identity token survives reloads) |
 | ``PLAYGROUND_MAX_COST_PER_VISITOR`` | USD; one visitor's budget per UTC day, whatever sessions they open |
 | ``PLAYGROUND_MAX_COST_PER_DAY`` | USD; the host key's budget per UTC day, all visitors together |
 | ``PLAYGROUND_MAX_RESOLUTION`` | ``480p``, ``720p`` or ``1080p`` |
@@ -122,7 +122,7 @@ class Caps:
         if self.max_cost_per_request is not None:
             lines.append(f"at most {format_usd(self.max_cost_per_request)} per request")
         if self.max_cost_per_session is not None:
-            lines.append(f"{format_usd(self.max_cost_per_session)} per session")
+            lines.append(f"{format_usd(self.max_cost_per_session)} per browser (reloads do not reset it)")
         if self.max_cost_per_visitor is not None:
             lines.append(f"{format_usd(self.max_cost_per_visitor)} per visitor per day (UTC)")
         if self.max_cost_per_day is not None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .contract import fingerprint as fingerprint  # noqa: F811 (the ledger's identity of a request, re-exported)
-from .status import COMPLETED, LOST, PENDING, UNCHARGED, UNFINISHED
+from .status import COMPLETED, LOST, PENDING, REUSED, UNCHARGED, UNFINISHED
 from .status import REJECTED as REJECTED  # re-exported: the ledger's states are importable from here
 from .status import UNKNOWN as UNKNOWN
 
@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     candidates TEXT NOT NULL DEFAULT '[]',
     visitor TEXT NOT NULL DEFAULT '',
     completed_by TEXT NOT NULL DEFAULT '',
-    draft_of INTEGER
+    draft_of INTEGER,
+    reused_from INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (fingerprint, status);
 CREATE INDEX IF NOT EXISTS jobs_request ON jobs (request_id);
@@ -140,6 +141,8 @@ class Job:
     completed_by: str = ""
     # A final's draft: the job whose model, image, prompt and seed it rendered again at a higher setting.
     draft_of: int | None = None
+    # A page run served from the ledger (status "reused"): the paid job whose video it showed.
+    reused_from: int | None = None
 
     @property
     def unfinished(self) -> bool:
@@ -174,7 +177,8 @@ class Job:
 _COLUMNS = {f.name for f in fields(Job)}
 # Columns added after the first release, for ledgers written by an older version.
 _LATER_COLUMNS = {"candidates": "TEXT NOT NULL DEFAULT '[]'", "visitor": "TEXT NOT NULL DEFAULT ''",
-                  "completed_by": "TEXT NOT NULL DEFAULT ''", "draft_of": "INTEGER"}
+                  "completed_by": "TEXT NOT NULL DEFAULT ''", "draft_of": "INTEGER",
+                  "reused_from": "INTEGER"}
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:
@@ -303,6 +307,22 @@ class Ledger:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+
+    def record_reuse(self, original: Job, *, account: str = "", session: str = "", visitor: str = "") -> int:
+        """A row of its own, free and ended (status ``reused``), for a run served by ``original`` 's paid video: the
+        visitor's History shows the run. It never counts as spent, in flight or reusable. Returns its id."""
+        now = time.time()
+        with self._connect() as db:
+            cur = db.execute(
+                "INSERT INTO jobs (created_at, updated_at, finished_at, base_url, account, session, visitor, model,"
+                " params, fingerprint, seed, resolution, duration, audio, cost, status, outputs, nsfw, inference_ms,"
+                " video_path, reused_from) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (now, now, now, original.base_url, account, session, visitor, original.model,
+                 json.dumps(original.params, sort_keys=True), original.fingerprint, original.seed, original.resolution,
+                 original.duration, None if original.audio is None else int(original.audio), 0.0, REUSED,
+                 json.dumps(original.outputs), json.dumps(original.nsfw), original.inference_ms, original.video_path,
+                 original.id))
+            return int(cur.lastrowid)
 
     def mark_sending(self, job_id: int, params: dict[str, Any], sent_at: float) -> bool:
         """Record the final ``params`` (with upload URLs) and ``sent_at`` just before the POST, only while the row is

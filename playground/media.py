@@ -359,6 +359,28 @@ def motion_energy(path: str | os.PathLike, *, width: int = 160) -> float:
     return total / count if count else 0.0
 
 
+def poster(path: str | os.PathLike, *, width: int = 320, before_end_s: float = 1.5) -> Path | None:
+    """A JPEG thumbnail beside the video (``<name>-poster.jpg``): the frame ``before_end_s`` before its end (its
+    first frame is the input image, the same for every clip of a sweep). None when it cannot be made."""
+    source = Path(path)
+    out = source.with_name(source.stem + "-poster.jpg")
+    if out.is_file():
+        return out
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+               "-sseof", f"-{before_end_s}", "-i", str(source), "-frames:v", "1", "-vf", f"scale={int(width)}:-2",
+               "-q:v", "4", str(out)]
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("no poster for %s: %s", source.name, exc)
+        return None
+    if done.returncode != 0 or not out.is_file():
+        log.warning("no poster for %s: %s", source.name, done.stderr.decode(errors="replace")[-200:])
+        out.unlink(missing_ok=True)
+        return None
+    return out
+
+
 def spaced_indices(count: int, wanted: int) -> list[int]:
     """``wanted`` frame indices spread evenly over ``count`` frames, first and last included.
 

@@ -552,6 +552,9 @@ def _download(client: Client, ledger: Ledger, job_id: int, pred: Prediction, out
     except WaveSpeedError as exc:
         ledger.update(job_id, error=str(exc))
         raise
+    from .videotags import write_tags
+
+    write_tags(path, ledger.get(job_id))  # the file carries its model, prompt, seed and ids: it can travel alone
     ledger.update(job_id, video_path=str(path), error="")
     return path
 

@@ -129,18 +129,23 @@ def model_price_table(models: Sequence[str] | None = None, *, duration: int = 5,
 
 
 def plot_price(model: str = SPICY):
-    """A matplotlib Figure: cost of a clip against duration, one line per resolution, audio on and off."""
+    """A matplotlib Figure: cost of a clip against duration, one line per resolution, audio on and off. Equal or
+    nearly equal prices (480p with audio and 720p without; 720p with audio and 1080p without) would hide each other,
+    so each resolution has its own marker (hollow without audio) and each series is nudged a little sideways."""
     import matplotlib.pyplot as plt
 
     table = price_table(model)
     fig, ax = plt.subplots(figsize=(7, 4))
-    for resolution in RESOLUTIONS:
-        for audio, style in ((True, "-"), (False, "--")):
-            part = table[(table["resolution"] == resolution) & (table["audio"] == audio)]
-            if not part.empty:
-                ax.plot(part["duration_s"], part["cost_usd"], style, marker="o", markersize=3,
-                        label=f"{resolution}, audio {'on' if audio else 'off'}")
-    ax.set_xlabel("duration (s)")
+    markers = dict(zip(RESOLUTIONS, ("o", "s", "^"), strict=True))
+    series = [(r, audio, style) for r in RESOLUTIONS for audio, style in ((True, "-"), (False, "--"))]
+    for k, (resolution, audio, style) in enumerate(series):
+        part = table[(table["resolution"] == resolution) & (table["audio"] == audio)]
+        if part.empty:
+            continue
+        nudge = (k - (len(series) - 1) / 2) * 0.08
+        ax.plot(part["duration_s"] + nudge, part["cost_usd"], style, marker=markers[resolution], markersize=5,
+                fillstyle="full" if audio else "none", label=f"{resolution}, audio {'on' if audio else 'off'}")
+    ax.set_xlabel("duration (s; series nudged apart so equal prices stay visible)")
     ax.set_ylabel("cost per clip (USD)")
     ax.set_title(f"{get_model(model).title}: price by resolution and duration")
     ax.grid(True, alpha=0.3)

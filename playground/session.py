@@ -11,6 +11,7 @@ The page (:mod:`playground.ui`) talks to this module only; it never reaches the 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -28,15 +29,19 @@ from .caps import CapGuard, Caps, start_of_utc_day, visitor_id
 from .client import Client, RetryPolicy
 from .contract import MODELS, SEED_MAX, SPICY, VideoRequest, show, validate
 from .errors import Cancelled, ValidationError, WaveSpeedError
+from .identity import STORAGE_KEY as IDENTITY_KEY
+from .identity import BrowserIdentity, load_secret
 from .jobs import Job, Ledger, account_tag
 from .pipeline import Result, read_media, resume
 from .pricing import Quote, format_usd, quote
 from .receiver import WebhookReceiver
 from .runner import END_PHASES, RunEvent, Runner
+from .status import COMPLETED, REUSED
 from .webhooks import SECRETS, public_webhook_url
 
-__all__ = ["API_LABEL", "LOCAL_LABEL", "MATCH_IMAGE", "MAX_BATCH", "SAMPLES_DIR", "Job", "Payer", "Playground",
-           "Result", "RunForm", "RunOutcome", "default_outputs_dir", "job_fraction", "progress_line", "visitor_of"]
+__all__ = ["API_LABEL", "IDENTITY_KEY", "LOCAL_LABEL", "MATCH_IMAGE", "MAX_BATCH", "SAMPLES_DIR", "Job", "Payer",
+           "Playground", "Result", "RunForm", "RunOutcome", "default_outputs_dir", "job_fraction", "progress_line",
+           "visitor_of"]
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +128,12 @@ class RunForm:
 
     @property
     def runs(self) -> int:
-        """How many jobs the batch slider asks for, within 1..MAX_BATCH (a ValidationError naming ``batch`` for
-        anything but a whole number)."""
-        batch = _whole(self.batch or 1)
-        if isinstance(batch, bool) or not isinstance(batch, int):
+        """How many jobs the batch slider asks for: 1..MAX_BATCH (a ValidationError naming ``batch`` otherwise,
+        never clamped)."""
+        batch = _whole(self.batch if self.batch is not None else 1)
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
             raise ValidationError(f"batch: expected a whole number from 1 to {MAX_BATCH}, got {show(batch)}")
-        return max(1, min(MAX_BATCH, batch))
+        return batch
 
 
 _PHASE_FRACTIONS = {"validating": 0.0, "uploading": 0.02, "submitting": 0.05, "downloading": 0.95, "probing": 0.98,
@@ -216,23 +221,26 @@ def _default_client_factory(kind: str, key: str) -> Client:
 class Playground:
     """Who pays, the runs in flight and the ledger's views for the page's visitors. No Gradio components.
 
-    ``session`` arguments are a visitor's page session (Gradio's session hash); ``user_key`` is the key the visitor
-    typed (may be empty). ``upload_folders`` are where visitors' files may be read from, besides the samples.
+    ``session`` arguments are a visitor's page session (Gradio's session hash: one tab, what Cancel stops);
+    ``owner`` is who the ledger files a run under and whose History it joins (the browser's identity, see
+    :mod:`playground.identity`; the session when there is none). ``user_key`` is the key the visitor typed (may be
+    empty). ``upload_folders`` are where visitors' files may be read from, besides the samples.
+
+    History: on a private machine (``caps.public`` false) every visitor sees the machine's whole ledger; on a public
+    host each browser sees its own runs (reloads and restarts included) and the jobs of a key it holds, never
+    another visitor's.
     """
 
     def __init__(self, *, client_factory: ClientFactory | None = None, ledger: Ledger | None = None,
                  caps: Caps | None = None, owner_key: str | None = None, model: str = SPICY,
-                 shared_history: bool | None = None, upload_folders: Iterable[str | Path] = (),
-                 webhook_url: str | None = None):
+                 upload_folders: Iterable[str | Path] = (), webhook_url: str | None = None):
         self.client_factory = client_factory or _default_client_factory
         self.default_factory = client_factory is None
         self.ledger = ledger or Ledger()
         self.caps = caps if caps is not None else Caps.from_env()
         self._owner_key = (owner_key if owner_key is not None else backends.env_key()).strip()
         self.model = model
-        # History is each visitor's own (their session's jobs and their own key's) unless the operator opts in.
-        self.shared_history = (os.environ.get("PLAYGROUND_SHARED_HISTORY", "").strip().lower() in ("1", "true", "yes")
-                               if shared_history is None else shared_history)
+        self.identity = BrowserIdentity(load_secret(self.ledger.home))
         self.upload_folders = (*(Path(f).resolve() for f in upload_folders), SAMPLES_DIR.resolve())
         # Where the service delivers the end of each run's tasks (None: polling only). PLAYGROUND_PUBLIC_URL, or the
         # Space's own address; the receiver (see receiver()) must be served there.
@@ -242,7 +250,8 @@ class Playground:
             SECRETS.set(account_tag(self._owner_key), owner_secret)
         self._quotes: dict[tuple, tuple[float, Quote]] = {}
         self._cancels: dict[str, threading.Event] = {}
-        self._failures: dict[str, str] = {}  # session -> why its last run stopped, for the status line
+        self._failures: dict[str, tuple[str, bool]] = {}  # session -> why its run stopped, and whether it sent
+        self._local_url: str | None = None  # the local preview's address, once asked (the Code tab shows it)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -260,6 +269,17 @@ class Playground:
     def outputs_dir(self) -> Path:
         """The folder of the ledger's videos: the only one besides the samples the page may serve files from."""
         return self.ledger.home / "outputs"
+
+    @property
+    def whole_ledger(self) -> bool:
+        """Whether History shows every job of the ledger: on a private machine, yes; on a public host, never."""
+        return not self.caps.public
+
+    def owner_of(self, token: Any, session: str) -> str:
+        """The ledger owner for a browser's stored identity ``token`` (see :mod:`playground.identity`); a session
+        without a valid one (a script over the API, a browser that keeps no storage) owns what it runs by its
+        session."""
+        return self.identity.owner(token) or session
 
     def hides(self, nsfw: bool) -> bool:
         """Whether an output flagged ``nsfw`` is kept off the page (the host's choice)."""
@@ -311,6 +331,28 @@ class Playground:
             self._quotes[cache_key] = (time.monotonic(), live)
         return live
 
+    def code_target(self, payer: Payer | None) -> tuple[str, bool]:
+        """Where the Code tab's snippets send their requests, and whether that is the free local preview: the real
+        API for a key; for the local preview on a private machine the playground's own (it runs as shown while the
+        app does), on a public host the one ``seedance-playground local --port 8000`` serves (a Space's own preview
+        is out of a visitor's reach)."""
+        from .client import DEFAULT_BASE_URL
+        from .snippets import LOCAL_URL
+
+        if payer is None or payer.kind != "local":
+            return DEFAULT_BASE_URL, False
+        if self.caps.public:
+            return LOCAL_URL, True
+        with self._lock:
+            known = self._local_url
+        if known is None:
+            client = self.client(payer)
+            known = client.base_url
+            client.close()
+            with self._lock:
+                self._local_url = known
+        return known, True
+
     def warm_local(self) -> None:
         """Start the embedded local API in the background (while the visitor picks an image), when it is ours."""
         if self.default_factory:
@@ -337,7 +379,7 @@ class Playground:
             parts.append(f"{format_usd(left)} left today")
         if caps.max_cost_per_session is not None:
             spent = self.ledger.spent(account=account, session=session)
-            parts.append(f"{format_usd(max(0.0, caps.max_cost_per_session - spent))} left in this session")
+            parts.append(f"{format_usd(max(0.0, caps.max_cost_per_session - spent))} left on this browser")
         limits = "; ".join(caps.describe()) or "no limits set by the host"
         left = (" · " + ", ".join(parts)) if parts else ""
         return f"Host's key: {limits}{left}."
@@ -367,7 +409,8 @@ class Playground:
     # ---- runs ----------------------------------------------------------------------------------------------
 
     def run(self, image: Any, prompt: str | None, last_image: Any, params: dict, *, batch: int, payer: Payer,
-            session: str, on_status: StatusHook | None = None, visitor: str = "", model: Any = None) -> RunOutcome:
+            session: str, on_status: StatusHook | None = None, visitor: str = "", model: Any = None,
+            owner: str | None = None) -> RunOutcome:
         """Run ``batch`` jobs at once (seeds randomised when more than one), reporting status about twice a second.
 
         Cancelling (see :meth:`cancel`) stops every wait at once; the jobs stay in the ledger for resume.
@@ -376,27 +419,31 @@ class Playground:
         seeds = [params.get("seed", -1)] if batch == 1 else [random.randint(0, SEED_MAX) for _ in range(batch)]
         model = self.model if model is None else model
         return self.run_jobs(image, prompt, last_image, [(model, {**params, "seed": seed}) for seed in seeds],
-                             payer=payer, session=session, on_status=on_status, visitor=visitor)
+                             payer=payer, session=session, on_status=on_status, visitor=visitor, owner=owner)
 
     def run_jobs(self, image: Any, prompt: str | None, last_image: Any, jobs: list[tuple[Any, dict]], *,
                  payer: Payer, session: str, on_status: StatusHook | None = None, visitor: str = "",
-                 concurrency: int | None = None,
+                 concurrency: int | None = None, owner: str | None = None,
                  on_events: Callable[[dict[int, RunEvent]], None] | None = None) -> RunOutcome:
         """Run ``jobs`` ((model, fields) pairs) on one image at once, at most ``concurrency`` at the API (default:
-        all), with the session's cancel, the caps and the ledger; results in input order. ``on_events`` sees each
-        job's latest :class:`RunEvent` by index, about twice a second (a per-clip progress view)."""
+        all), with the session's cancel, the caps and the ledger (rows filed under ``owner``, default the session);
+        results in input order. ``on_events`` sees each job's latest :class:`RunEvent` by index, about twice a second
+        (a per-clip progress view). A job served from the ledger gets a ``reused`` row of the owner's."""
+        owner = owner or session
         cancel = threading.Event()
         with self._lock:
             self._cancels[session] = cancel
         guard: CapGuard | None = None
         if payer.capped:
-            guard = self.caps.guard(self.ledger, account=payer.account, session=session, visitor=visitor)
+            guard = self.caps.guard(self.ledger, account=payer.account, session=owner, visitor=visitor)
         client = self.client(payer)
         t0 = time.monotonic()
         try:
             slots = self._run_jobs(client, image, prompt, last_image, jobs, cancel=cancel, guard=guard,
-                                   payer=payer, session=session, visitor=visitor, on_status=on_status,
+                                   payer=payer, session=owner, visitor=visitor, on_status=on_status,
                                    concurrency=concurrency or len(jobs), on_events=on_events)
+            slots = [self.note_reuse(slot, owner=owner, visitor=visitor, account=payer.account)
+                     if isinstance(slot, Result) else slot for slot in slots]
         finally:
             if guard is not None:
                 guard.release()
@@ -407,11 +454,24 @@ class Playground:
         return self._outcome(slots, time.monotonic() - t0)
 
     def run_form(self, form: RunForm, *, payer: Payer, session: str, on_status: StatusHook | None = None,
-                 visitor: str = "") -> RunOutcome:
+                 visitor: str = "", owner: str | None = None) -> RunOutcome:
         """:meth:`run` what ``form`` asks for; a bad image is refused (ValidationError) before anything is sent."""
         source, last = self.sources(form)
         return self.run(source, form.prompt, last, form.fields(), batch=form.runs, payer=payer, session=session,
-                        on_status=on_status, visitor=visitor, model=form.model)
+                        on_status=on_status, visitor=visitor, model=form.model, owner=owner)
+
+    def note_reuse(self, result: Result, *, owner: str, visitor: str = "", account: str = "") -> Result:
+        """A run served from the ledger becomes a row of ``owner`` 's own (status ``reused``, $0.00) so their History
+        shows it; ``result`` comes back naming that row. Anything else comes back as it is."""
+        if not result.reused:
+            return result
+        original = self.ledger.get(result.job_id)
+        if original.status == REUSED and original.session == owner:
+            return result
+        if original.reused_from is not None:
+            original = self.ledger.get(original.reused_from)
+        row = self.ledger.record_reuse(original, account=account, session=owner, visitor=visitor)
+        return dataclasses.replace(result, job_id=row)
 
     def _run_jobs(self, client: Client, image: Any, prompt: str | None, last_image: Any,
                   jobs: list[tuple[Any, dict]], *, cancel: threading.Event, guard: CapGuard | None, payer: Payer,
@@ -497,49 +557,71 @@ class Playground:
         with self._lock:
             self._cancels.pop(session, None)
 
-    def refuse(self, session: str, exc: WaveSpeedError) -> WaveSpeedError:
-        """Keep why ``session``'s run stopped for its status line (a toast may be missed or gone); returns ``exc``."""
+    def refuse(self, session: str, exc: WaveSpeedError, *, owner: str | None = None,
+               since: float | None = None) -> WaveSpeedError:
+        """Keep why ``session``'s run stopped for its status line (a toast may be missed or gone), and whether it
+        sent anything: a request of ``owner`` 's sent at or after ``since`` (a wall-clock time; None: not known, so
+        assume so). Returns ``exc``."""
+        sent = since is None or self.sent_since(owner or session, since) > 0
         with self._lock:
-            self._failures[session] = str(exc)
+            self._failures[session] = (str(exc), sent)
         return exc
 
-    def stopped_line(self, session: str, *, within_s: float = 600.0) -> str:
-        """The status line after a run stopped: why, in one sentence; for a paid video the page could not show,
-        where it is (History, and the path on a private machine)."""
+    def sent_since(self, owner: str, since: float) -> int:
+        """How many of ``owner`` 's requests were sent at or after ``since`` (wall-clock seconds)."""
+        return sum(1 for j in self.ledger.jobs(limit=64, session=owner) if j.sent_at and j.sent_at >= since)
+
+    def stopped_line(self, session: str, *, owner: str | None = None, within_s: float = 600.0) -> str:
+        """The status line after a run stopped: why, in one sentence, and "Anything that was sent is in History."
+        only when something was; for a paid video the page could not show, where it is (History, and the path on a
+        private machine)."""
         with self._lock:
-            reason = self._failures.pop(session, "")
+            reason, sent = self._failures.pop(session, ("", False))
         if reason:
-            return f"Stopped: {reason.rstrip('.')}. Anything that was sent is in History."
-        recent = [j for j in self.ledger.jobs(limit=5, session=session) if time.time() - j.updated_at < within_s]
+            return f"Stopped: {reason.rstrip('.')}." + (" Anything that was sent is in History." if sent else "")
+        recent = [j for j in self.ledger.jobs(limit=5, session=owner or session)
+                  if time.time() - j.updated_at < within_s]
         shown = next((j for j in recent if j.has_video), None)
         if shown is not None:
             where = "" if self.caps.public else f" (on this machine: {shown.video_path})"
             return (f"Stopped: job {shown.id}'s video was made ({format_usd(shown.cost)}) but could not be shown "
                     f"here. History has it{where}: pick it and press \"Show / download again\".")
-        return "Stopped: something went wrong in the playground. Anything that was sent is in History."
+        if any(j.sent_at for j in recent):
+            return "Stopped: something went wrong in the playground. Anything that was sent is in History."
+        return "Stopped: something went wrong in the playground; nothing was sent."
 
     # ---- the ledger, as this visitor may see it ------------------------------------------------------------
 
-    def visible_jobs(self, session: str, user_key: str | None, limit: int = 50) -> list[Job]:
-        """The jobs this visitor may see: their session's and those paid with their own key; every job only when
-        the operator opted in to a shared history (``PLAYGROUND_SHARED_HISTORY=1``, for a private machine)."""
-        if self.shared_history:
+    def visible_jobs(self, owner: str, user_key: str | None, limit: int = 50, *,
+                     whole: bool | None = None) -> list[Job]:
+        """The jobs this visitor may see, newest first: on a private machine (or with ``whole``) the whole ledger;
+        else ``owner`` 's runs and those paid with the visitor's own key."""
+        if self.whole_ledger if whole is None else whole:
             return self.ledger.jobs(limit=limit)
-        seen: dict[int, Job] = {j.id: j for j in self.ledger.jobs(limit=limit, session=session)}
-        if user_key:
+        seen: dict[int, Job] = {j.id: j for j in self.ledger.jobs(limit=limit, session=owner)}
+        if user_key and user_key.strip():
             seen.update({j.id: j for j in self.ledger.jobs(limit=limit, account=account_tag(user_key.strip()))})
         return sorted(seen.values(), key=lambda j: j.id, reverse=True)[:limit]
 
-    def job_for(self, job_id: Any, session: str, user_key: str | None) -> Job:
-        """The visible job numbered ``job_id``; a ValidationError for any other."""
+    def job_for(self, job_id: Any, owner: str, user_key: str | None, *, whole: bool | None = None) -> Job:
+        """The visible job numbered ``job_id`` (see :meth:`visible_jobs`); a ValidationError for any other."""
         try:
             wanted = int(job_id)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValidationError("job: pick a row of the history first") from None
-        for job in self.visible_jobs(session, user_key, limit=1000):
-            if job.id == wanted:
-                return job
+        try:
+            job = self.ledger.get(wanted)
+        except KeyError:
+            job = None
+        key = (user_key or "").strip()
+        if job is not None and ((self.whole_ledger if whole is None else whole) or job.session == owner
+                                or (key and job.account == account_tag(key))):
+            return job
         raise ValidationError(f"job: {wanted} is not in your history")
+
+    def paid_job(self, job: Job) -> Job:
+        """The job that paid for ``job`` 's video: itself, or for a ``reused`` row the job it reused."""
+        return self.ledger.get(job.reused_from) if job.reused_from is not None else job
 
     def params_of(self, job: Job) -> RunForm:
         """The form that would ask for ``job`` again: its fields, and its image by the URL it was uploaded to."""
@@ -548,7 +630,7 @@ class Playground:
                        prompt=p.get("prompt") or "", duration=p.get("duration", 5),
                        resolution=p.get("resolution", "720p"), aspect_ratio=p.get("aspect_ratio") or MATCH_IMAGE,
                        camera_fixed=bool(p.get("camera_fixed")), generate_audio=bool(p.get("generate_audio")),
-                       seed=p.get("seed", -1), batch=1)
+                       seed=p.get("seed", -1), batch=1, model=job.model if job.model in MODELS else SPICY)
 
     def payer_for_job(self, job: Job, user_key: str | None) -> Payer:
         """The backend and key that own ``job``: needed to resume or cancel it."""
@@ -612,6 +694,11 @@ class Playground:
     def job_with_video(self, job_id: Any, session: str, user_key: str | None) -> Job:
         """The visible job ``job_id`` with its video on disk: collected (resumed) first when it has none yet."""
         job = self.job_for(job_id, session, user_key)
+        if job.reused_from is not None:  # the video is the paid job's: collect that one if it is gone
+            paid = self.paid_job(job)
+            if not paid.has_video and paid.status in _MAY_HAVE_VIDEO:
+                paid = self.resume_job(paid, user_key)
+            return dataclasses.replace(job, video_path=paid.video_path, request_id=paid.request_id)
         if not job.has_video:
             if job.status not in _MAY_HAVE_VIDEO:
                 raise ValidationError(f"job {job.id} is {job.status}: it has no video. {job.error}")
@@ -621,11 +708,18 @@ class Playground:
         return job
 
     def cancel_job(self, job: Job, user_key: str | None) -> str:
-        """Ask the API to cancel a job still running there; it stays in the history."""
+        """Ask the API to cancel a job still running there; it stays in the history. A job that cannot be cancelled
+        is refused with why (ValidationError)."""
+        if job.status == REUSED:
+            raise ValidationError(f"job {job.id} showed job {job.reused_from}'s video again: nothing of it runs at the "
+                                  "API, so there is nothing to cancel")
+        if job.status == COMPLETED:
+            raise ValidationError(f"job {job.id} has finished at the API (completed), so there is nothing to cancel; "
+                                  "its video stays in History")
+        if not job.unfinished:
+            raise ValidationError(f"job {job.id} has already ended ({job.status}), so there is nothing to cancel")
         if not job.request_id:
             raise ValidationError(f"job {job.id}: it has no task id yet, so there is nothing to cancel")
-        if not job.unfinished or job.status == "completed":
-            raise ValidationError(f"job {job.id} is {job.status}; only unfinished jobs can be cancelled")
         client = self.client(self.payer_for_job(job, user_key))
         try:
             client.delete([job.request_id])

@@ -1,7 +1,8 @@
 """Code for the current parameters, as the playground's Code tab shows it: cURL and Python (requests).
 
 The key is never written into a snippet: both read it from ``WAVESPEED_API_KEY`` in the shell, whatever key the
-page holds. A local image becomes an upload step; a URL is used as is.
+page holds. Aimed at the free local preview (``local=True``), they need no key at all (it takes any) and say the one
+command that serves it. A local image becomes an upload step; a URL is used as is.
 
 >>> print(curl_snippet({"image": "https://example.com/cat.png", "resolution": "480p"}).splitlines()[4])
 TASK=$(curl -sS -X POST "$BASE/api/v3/bytedance/seedance-v1.5-pro/image-to-video-spicy" \\
@@ -20,6 +21,10 @@ from .images import is_url
 
 KEY_ENV = "WAVESPEED_API_KEY"
 _MEDIA_FIELDS = ("image", "last_image")
+LOCAL_PORT = 8000
+SERVE_LOCAL = f"seedance-playground local --port {LOCAL_PORT}"
+LOCAL_URL = f"http://127.0.0.1:{LOCAL_PORT}"
+LOCAL_BEARER = "local-preview"  # the local preview takes any key: this one is no secret
 
 
 def mask_key(key: str | None) -> str:
@@ -42,11 +47,25 @@ def _split_media(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]
     return body, files
 
 
-def curl_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str = DEFAULT_BASE_URL) -> str:
-    """A shell script: upload any local images, submit once, poll the result, print the video URL."""
+def _key_lines(local: bool, base_url: str, comment: str) -> list[str]:
+    """Where the requests go and how they authenticate, as comments and one assignment each."""
+    if not local:
+        return []
+    serve = (f"{comment} the free local preview: no key, nothing is charged. This address is the playground's own "
+             "preview (while it runs); or serve one yourself:")
+    if base_url.rstrip("/") == LOCAL_URL:
+        serve = f"{comment} the free local preview: no key, nothing is charged. Serve it first, in another shell:"
+    return [serve, f"{comment}   {SERVE_LOCAL}" + ("" if base_url.rstrip("/") == LOCAL_URL else
+                                                   f"   (then BASE = {LOCAL_URL})")]
+
+
+def curl_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str = DEFAULT_BASE_URL,
+                 local: bool = False) -> str:
+    """A shell script: upload any local images, submit once, poll the result, print the video URL. ``local``: the
+    script is for the free local preview at ``base_url`` (no key)."""
     body, files = _split_media(params)
-    lines = [f"export {KEY_ENV}=...   # your key; never paste it into shared code",
-             f"BASE={shlex.quote(base_url.rstrip('/'))}"]
+    key = f"{KEY_ENV}={LOCAL_BEARER}" if local else f"export {KEY_ENV}=...  # your key; never paste it into shared code"
+    lines = [*_key_lines(local, base_url, "#"), key, f"BASE={shlex.quote(base_url.rstrip('/'))}"]
     for name, filename in files.items():
         var = name.upper() + "_URL"
         lines += [
@@ -81,17 +100,20 @@ def curl_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str = 
     return "\n".join(lines)
 
 
-def _python_payload(params: dict[str, Any], base_url: str) -> list[str]:
+def _python_payload(params: dict[str, Any], base_url: str, local: bool = False) -> list[str]:
     """The shared start of the Python scripts: imports, key, the envelope reader, uploads and the payload."""
     body, files = _split_media(params)
+    headers = (f'HEADERS = {{"Authorization": "Bearer {LOCAL_BEARER}"}}' if local
+               else f'HEADERS = {{"Authorization": f"Bearer {{os.environ[{KEY_ENV!r}]}}"}}')
     out = [
-        "import os",
+        *_key_lines(local, base_url, "#"),
+        *([] if local else ["import os"]),
         "import time",
         "",
         "import requests",
         "",
         f"BASE = {base_url.rstrip('/')!r}",
-        f'HEADERS = {{"Authorization": f"Bearer {{os.environ[{KEY_ENV!r}]}}"}}',
+        headers,
         "",
         "",
         "def data(response):",
@@ -116,9 +138,11 @@ def _python_payload(params: dict[str, Any], base_url: str) -> list[str]:
     return [*out, f"payload = {rendered}", ""]
 
 
-def python_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str = DEFAULT_BASE_URL) -> str:
-    """A Python script using only ``requests``: upload, submit once, poll, download the MP4."""
-    out = _python_payload(params, base_url) + [
+def python_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str = DEFAULT_BASE_URL,
+                   local: bool = False) -> str:
+    """A Python script using only ``requests``: upload, submit once, poll, download the MP4. ``local``: for the free
+    local preview at ``base_url`` (no key)."""
+    out = _python_payload(params, base_url, local) + [
         "# submit once: a submit is charged, so never retry it blindly",
         f'task = data(requests.post(f"{{BASE}}/api/v3/{model}", headers=HEADERS, json=payload, timeout=60))',
         "while task[\"status\"] not in (\"completed\", \"failed\", \"cancelled\", \"timeout\", \"deleted\"):",
@@ -140,10 +164,10 @@ WEBHOOK_PLACEHOLDER = "https://your-app.example/webhooks/wavespeed"
 
 
 def webhook_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str = DEFAULT_BASE_URL,
-                    webhook_url: str | None = None) -> str:
+                    webhook_url: str | None = None, local: bool = False) -> str:
     """The webhook variant: submit once with ``?webhook=`` and receive the end, verified, in a FastAPI app (no
     polling). Run the script to submit; serve the same file with ``uvicorn`` at ``webhook_url`` to receive."""
-    out = _python_payload(params, base_url) + [
+    out = _python_payload(params, base_url, local) + [
         "from fastapi import FastAPI, HTTPException, Request",
         "from playground.webhooks import WebhookRejected, verify  # pip install seedance-playground",
         "",

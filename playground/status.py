@@ -3,7 +3,8 @@
 The API reports ``created``, ``processing``, ``completed``, ``failed`` (and ``cancelled``, ``timeout``, ``deleted``).
 Before, around and instead of the API the ledger adds ``pending`` (reserved, not yet answered), ``unknown`` (the
 submit's reply was lost), ``rejected`` (refused by the API: nothing created) and ``lost`` (never sent, or no task was
-created). A sweep row that never reached the ledger is ``error``.
+created); a page run that reused an earlier paid video gets a row of its own, ``reused``. A sweep row that never
+reached the ledger is ``error``.
 
 >>> COMPLETED in TERMINAL, PENDING in UNFINISHED, REJECTED in UNCHARGED
 (True, True, True)
@@ -25,6 +26,8 @@ PENDING = "pending"
 UNKNOWN = "unknown"
 REJECTED = "rejected"
 LOST = "lost"
+# A page run served from the ledger: the visitor's own row for a video an identical request paid for earlier.
+REUSED = "reused"
 
 # A sweep row for a job that never got as far as the ledger.
 ERROR = "error"
@@ -36,7 +39,7 @@ IN_FLIGHT = frozenset({CREATED, PROCESSING})
 # Not yet ended, the ledger's states before and around the submit included: may still produce a video.
 UNFINISHED = (PENDING, UNKNOWN, CREATED, PROCESSING)
 # Never charged, or refunded: such rows count nothing against a budget.
-UNCHARGED = frozenset({REJECTED, FAILED, CANCELLED, LOST, TIMEOUT, DELETED, ERROR})
+UNCHARGED = frozenset({REJECTED, FAILED, CANCELLED, LOST, TIMEOUT, DELETED, ERROR, REUSED})
 
 __all__ = ["CREATED", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "DELETED", "PENDING", "UNKNOWN",
-           "REJECTED", "LOST", "ERROR", "TERMINAL", "IN_FLIGHT", "UNFINISHED", "UNCHARGED"]
+           "REJECTED", "LOST", "REUSED", "ERROR", "TERMINAL", "IN_FLIGHT", "UNFINISHED", "UNCHARGED"]

@@ -38,6 +38,7 @@ MAX_UPLOAD_BYTES = IMAGE_LIMITS.max_bytes
 # Any other request body (an event's JSON, a webhook): a form's values are a few KB; a prompt at most 5,000 characters.
 MAX_BODY_BYTES = 1 << 20
 _UPLOAD_PATH = "/gradio_api/upload"
+SHUTDOWN_GRACE_S = 5  # seconds a stopping app gives open connections
 
 
 def create_app(demo: gr.Blocks | None = None) -> FastAPI:
@@ -124,6 +125,22 @@ def add_receiver(app: FastAPI, receiver: WebhookReceiver, path: str = RECEIVER_P
     app.router.on_shutdown.append(receiver.stop)
 
 
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM (what a Space, Docker or systemd sends) ends the process like Ctrl-C does: uvicorn shuts down, then
+    raises the signal again for the handler it found, and this one turns it into a normal exit, so the at-exit
+    cleanup runs (the embedded local API deletes its uploads and renders)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def exit_now(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, exit_now)
+
+
 async def _read_at_most(request: Request, limit: int) -> bytes | None:
     """The body, or None as soon as it is over ``limit`` bytes (never read whole)."""
     declared = request.headers.get("content-length", "")
@@ -148,9 +165,13 @@ def serve(app: FastAPI | None = None, *, host: str | None = None, port: int | No
     import uvicorn
 
     app = app or create_app()
+    _exit_cleanly_on_sigterm()
     host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     port = int(port or os.environ.get("GRADIO_SERVER_PORT") or 7860)
     uvicorn_kwargs.setdefault("proxy_headers", False)
+    # A page keeps a stream open for as long as it is shown: without a limit, a SIGTERM would wait for every visitor
+    # to leave (and a host's SIGKILL would come first, with no cleanup).
+    uvicorn_kwargs.setdefault("timeout_graceful_shutdown", SHUTDOWN_GRACE_S)
     # uvicorn's "info" level says where the page is ("Uvicorn running on http://..."), as `python app.py` users expect.
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **uvicorn_kwargs)
 

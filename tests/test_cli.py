@@ -51,6 +51,17 @@ def test_generate_prints_the_video_seed_and_cost_then_history_lists_it(server, t
     history = _cli("history", env=env)
     assert history.returncode == 0 and "completed" in history.stdout and "42" in history.stdout
     assert KEY not in done.stdout + done.stderr + history.stdout + history.stderr
+    # A table a terminal shows whole: one line per job, 100 columns at most.
+    lines = history.stdout.splitlines()
+    assert lines[0].split()[:3] == ["job", "when", "(UTC)"] and max(len(line) for line in lines) <= 100
+    assert "V1.5 Pro Spicy" in lines[1] and "$0.048" in lines[1]
+    # The file carries what made it, and the CLI reads it back.
+    info = _cli("info", str(video), env=env)
+    assert info.returncode == 0, info.stderr
+    job = Ledger(tmp_path / "home" / "ledger.sqlite3").jobs()[0]
+    for field in ("seed        42", f"job_id      {job.id}", f"request_id  {job.request_id}",
+                  "model       bytedance/seedance-v1.5-pro/image-to-video-spicy", "--seed 42 "):
+        assert field in info.stdout
 
 
 @pytest.mark.parametrize(
@@ -107,3 +118,59 @@ def test_a_process_killed_while_waiting_is_finished_by_resume_in_a_new_process(t
         assert f"job {jobs[0].id} task {jobs[0].request_id}: completed" in done.stdout
         assert srv.submits == 1
         assert srv.balance(KEY) == balance_after_submit == pytest.approx(10.0 - 0.096)
+
+
+def test_help_says_what_the_command_does_in_whole_sentences(tmp_path):
+    done = _cli("--help", env=_env(tmp_path / "home"))
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    description = text.split("positional arguments:")[0].split("...")[-1].strip()
+    assert description.endswith(".") and description.count(".") >= 2 and "info" in description
+    assert "`" not in description  # no half-quoted fragment of a docstring
+
+
+def test_balance_on_the_local_preview_is_the_play_money_the_readme_names(tmp_path):
+    done = _cli("--backend", "local", "balance", env=_env(tmp_path / "home"))
+    assert done.returncode == 0, done.stderr
+    figure = done.stdout.split()[0]
+    assert "play money" in done.stdout and figure.startswith("$")
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"{figure.rstrip('0').rstrip('.')} of play money" in readme or f"{figure} of play money" in readme
+
+
+def test_python_app_py_stopped_with_sigterm_cleans_up_like_ctrl_c(tmp_path):
+    """A Space, Docker or systemd stops the app with SIGTERM: the local preview's uploads and renders go too."""
+    import requests
+    from gradio_client import Client as GradioClient
+    from gradio_client import handle_file
+
+    from tests.support import free_port
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    port = free_port()
+    env = {**_env(tmp_path / "home"), "TMPDIR": str(scratch), "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_TEMP_DIR": str(scratch / "gradio")}
+    app = subprocess.Popen([sys.executable, "app.py"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(url + "config", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.3)
+        client = GradioClient(url, verbose=False)
+        video, _ = client.predict(image=handle_file(str(ROOT / "playground" / "samples" / "koi_pond.jpg")),
+                                  resolution="480p", duration=4, generate_audio=False, api_name="/generate")
+        assert Path(video).stat().st_size > 0
+        assert list(scratch.glob("playground-local-*")), "the embedded local API keeps its files in TMPDIR"
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(60) != -signal.SIGTERM  # ended by Python, not killed by the signal
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait(10)
+    assert list(scratch.glob("playground-local-*")) == []

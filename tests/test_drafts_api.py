@@ -82,7 +82,7 @@ def test_the_sweep_endpoint_runs_seeds_by_models_and_returns_the_tiled_video_she
 
 @pytest.mark.parametrize(("caps", "max_sweep", "refusal"), [
     (Caps(), "0.1", "over the maximum of $0.10 per sweep"),
-    (Caps(max_cost_per_session=0.1), "5", "$0.10 is left of this session's budget"),
+    (Caps(max_cost_per_session=0.1), "5", "$0.10 is left of this browser's budget"),
     (Caps(max_resolution="480p"), "5", "up to 480p"),
 ], ids=["max per sweep", "session budget", "resolution cap"])
 def test_a_sweep_on_the_host_key_over_a_limit_is_refused_whole_before_anything_is_sent(local_api, tmp_path,
@@ -118,3 +118,36 @@ def test_the_run_price_with_a_key_is_the_vendors_asked_once_per_model_and_settin
     assert not table.confirmed and local_api.count_endpoint("price") == 2
     with pytest.raises(ValidationError, match="resolution"):
         pg.quote(FAST, cheap, mine)  # Fast has no 480p: refused by name, nothing asked
+
+
+def test_the_sweep_button_prices_what_will_be_paid_and_the_summary_counts_every_clip(local_api, tmp_path):
+    from playground.drafts import held_by_ledger, run_sweep
+    from playground.session import LOCAL_LABEL
+    from playground.status import UNCHARGED
+    from playground.ui.sweep_tab import summary
+
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    pg = build_app(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(),
+                   owner_key="").playground
+    form = RunForm(image=str(IMAGE), prompt="the koi swim", resolution="480p", duration=4, generate_audio=False)
+    payer = pg.payer(LOCAL_LABEL, "")
+    first = run_sweep(pg, form, "2", None, payer=payer, session="tab", owner="b:me")
+    assert not first.cancelled and first.sheet.is_file() and first.tiled.is_file()
+    posters = list(first.posters.values())
+    assert len(posters) == 2 and all(Image.open(p).format == "JPEG" for p in posters)  # the gallery's thumbnails
+
+    plan = held_by_ledger(pg, plan_sweep(form, "3", None), payer, form)
+    assert plan.held == [True, True, False]
+    assert plan.label == "Run sweep · 3 clips · $0.048 (2 already paid: $0.00)"
+    again = run_sweep(pg, form, "3", None, payer=payer, session="tab", owner="b:me")
+    assert local_api.submits == 3
+    text = summary(again)
+    before = {int(i) for i in first.rows["job_id"]}
+    new = [j for j in ledger.jobs() if j.status not in UNCHARGED and j.cost > 0 and j.id not in before]
+    assert len(new) == 1
+    assert f"1 sent, $0.048 (job {new[0].id} in History)" in text
+    assert "2 already paid, shown again at $0.00" in text and "3 clips" in text
+    reused = [j for j in ledger.jobs() if j.status == "reused"]
+    assert len(reused) == 2 and {j.session for j in reused} == {"b:me"} and all(j.cost == 0 for j in reused)
+    assert held_by_ledger(pg, plan_sweep(form, "3", None), payer, form).label.endswith(
+        "(all 3 already paid: shown again at $0.00)")

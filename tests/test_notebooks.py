@@ -134,3 +134,18 @@ def test_the_cost_notebook_runs_end_to_end_on_the_local_api_with_a_model_list(ke
         assert row["inference_s"] > 0 and row["file_mb"] > 0
     for picture in ("price.png", "measured.png"):
         assert Image.open(out / picture).size[0] > 300
+
+
+def test_the_price_plot_keeps_series_with_equal_prices_apart():
+    """480p with audio costs about what 720p without does, and 720p with audio exactly what 1080p without does:
+    in the cost notebook's plot no series may hide another."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from playground.report import plot_price
+
+    lines = plot_price().axes[0].lines
+    points = [set(zip(line.get_xdata(), line.get_ydata(), strict=True)) for line in lines]
+    assert len(lines) == 6
+    assert all(not (a & b) for i, a in enumerate(points) for b in points[i + 1:])
+    assert len({(line.get_marker(), line.get_fillstyle()) for line in lines}) == 6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -76,25 +77,76 @@ def test_cancel_stops_every_wait_and_keeps_the_jobs(tmp_path):
     assert not pg.cancel("s1")  # nothing left running
 
 
-def test_history_shows_each_visitor_only_their_own_jobs_unless_the_operator_shares_it(local_api, tmp_path):
+def test_history_is_the_machines_ledger_on_a_private_machine_and_each_visitors_own_on_a_public_host(local_api,
+                                                                                                     tmp_path):
     ledger = Ledger(tmp_path / "ledger.sqlite3")
-    # Private by default, on a public host and on a private machine alike.
-    pg = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(), owner_key="")
-    for session, key in (("alice", "alice-key"), ("bob", "bob-key")):
-        pg.run(IMAGE, None, None, CHEAP, batch=1, payer=pg.payer(API_LABEL, key), session=session)
-    alice = pg.visible_jobs("alice", "alice-key")
+    hosted = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(public=True),
+                        owner_key="")
+    for owner, key in (("alice", "alice-key"), ("bob", "bob-key")):
+        hosted.run(IMAGE, None, None, CHEAP, batch=1, payer=hosted.payer(API_LABEL, key), session="tab-" + owner,
+                   owner=owner)
+    assert {j.session for j in ledger.jobs()} == {"alice", "bob"}  # filed under the owner, not the tab
+    alice = hosted.visible_jobs("alice", "alice-key")
     assert [j.session for j in alice] == ["alice"]
-    # Bob's key reaches his jobs from another session; Alice's session cannot name them.
-    assert [j.session for j in pg.visible_jobs("elsewhere", "bob-key")] == ["bob"]
-    bobs = pg.visible_jobs("bob", "bob-key")[0].id
+    # Bob's key reaches his jobs from another browser; Alice cannot name them.
+    assert [j.session for j in hosted.visible_jobs("elsewhere", "bob-key")] == ["bob"]
+    bobs = hosted.visible_jobs("bob", "bob-key")[0].id
     with pytest.raises(ValidationError, match="not in your history"):
-        pg.job_for(bobs, "alice", "alice-key")
+        hosted.job_for(bobs, "alice", "alice-key")
     with pytest.raises(ValidationError, match="paid with another key"):
-        pg.payer_for_job(ledger.get(bobs), "alice-key")
-    assert pg.visible_jobs("anyone", None) == []
-    shared = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(), owner_key="",
-                        shared_history=True)
-    assert len(shared.visible_jobs("anyone", None)) == 2
+        hosted.payer_for_job(ledger.get(bobs), "alice-key")
+    assert hosted.visible_jobs("anyone", None) == []
+
+    laptop = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(), owner_key="")
+    assert len(laptop.visible_jobs("anyone", None)) == 2  # a private machine: its whole ledger, by default
+    assert laptop.job_for(bobs, "anyone", None).id == bobs
+    with pytest.raises(ValidationError, match="not in your history"):  # an endpoint asks for its own only
+        laptop.job_for(bobs, "anyone", None, whole=False)
+
+
+def test_a_browser_identity_is_minted_and_read_only_by_its_server_and_survives_a_restart(tmp_path, monkeypatch):
+    from playground.identity import BrowserIdentity, load_secret
+
+    monkeypatch.delenv("PLAYGROUND_BROWSER_SECRET", raising=False)
+    first = Playground(ledger=Ledger(tmp_path / "ledger.sqlite3"), caps=Caps(public=True), owner_key="")
+    token = first.identity.mint()
+    owner = first.identity.owner(token)
+    assert owner.startswith("b:") and token not in owner and len(token) < 64
+    secret_file = tmp_path / "browser-secret"
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    again = Playground(ledger=Ledger(tmp_path / "ledger.sqlite3"), caps=Caps(public=True), owner_key="")
+    assert again.identity.owner(token) == owner  # a restart reads the same browser
+    assert again.identity.storage_secret() == first.identity.storage_secret()
+    assert first.identity.mint() != token and first.identity.owner(first.identity.mint()) != owner
+    elsewhere = BrowserIdentity(load_secret(tmp_path / "another-home"))
+    assert elsewhere.owner(token) is None  # another server's secret cannot read it
+    flipped = token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]
+    for forged in (flipped, owner, "", "x" * 500, None, 42, token + "=="[:0] + "AAAA"):
+        assert first.identity.owner(forged) is None
+    monkeypatch.setenv("PLAYGROUND_BROWSER_SECRET", "too-short")
+    with pytest.raises(ValueError, match="PLAYGROUND_BROWSER_SECRET"):
+        load_secret(tmp_path)
+    monkeypatch.setenv("PLAYGROUND_BROWSER_SECRET", "s" * 40)
+    assert BrowserIdentity(load_secret(tmp_path)).owner(token) is None
+
+
+def test_a_run_the_ledger_serves_again_is_a_free_row_of_the_visitors_own(local_api, tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    pg = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(public=True),
+                    owner_key="")
+    fixed = {**CHEAP, "seed": 77}
+    paid = pg.run(IMAGE, None, None, fixed, batch=1, payer=pg.payer(LOCAL_LABEL, ""), session="t1", owner="alice")
+    again = pg.run(IMAGE, None, None, fixed, batch=1, payer=pg.payer(LOCAL_LABEL, ""), session="t2", owner="bob")
+    (first,), (second,) = paid.results, again.results
+    assert second.reused and local_api.submits == 1
+    row = ledger.get(second.job_id)
+    assert (row.session, row.status, row.cost, row.reused_from) == ("bob", "reused", 0.0, first.job_id)
+    assert [j.id for j in pg.visible_jobs("bob", None)] == [row.id]  # Bob's History: his run, not Alice's job
+    assert ledger.spent(session="bob") == 0.0 and ledger.spent() == pytest.approx(first.cost)
+    assert pg.job_with_video(row.id, "bob", None).has_video
+    with pytest.raises(ValidationError, match="nothing to cancel"):
+        pg.cancel_job(row, None)
+    assert ledger.find_reusable(row.fingerprint).id == first.job_id  # the paid job stays the one reused
 
 
 def test_only_uploaded_files_and_http_urls_are_used_and_nothing_is_sent_otherwise(local_api, tmp_path):
@@ -129,7 +181,10 @@ def test_a_form_is_passed_through_for_the_contract_to_judge_by_name():
         "duration": 4, "resolution": "480p", "generate_audio": "false", "seed": -1}
     assert "aspect_ratio" not in RunForm(aspect_ratio=MATCH_IMAGE).fields()
     assert RunForm(aspect_ratio="16:9", duration=4.5).fields() == {"duration": 4.5, "aspect_ratio": "16:9", "seed": -1}
-    assert [RunForm(batch=b).runs for b in (None, 0, 1, 3, 99)] == [1, 1, 1, 3, 4]
+    assert [RunForm(batch=b).runs for b in (None, 1, 3, 4.0)] == [1, 1, 3, 4]
+    for bad in (0, 99, "2", True):  # bounded and typed since issue 17: refused by name, never clamped
+        with pytest.raises(ValidationError, match="batch"):
+            _ = RunForm(batch=bad).runs
 
 
 def test_the_status_line_names_the_phase_the_time_and_the_estimate():
@@ -143,11 +198,17 @@ def test_the_status_line_names_the_phase_the_time_and_the_estimate():
 
 def test_a_stopped_run_says_why_once_and_a_past_job_fills_the_form_again(local_api, tmp_path):
     ledger = Ledger(tmp_path / "ledger.sqlite3")
-    pg = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(), owner_key="")
-    refused = pg.refuse("s1", ValidationError("image: cat.txt is not an image."))
+    pg = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(public=True),
+                    owner_key="")
+    refused = pg.refuse("s1", ValidationError("image: cat.txt is not an image."), since=time.time())
     assert str(refused) == "image: cat.txt is not an image."
-    assert pg.stopped_line("s1") == "Stopped: image: cat.txt is not an image. Anything that was sent is in History."
-    assert pg.stopped_line("s1").startswith("Stopped: something went wrong")
+    # Nothing was sent: the line does not send the visitor to History for it.
+    assert pg.stopped_line("s1") == "Stopped: image: cat.txt is not an image."
+    assert pg.stopped_line("s1") == "Stopped: something went wrong in the playground; nothing was sent."
+    started = time.time()
+    pg.run(IMAGE, None, None, CHEAP, batch=1, payer=pg.payer(LOCAL_LABEL, ""), session="s1")
+    pg.refuse("s1", WaveSpeedError("Task abc failed: moderation."), since=started)
+    assert pg.stopped_line("s1") == "Stopped: Task abc failed: moderation. Anything that was sent is in History."
 
     outcome = pg.run_form(RunForm(image=IMAGE, prompt="static camera", aspect_ratio="16:9", seed=7, **FORM),
                           payer=pg.payer(LOCAL_LABEL, ""), session="s1")
@@ -157,5 +218,6 @@ def test_a_stopped_run_says_why_once_and_a_past_job_fills_the_form_again(local_a
     assert (again.prompt, again.seed, again.resolution, again.duration, again.aspect_ratio) == (
         "static camera", 7, "480p", 4, "16:9")
     assert again.image_url.startswith("http") and again.image is None and again.batch == 1
+    assert again.model == outcome.results[0].model
     with pytest.raises(ValidationError, match="not in your history"):
         pg.job_with_video(job.id, "someone-else", None)

@@ -105,3 +105,16 @@ def test_the_webhook_variant_submits_once_and_its_receiver_gets_the_verified_end
     assert f"{task_id} failed []" in (tmp_path / "receiver.log").read_text()
     assert local_api.submits == 1 and local_api.count_endpoint("result") == 0
     assert "snippet-key" not in script.read_text()
+
+
+def test_for_the_local_preview_the_code_needs_no_key_and_says_how_to_serve_it():
+    from playground.snippets import LOCAL_URL, SERVE_LOCAL
+
+    own = "http://127.0.0.1:43123"
+    for make in (curl_snippet, python_snippet):
+        served = make(PARAMS, base_url=own, local=True)
+        assert own in served and SERVE_LOCAL in served and "your key" not in served
+        assert "os.environ" not in served
+        fresh = make(PARAMS, base_url=LOCAL_URL, local=True)
+        assert f"Serve it first, in another shell:\n#   {SERVE_LOCAL}" in fresh
+    assert "'seed': 42," in python_snippet(PARAMS, base_url=own, local=True)

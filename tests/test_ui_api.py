@@ -101,3 +101,37 @@ def test_the_mcp_server_is_on_only_when_gradio_mcp_is_installed():
     from playground.ui import launch_kwargs
 
     assert launch_kwargs().get("mcp_server", False) == (importlib.util.find_spec("mcp") is not None)
+
+
+def test_every_parameter_of_the_four_tools_is_described_for_mcp_and_api_clients(tmp_path):
+    """What gradio[mcp] shows an agent for each tool is read from the function's docstring, by the same Gradio
+    function the MCP server calls: every parameter a caller gives has its sentence."""
+    from gradio.utils import get_function_description
+
+    demo = build_app(ledger=Ledger(tmp_path / "ledger.sqlite3"), caps=Caps(), owner_key="")
+    public = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name in ("generate", "price", "render_final",
+                                                                             "sweep")}
+    assert set(public) == {"generate", "price", "render_final", "sweep"}
+    for name, fn in public.items():
+        description, parameters, _ = get_function_description(fn.fn)
+        given = {p: text for p, text in parameters.items() if p != "request"}
+        assert description and len(given) >= 3, name
+        assert all(len(text) > 10 for text in given.values()), (name, {p: t for p, t in given.items() if not t})
+    assert "a count" in get_function_description(public["sweep"].fn)[1]["seeds"]
+    assert "job_id" in get_function_description(public["render_final"].fn)[1]["job_id"]
+
+
+def test_cancel_at_the_api_on_a_finished_job_says_why_in_the_note(local_api, tmp_path):
+    from playground.session import LOCAL_LABEL
+    from playground.ui import handlers
+
+    demo = build_app(client_factory=client_factory_for(local_api), ledger=Ledger(tmp_path / "ledger.sqlite3"),
+                     caps=Caps(), owner_key="")
+    pg, page = demo.playground, demo.page
+    outcome = pg.run(str(SPICY_SAMPLE), None, None, {"resolution": "480p", "duration": 4, "generate_audio": False},
+                     batch=1, payer=pg.payer(LOCAL_LABEL, ""), session="s1")
+    job_id = outcome.results[0].job_id
+    shown = handlers.cancel_remote(pg, page, job_id, "", "s1", None)  # returns, no error toast
+    note = shown[page.history.note]
+    assert f"job {job_id} has finished at the API" in note and "nothing to cancel" in note
+    assert local_api.count("DELETE", "/api/v3/") == 0 and local_api.count("POST", "/api/v3/predictions") == 0

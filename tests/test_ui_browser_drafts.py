@@ -125,7 +125,8 @@ def test_a_sweep_of_4_seeds_shows_4_clips_a_contact_sheet_and_the_tiled_video(br
                                ".length >= 4", timeout=90_000)
         page.locator("#sweep-sheet img").wait_for(timeout=30_000)
         page.locator("#sweep-tiled video").wait_for(timeout=30_000)
-        _wait_text(page, "#sweep-progress", "4 of 4 clips")
+        _wait_text(page, "#sweep-progress", "4 clips · 4 sent, $0.192")
+        _wait_text(page, "#sweep-progress", "4 done")
         assert sorted(j.seed for j in ledger.jobs()) == [1, 2, 3, 4]
     assert local_api.submits == 4
 

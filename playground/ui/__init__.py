@@ -11,6 +11,11 @@ Every other event is private.
 Keys: a visitor's key lives in a per-session ``gr.State`` on the server; it reaches the browser's storage only when
 the visitor ticks "remember on this browser", and never the environment, a log, the ledger or the page. The host's
 key (``WAVESPEED_API_KEY``) never leaves the server and is spent only within :mod:`playground.caps`.
+
+History: the browser keeps a token only this server can mint or read (:mod:`playground.identity`); on load it names
+the owner, a per-session ``gr.State`` on the server, under which runs are filed. On a private machine History shows
+the whole ledger; on a public host (``PLAYGROUND_PUBLIC=1``, a Space) each browser's own runs, across reloads and
+restarts.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 import gradio as gr
 
 from ..session import API_LABEL, LOCAL_LABEL, MATCH_IMAGE, SAMPLES_DIR, Playground, default_outputs_dir
-from . import events, final, model_form, sweep_tab
+from . import events, final, keys, model_form, sweep_tab
 from .guard import GuardedBlocks
 from .layout import build_page
 
@@ -36,12 +41,18 @@ CSS = """
 #nsfw-notice {border-left: 4px solid #f59e0b; padding-left: .6rem;}
 #backend-line {margin-top: .3rem;}
 .playground-header h1 {margin-bottom: 0;}
+/* A phone: the columns stack; the result comes right under the Run button, the samples after everything. */
+@media (max-width: 767px) {
+  #main-row {flex-direction: column; flex-wrap: nowrap;}
+  #form-col, #output-col {display: contents;}
+  #form-col > *, #output-col > * {width: 100%; min-width: 0;}
+  #form-col > #samples {order: 2;}
+  #output-col > * {order: 1;}
+}
 """
 
 
-def build_app(*, client_factory=None, ledger=None, caps=None, owner_key: str | None = None,
-              shared_history: bool | None = None, title: str = "Seedance V1.5 Pro · Image-to-Video Spicy"
-              ) -> gr.Blocks:
+def build_app(*, client_factory=None, ledger=None, caps=None, owner_key: str | None = None) -> gr.Blocks:
     """The playground's Blocks. Defaults: the ledger in ``PLAYGROUND_HOME``, caps from ``PLAYGROUND_*``, the host
     key from ``WAVESPEED_API_KEY``, and :func:`playground.backend.connect` for clients (the embedded local API
     starts on first use). Tests pass a ``client_factory(kind, key)`` aimed at a local API they started.
@@ -49,14 +60,15 @@ def build_app(*, client_factory=None, ledger=None, caps=None, owner_key: str | N
     from gradio.utils import get_upload_folder
 
     pg = Playground(client_factory=client_factory, ledger=ledger, caps=caps, owner_key=owner_key,
-                    shared_history=shared_history, upload_folders=[get_upload_folder()])
+                    upload_folders=[get_upload_folder()])
     # The samples ship inside the package (site-packages once installed): Gradio serves them as they are. Videos
     # are handed to Gradio through launch(allowed_paths=...) (see launch_kwargs), which copies each into its cache.
     gr.set_static_paths([str(SAMPLES_DIR)])
     with GuardedBlocks(title="Seedance Playground", delete_cache=DELETE_CACHE, analytics_enabled=False) as demo:
-        page = build_page(title, default_backend=pg.default_backend, has_owner_key=pg.has_owner_key)
+        page = build_page(default_backend=pg.default_backend, has_owner_key=pg.has_owner_key,
+                          storage_secret=pg.identity.storage_secret())
         events.wire_form(pg, page, demo)
-        events.wire_keys(pg, page, demo)
+        keys.wire(pg, page, demo)
         events.wire_run(pg, page)
         events.wire_endpoints(pg, page)
         events.wire_history(pg, page)
@@ -64,6 +76,7 @@ def build_app(*, client_factory=None, ledger=None, caps=None, owner_key: str | N
         final.wire(pg, page)
         sweep_tab.wire(pg, page)
     demo.playground = pg  # for tests and embedding: the server-side state behind the page
+    demo.page = page  # and its components, for tests that call a handler as an event would
     return demo
 
 

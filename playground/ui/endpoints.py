@@ -20,10 +20,21 @@ def generate(pg: Playground, image=None, image_url: str | None = None, prompt: s
              duration: int = 5, resolution: str = "720p", aspect_ratio: str = MATCH_IMAGE, camera_fixed: bool = False,
              generate_audio: bool = True, seed: int = -1, model: str = SPICY, request: gr.Request = None):
     """Generate one video with a Seedance image-to-video model (V1.5 Pro Spicy by default) from an image (a file or
-    its URL) and a prompt.
+    its URL) and a prompt. Runs on the host's default backend (the WaveSpeed API within the host's limits, or the free
+    local preview). Returns the MP4 and details: seed used, request id, job id, cost in USD, inference time, NSFW flag.
 
-    Runs on the host's default backend (the WaveSpeed API within the host's limits, or the free local
-    preview). Returns the MP4 and details: seed used, request id, cost in USD, inference time, NSFW flag.
+    Args:
+        image: the first frame, a file uploaded to this app (JPEG, PNG or WebP, 300-6000 px a side); or give image_url
+        image_url: the first frame's http(s) address, instead of uploading it
+        prompt: the motion, camera and sound to make, at most 5,000 characters (required by V1.5 Pro and V1 Pro Fast)
+        last_image: optional last frame, an uploaded image file (not on V1 Pro Fast)
+        duration: length of the video in whole seconds, 4 to 12 (2 to 12 on V1 Pro Fast)
+        resolution: "480p", "720p" or "1080p" (V1.5 Pro Fast: 720p or 1080p)
+        aspect_ratio: "match image" (follows the image), or one of "21:9", "16:9", "4:3", "1:1", "3:4", "9:16"
+        camera_fixed: true keeps the camera still
+        generate_audio: true adds a soundtrack (half price without; V1 Pro Fast makes no audio)
+        seed: a whole number from 0 to 2147483647 to reproduce a video, or -1 for a random seed (returned)
+        model: the model id, e.g. "bytedance/seedance-v1.5-pro/image-to-video-spicy" (the default)
     """
     form = RunForm(image, image_url, prompt, last_image, duration, resolution, aspect_ratio, camera_fixed,
                    generate_audio, seed, batch=1, model=model)
@@ -39,7 +50,13 @@ def generate(pg: Playground, image=None, image_url: str | None = None, prompt: s
 
 
 def price(resolution: str = "720p", duration: int = 5, generate_audio: bool = True) -> float:
-    """USD for one Seedance V1.5 Pro Spicy clip at this resolution, duration (4-12 s) and audio setting."""
+    """USD for one Seedance V1.5 Pro Spicy clip at this resolution, duration and audio setting (nothing is sent).
+
+    Args:
+        resolution: "480p", "720p" or "1080p"
+        duration: length of the clip in whole seconds, 4 to 12
+        generate_audio: true for a clip with sound (twice the price of a silent one)
+    """
     fields = RunForm(duration=duration, resolution=resolution, generate_audio=generate_audio, seed=None).fields()
     # Every field is checked by name, with no coercion: "false" is refused, never read as audio on.
     try:
@@ -51,13 +68,16 @@ def price(resolution: str = "720p", duration: int = 5, generate_audio: bool = Tr
 def render_final(pg: Playground, job_id: int, resolution: str = "1080p", duration: int = 5,
                  request: gr.Request = None):
     """Render a finished draft again at a higher resolution and duration: the same model, image, prompt and seed.
+    Returns the MP4 and details (seed, request id, cost, the draft's job id).
 
-    ``job_id`` is a job this client made (the ``job_id`` of /generate or /sweep). Returns the MP4 and details (seed,
-    request id, cost, the draft's job id).
+    Args:
+        job_id: the job_id of a draft this client made (returned by /generate or in a /sweep row)
+        resolution: the final's resolution, "480p", "720p" or "1080p" (what the draft's model takes)
+        duration: the final's length in whole seconds, 4 to 12 (2 to 12 on V1 Pro Fast)
     """
     try:
         outcome = drafts.render_final(pg, job_id, resolution, duration, session="api:" + session_of(request),
-                                      user_key=None, visitor=visitor(request))
+                                      user_key=None, visitor=visitor(request), whole=False)
     except WaveSpeedError as exc:
         raise readable(exc) from None
     result = outcome.results[0]
@@ -69,9 +89,22 @@ def sweep(pg: Playground, image=None, image_url: str | None = None, prompt: str 
           models: list[str] | None = None, duration: int = 4, resolution: str = "480p",
           aspect_ratio: str = MATCH_IMAGE, camera_fixed: bool = False, generate_audio: bool = True,
           request: gr.Request = None):
-    """Drafts side by side: ``seeds`` (a count, or a list "1, 7, 42") x ``models`` (default: Spicy) on one image,
-    priced in total first (refused over the host's maximum per sweep). Returns the tiled video playing in sync, the
-    contact sheet, and one row per clip (job id, model, seed, cost, request id)."""
+    """Drafts side by side: seeds x models on one image, priced in total first (refused over the host's maximum per
+    sweep). Returns the tiled video playing in sync, the contact sheet, and one row per clip (job id, model, seed,
+    status, cost, request id, error): every clip sent comes back.
+
+    Args:
+        image: the first frame, a file uploaded to this app (JPEG, PNG or WebP); or give image_url
+        image_url: the first frame's http(s) address, instead of uploading it
+        prompt: the motion, camera and sound to make, at most 5,000 characters (required by some models)
+        seeds: a count ("4": seeds 1 to 4) or a list of seeds ("1, 7, 42"); at most 16 clips in all
+        models: a list of model ids to compare (default: V1.5 Pro Spicy); each seed runs on each model
+        duration: length of each clip in whole seconds, 4 to 12
+        resolution: "480p", "720p" or "1080p"
+        aspect_ratio: "match image" (follows the image), or one of "21:9", "16:9", "4:3", "1:1", "3:4", "9:16"
+        camera_fixed: true keeps the camera still
+        generate_audio: true adds a soundtrack (left out for models that make none)
+    """
     form = RunForm(image, image_url, prompt, None, duration, resolution, aspect_ratio, camera_fixed, generate_audio,
                    -1, batch=1)
     try:

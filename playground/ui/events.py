@@ -15,6 +15,7 @@ from ..contract import SEED_MAX
 from ..session import Playground
 from . import endpoints, final, guard
 from . import handlers as h
+from . import keys as keys_box
 from .layout import Page
 
 # Polling is I/O-bound: many visitors can wait at once without using the CPU.
@@ -73,28 +74,13 @@ def bind(handler: Callable, *context: Any) -> Callable:
     return event
 
 
-def wire_keys(pg: Playground, page: Page, demo: gr.Blocks) -> None:
-    keys = page.keys
-    keys.key.change(bind(h.store_key, pg, page), inputs=[keys.key, keys.remember],
-                    outputs=[keys.key_state, keys.stored_key], **PRIVATE)
-    gr.on([keys.key.submit, keys.key.blur], bind(h.use_key, pg, page), inputs=[keys.key, keys.remember, keys.backend],
-          outputs=[keys.key_state, keys.stored_key, keys.backend, keys.line], **PRIVATE)
-    keys.remember.change(bind(h.remember_key, pg, page), inputs=[keys.key_state, keys.remember],
-                         outputs=keys.stored_key, **PRIVATE)
-    keys.backend.input(bind(h.describe_backend, pg, page), inputs=[keys.backend, keys.key_state], outputs=keys.line,
-                       **PRIVATE)
-    demo.load(bind(h.restore, pg, page), inputs=keys.stored_key,
-              outputs=[keys.key_state, keys.remember, keys.backend, keys.line, page.history.table], **PRIVATE)
-
-
 def wire_form(pg: Playground, page: Page, demo: gr.Blocks) -> None:
     form, out = page.form, page.output
     changes = [form.resolution.change, form.duration.change, form.audio.change, form.batch.change,
                form.aspect.change, form.camera_fixed.change, form.seed.change, form.prompt.change,
                form.image.change, form.image_url.change, form.last_image.change, form.model.change]
     preview = {"fn": bind(h.preview, pg, page), "inputs": {*form.fields, page.keys.backend, page.keys.key_state},
-               "outputs": [form.run, out.request_json, out.curl, out.python, out.webhook], "preprocess": False,
-               **PRIVATE}
+               "outputs": [form.run, out.request_json, *code_outputs(page)], "preprocess": False, **PRIVATE}
     gr.on(changes, **preview)
     demo.load(**preview)
     form.dice.click(None, None, form.seed, js=f"() => Math.floor(Math.random() * {SEED_MAX})")
@@ -102,19 +88,34 @@ def wire_form(pg: Playground, page: Page, demo: gr.Blocks) -> None:
         image.upload(bind(h.check_upload, pg, field), inputs=image, outputs=image, preprocess=False, **PRIVATE)
 
 
+def code_outputs(page: Page) -> list[Any]:
+    """The Code tab's components (see :func:`handlers.code`)."""
+    out = page.output
+    return [out.code_note, out.curl, out.python, out.webhook]
+
+
+# On a phone the columns stack: Run brings the result (just under it, see ui.CSS) into view.
+SHOW_RESULT_JS = """() => { if (window.innerWidth < 768) {
+    document.querySelector('#output-video')?.scrollIntoView({block: 'start', behavior: 'instant'}); } return []; }"""
+
+
 def wire_run(pg: Playground, page: Page) -> None:
     form, out, keys = page.form, page.output, page.keys
     buttons = [form.run, form.cancel, out.status]
     outputs = [out.video, out.gallery, out.status, out.seed, out.request_id, out.cost, out.inference,
-               out.nsfw_notice, out.request_json, out.response_json, page.history.table, *final.outputs(page)]
-    running = (form.run.click(bind(h.start_run, pg, page), outputs=buttons, **PRIVATE)
-               .then(bind(h.run, pg, page), inputs={*form.fields, keys.backend, keys.key, keys.key_state},
+               out.nsfw_notice, out.request_json, out.response_json, page.history.table, *final.outputs(page),
+               *code_outputs(page)]
+    running = (form.run.click(bind(h.start_run, pg, page), outputs=buttons, js=SHOW_RESULT_JS, **PRIVATE)
+               .then(bind(h.run, pg, page), inputs={*form.fields, keys.backend, keys.key, keys.key_state, keys.owner},
                      outputs=outputs, preprocess=False, **private(show_progress_on=[out.video, out.status],
                                                                    show_progress="full", **GENERATING)))
     # Gradio's page runs .then only after a success: .failure puts Run back after an error too.
-    for after, handler in ((running.then, h.finish_run), (running.failure, h.fail_run)):
-        after(bind(handler, pg, page), outputs=buttons, **PRIVATE).then(
-            bind(h.describe_backend, pg, page), inputs=[keys.backend, keys.key_state], outputs=keys.line, **PRIVATE)
+    running.then(bind(h.finish_run, pg, page), outputs=buttons, **PRIVATE).then(
+        bind(keys_box.describe_backend, pg, page), inputs=[keys.backend, keys.key_state, keys.owner], outputs=keys.line,
+        **PRIVATE)
+    running.failure(bind(h.fail_run, pg, page), inputs=keys.owner, outputs=buttons, **PRIVATE).then(
+        bind(keys_box.describe_backend, pg, page), inputs=[keys.backend, keys.key_state, keys.owner], outputs=keys.line,
+        **PRIVATE)
     form.cancel.click(bind(h.cancel, pg), **PRIVATE)
 
 
@@ -122,15 +123,15 @@ def wire_history(pg: Playground, page: Page) -> None:
     tab, form, out, keys = page.history, page.form, page.output, page.keys
     shown = private(show_progress="full")
     tab.table.select(bind(h.pick_row, pg, page), outputs=tab.job_id, **PRIVATE)
-    tab.refresh.click(bind(h.refresh, pg, page), inputs=keys.key_state, outputs=tab.table, **shown)
-    tab.reuse.click(bind(h.reuse_params, pg, page), inputs=[tab.job_id, keys.key_state],
-                    outputs=[form.image, form.image_url, form.prompt, form.duration, form.resolution, form.aspect,
-                             form.camera_fixed, form.audio, form.seed, form.batch, tab.note], **shown)
+    tab.refresh.click(bind(h.refresh, pg, page), inputs=[keys.key_state, keys.owner], outputs=tab.table, **shown)
+    tab.reuse.click(bind(h.reuse_params, pg, page), inputs=[tab.job_id, keys.key_state, keys.owner],
+                    outputs=[form.model, form.image, form.image_url, form.prompt, form.duration, form.resolution,
+                             form.aspect, form.camera_fixed, form.audio, form.seed, form.batch, tab.note], **shown)
     job_outputs = [out.video, out.seed, out.request_id, out.cost, tab.note, tab.table, *final.outputs(page)]
     for button in (tab.show, tab.resume):
-        button.click(bind(h.show_job, pg, page), inputs=[tab.job_id, keys.key_state], outputs=job_outputs,
+        button.click(bind(h.show_job, pg, page), inputs=[tab.job_id, keys.key_state, keys.owner], outputs=job_outputs,
                      **private(show_progress="full", **GENERATING))
-    tab.cancel_remote.click(bind(h.cancel_remote, pg, page), inputs=[tab.job_id, keys.key_state],
+    tab.cancel_remote.click(bind(h.cancel_remote, pg, page), inputs=[tab.job_id, keys.key_state, keys.owner],
                             outputs=[tab.note, tab.table], **shown)
 
 

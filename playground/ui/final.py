@@ -4,6 +4,7 @@ higher resolution and duration, priced on the button. Layout, handlers and wirin
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,19 +41,20 @@ def final_row() -> FinalRow:
     return FinalRow(draft, row, resolution, duration, run, note)
 
 
-def offer(pg: Playground, page: Any, job_id: Any, session: str, key: str | None) -> dict:
-    """Show the final row for a finished job: its model's resolutions (the highest chosen) and durations (its own)."""
+def offer(pg: Playground, page: Any, job_id: Any, owner: str, key: str | None) -> dict:
+    """Show the final row for a finished job (or a run that reused one): its model's resolutions (the highest
+    chosen) and durations (its own)."""
     final = page.final
     try:
-        job = pg.job_for(job_id, session, key)
+        job = pg.job_for(job_id, owner, key)
     except WaveSpeedError:
         return {final.draft: None, final.row: gr.update(visible=False)}
     spec = MODELS.get(job.model)
-    if spec is None or job.status != "completed":
+    if spec is None or job.status not in drafts.DRAFT_STATUSES:
         return {final.draft: None, final.row: gr.update(visible=False)}
     duration = spec.param("duration")
     resolution, seconds = spec.resolutions[-1], int(job.duration or duration.default)
-    label = drafts.final_label(pg, job.id, resolution, seconds, session=session, user_key=key)
+    label = drafts.final_label(pg, job.id, resolution, seconds, session=owner, user_key=key)
     return {final.draft: job.id, final.row: gr.update(visible=True),
             final.resolution: gr.update(choices=list(spec.resolutions), value=resolution),
             final.duration: gr.update(minimum=duration.minimum, maximum=duration.maximum, value=seconds),
@@ -61,28 +63,28 @@ def offer(pg: Playground, page: Any, job_id: Any, session: str, key: str | None)
                         "renders the same model, image, prompt and seed again."}
 
 
-def price(pg: Playground, page: Any, job_id: Any, resolution: Any, duration: Any, key: str,
+def price(pg: Playground, page: Any, job_id: Any, resolution: Any, duration: Any, key: str, owner: str,
           request: gr.Request) -> dict:
-    from .handlers import session_of
+    from .handlers import owner_of
 
-    label = drafts.final_label(pg, job_id, resolution, duration, session=session_of(request), user_key=key)
+    label = drafts.final_label(pg, job_id, resolution, duration, session=owner_of(owner, request), user_key=key)
     return {page.final.run: gr.update(value=label)}
 
 
-def render(pg: Playground, page: Any, job_id: Any, resolution: Any, duration: Any, key: str,
+def render(pg: Playground, page: Any, job_id: Any, resolution: Any, duration: Any, key: str, owner: str,
            request: gr.Request, progress=gr.Progress()) -> dict:  # noqa: B008 - Gradio's way to ask for a bar
     """Render the draft's final and show it (and both in History)."""
-    from .handlers import _history, readable, session_of, visitor
+    from .handlers import _history, owner_of, readable, session_of, visitor
 
-    session = session_of(request)
+    session, owner, started = session_of(request), owner_of(owner, request), time.time()
     if job_id is None:
         raise readable(WaveSpeedError("Run a draft first (or show one from History), then render its final."))
     try:
         outcome = drafts.render_final(pg, job_id, resolution, duration, session=session, user_key=key,
-                                      visitor=visitor(request),
+                                      visitor=visitor(request), owner=owner,
                                       on_status=lambda fraction, line: progress(fraction, desc=line))
     except WaveSpeedError as exc:
-        raise readable(pg.refuse(session, exc)) from None
+        raise readable(pg.refuse(session, exc, owner=owner, since=started)) from None
     if not outcome.results:
         raise readable(WaveSpeedError("The final was cancelled; it stays in History: resume it there."))
     result, out = outcome.results[0], page.output
@@ -90,7 +92,7 @@ def render(pg: Playground, page: Any, job_id: Any, resolution: Any, duration: An
             out.status: f"Final of job {job_id} done in {outcome.wall_s:.1f} s · {result.params.get('resolution')} "
                         f"· seed {result.seed} · {format_usd(result.cost)}",
             out.seed: str(result.seed), out.request_id: result.request_id, out.cost: format_usd(result.cost),
-            **offer(pg, page, result.job_id, session, key), **_history(pg, page, session, key)}
+            **offer(pg, page, result.job_id, owner, key), **_history(pg, page, owner, key)}
 
 
 def outputs(page: Any) -> list[Any]:
@@ -104,9 +106,11 @@ def wire(pg: Playground, page: Any) -> None:
 
     final, keys, out = page.final, page.keys, page.output
     for control in (final.resolution, final.duration):
-        control.change(bind(price, pg, page), inputs=[final.draft, final.resolution, final.duration, keys.key_state],
+        control.change(bind(price, pg, page),
+                       inputs=[final.draft, final.resolution, final.duration, keys.key_state, keys.owner],
                        outputs=final.run, **PRIVATE)
     shows = [out.video, out.status, out.seed, out.request_id, out.cost, *outputs(page), page.history.table]
-    final.run.click(bind(render, pg, page), inputs=[final.draft, final.resolution, final.duration, keys.key_state],
+    final.run.click(bind(render, pg, page),
+                    inputs=[final.draft, final.resolution, final.duration, keys.key_state, keys.owner],
                     outputs=shows, **private(show_progress_on=[out.video, out.status], show_progress="full",
                                              **GENERATING))

@@ -8,9 +8,10 @@ from typing import Any
 import gradio as gr
 
 from ..contract import ASPECT_RATIOS, MODELS, RESOLUTIONS, SEED_MAX, SPICY, get_model
-from ..session import API_LABEL, LOCAL_LABEL, MATCH_IMAGE, MAX_BATCH, SAMPLES_DIR, RunForm
+from ..session import MATCH_IMAGE, MAX_BATCH, SAMPLES_DIR, RunForm
 from .final import FinalRow, final_row
-from .present import HISTORY_HEADERS, price_label, pricing_frame
+from .keys import KeyBox, key_box
+from .present import HISTORY_HEADERS, header_text, price_label, pricing_frame, pricing_note
 from .sweep_tab import SweepTab, sweep_tab
 
 SAMPLE_PROMPTS = {
@@ -19,22 +20,6 @@ SAMPLE_PROMPTS = {
     "lantern_street.jpg": "The lanterns swing softly, rain falls, the camera tilts up",
     "koi_pond.jpg": "The koi swim in lazy circles, ripples spread, static camera",
 }
-
-
-@dataclass
-class KeyBox:
-    """The backend choice and the visitor's key: kept per session on the server, in the browser only if asked."""
-
-    key_state: gr.State
-    stored_key: gr.BrowserState
-    backend: gr.Radio
-    key: gr.Textbox
-    remember: gr.Checkbox
-    line: gr.Markdown
-
-    def current_key(self, values: dict) -> str:
-        """The freshest key: the box's, since the visitor may click Run before its blur event stored it."""
-        return (values.get(self.key) or "").strip() or (values.get(self.key_state) or "")
 
 
 @dataclass
@@ -57,6 +42,7 @@ class Form:
     batch: gr.Slider
     run: gr.Button
     cancel: gr.Button
+    samples: gr.Examples
 
     @property
     def fields(self) -> list[Any]:
@@ -88,6 +74,7 @@ class Output:
     gallery: gr.Gallery
     request_json: gr.JSON
     response_json: gr.JSON
+    code_note: gr.Markdown
     curl: gr.Code
     python: gr.Code
     webhook: gr.Code
@@ -117,7 +104,17 @@ class ApiOutputs:
 
 
 @dataclass
+class PricingTab:
+    """The chosen model's price table."""
+
+    note: gr.Markdown
+    table: gr.Dataframe
+
+
+@dataclass
 class Page:
+    header: gr.Markdown
+    pricing: PricingTab
     keys: KeyBox
     form: Form
     output: Output
@@ -127,32 +124,20 @@ class Page:
     sweep: SweepTab
 
 
-def build_page(title: str, *, default_backend: str, has_owner_key: bool) -> Page:
-    """Lay the page out, top to bottom. Call inside ``gr.Blocks``."""
-    keys = key_box(title, default_backend, has_owner_key)
-    with gr.Row():
-        with gr.Column(scale=5):
+def build_page(*, default_backend: str, has_owner_key: bool, storage_secret: str) -> Page:
+    """Lay the page out, top to bottom. Call inside ``gr.Blocks``. ``storage_secret`` is ``gr.BrowserState`` 's
+    (stable across restarts, and no secret: see :mod:`playground.identity`)."""
+    header = gr.Markdown(header_text(SPICY), elem_classes="playground-header", elem_id="page-header")
+    keys = key_box(default_backend, has_owner_key, storage_secret)
+    # On a narrow screen the columns stack; the CSS (ui.CSS) then puts the result right under the Run button.
+    with gr.Row(elem_id="main-row"):
+        with gr.Column(scale=5, elem_id="form-col"):
             form = form_column()
-        with gr.Column(scale=6):
-            output, history, final, sweep = output_column()
+        with gr.Column(scale=6, elem_id="output-col"):
+            output, history, final, sweep, pricing = output_column()
     with gr.Row(visible=False):
         api = ApiOutputs(gr.Video(label="video"), gr.JSON(label="details"), gr.Button("generate"))
-    return Page(keys, form, output, history, api, final, sweep)
-
-
-def key_box(title: str, default_backend: str, has_owner_key: bool) -> KeyBox:
-    key_state = gr.State("")
-    stored_key = gr.BrowserState("", storage_key="seedance-playground-key")
-    gr.Markdown(f"# {title}\nTurn an image into a 4-12 s video with sound. "
-                f"`{SPICY}` on WaveSpeedAI, or a free local preview.", elem_classes="playground-header")
-    with gr.Row(equal_height=True):
-        backend = gr.Radio([LOCAL_LABEL, API_LABEL], value=default_backend, label="Backend", scale=2)
-        key = gr.Textbox(label="WaveSpeed API key", type="password", scale=3,
-                         placeholder="optional: use your own key beyond the host's limits" if has_owner_key
-                         else "your key (kept on the server for this session only)")
-        remember = gr.Checkbox(label="Remember on this browser", value=False, scale=1)
-    line = gr.Markdown(elem_id="backend-line")
-    return KeyBox(key_state, stored_key, backend, key, remember, line)
+    return Page(header, pricing, keys, form, output, history, api, final, sweep)
 
 
 def form_column() -> Form:
@@ -181,13 +166,14 @@ def form_column() -> Form:
                           camera_fixed=defaults["camera_fixed"], generate_audio=defaults["generate_audio"])
         run = gr.Button(price_label(initial.fields(), 1), variant="primary", elem_id="run-button")
         cancel = gr.Button("Cancel", variant="stop", visible=False, elem_id="cancel-button")
-    gr.Examples(examples=[[str(SAMPLES_DIR / name), text] for name, text in SAMPLE_PROMPTS.items()],
-                inputs=[image, prompt], cache_examples=False, label="Samples (drawn by this project)")
+    samples = gr.Examples(examples=[[str(SAMPLES_DIR / name), text] for name, text in SAMPLE_PROMPTS.items()],
+                          inputs=[image, prompt], cache_examples=False, label="Samples (drawn by this project)",
+                          elem_id="samples")
     return Form(model, last_frame, image, image_url, prompt, last_image, duration, resolution, aspect, camera_fixed,
-                audio, seed, dice, batch, run, cancel)
+                audio, seed, dice, batch, run, cancel, samples)
 
 
-def output_column() -> tuple[Output, HistoryTab, FinalRow, SweepTab]:
+def output_column() -> tuple[Output, HistoryTab, FinalRow, SweepTab, PricingTab]:
     video = gr.Video(label="Video", autoplay=True, loop=True, buttons=["download"], interactive=False, height=420,
                      elem_id="output-video")
     status = gr.Markdown("Ready.", elem_id="status-line")
@@ -206,17 +192,18 @@ def output_column() -> tuple[Output, HistoryTab, FinalRow, SweepTab]:
         with gr.Tab("Response"):
             response_json = gr.JSON(label="Response (as recorded)")
         with gr.Tab("Code"):
-            gr.Markdown("The key is read from `WAVESPEED_API_KEY`: it is never written into the code.")
-            curl = gr.Code(label="cURL", language="shell")
-            python = gr.Code(label="Python", language="python")
+            code_note = gr.Markdown("The key is read from `WAVESPEED_API_KEY`: it is never written into the code.",
+                                    elem_id="code-note")
+            curl = gr.Code(label="cURL", language="shell", elem_id="code-curl")
+            python = gr.Code(label="Python", language="python", elem_id="code-python")
             webhook = gr.Code(label="Python with a webhook (the end is pushed to your app: no polling)",
                               language="python")
         history = history_tab()
         sweep = sweep_tab()
-        pricing_tab()
+        pricing = pricing_tab()
     output = Output(video, status, seed, request_id, cost, inference, nsfw_notice, gallery, request_json,
-                    response_json, curl, python, webhook)
-    return output, history, final, sweep
+                    response_json, code_note, curl, python, webhook)
+    return output, history, final, sweep, pricing
 
 
 def history_tab() -> HistoryTab:
@@ -232,9 +219,9 @@ def history_tab() -> HistoryTab:
     return HistoryTab(table, job_id, *buttons, cancel_remote, refresh, note)
 
 
-def pricing_tab() -> None:
+def pricing_tab() -> PricingTab:
     with gr.Tab("Pricing"):
-        gr.Markdown("USD per clip, from the vendor's table: a per-second rate by resolution, half with audio off. "
-                    "The local preview is free.")
-        gr.Dataframe(value=pricing_frame(), interactive=False)
+        note = gr.Markdown(pricing_note(SPICY), elem_id="pricing-note")
+        table = gr.Dataframe(value=pricing_frame(SPICY), interactive=False, elem_id="pricing-table")
+    return PricingTab(note, table)
 

@@ -1,5 +1,6 @@
 """The form follows the chosen model's contract: fields it lacks are hidden, choices and ranges change, required
-fields are marked. Pure layout updates from :mod:`playground.contract`; the price follows through the preview."""
+fields are marked, and the heading, the price table and the Sweep tab's model name the model. Pure layout updates
+from :mod:`playground.contract`; the price follows through the preview."""
 
 from __future__ import annotations
 
@@ -9,10 +10,18 @@ import gradio as gr
 
 from ..contract import MODELS, SPICY
 from ..session import Playground
+from .present import header_text, pricing_frame, pricing_note
 
 
-def follow(pg: Playground, page: Any, model: Any, resolution: Any, duration: Any) -> dict:
-    """What the form shows for ``model``: its fields, resolutions and durations, the current values kept if allowed."""
+def prompt_label(model: Any) -> str:
+    """The prompt box's label for ``model``: marked when the model requires a prompt."""
+    spec = MODELS.get(model) or MODELS[SPICY]
+    return "Prompt (required for this model)" if spec.param("prompt").required else "Prompt"
+
+
+def follow(pg: Playground, page: Any, model: Any, resolution: Any, duration: Any, swept: Any) -> dict:
+    """What the page shows for ``model``: its fields, resolutions and durations (the current values kept if
+    allowed), its name at the top, its price table, and it as the Sweep tab's model (unless several are ticked)."""
     spec = MODELS.get(model) or MODELS[SPICY]
     form, names = page.form, spec.names
     seconds = spec.param("duration")
@@ -22,21 +31,32 @@ def follow(pg: Playground, page: Any, model: Any, resolution: Any, duration: Any
         keep = resolutions[0]
     try:
         clamped = min(max(int(duration), seconds.minimum), seconds.maximum)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         clamped = seconds.default
-    required = spec.param("prompt").required
+    several = isinstance(swept, list) and len(swept) > 1
     return {
         form.last_frame: gr.update(visible="last_image" in names),
         form.audio: gr.update(visible="generate_audio" in names),
         form.resolution: gr.update(choices=resolutions, value=keep),
         form.duration: gr.update(minimum=seconds.minimum, maximum=seconds.maximum, value=clamped),
-        form.prompt: gr.update(label="Prompt (required for this model)" if required else "Prompt"),
+        form.prompt: gr.update(label=prompt_label(spec.model_id)),
+        page.header: header_text(spec.model_id),
+        page.pricing.note: pricing_note(spec.model_id),
+        page.pricing.table: pricing_frame(spec.model_id),
+        page.sweep.models: gr.update() if several else gr.update(value=[spec.model_id]),
     }
+
+
+def relabel(pg: Playground, page: Any, model: Any) -> dict:
+    """After a sample is loaded (Gradio's Examples put back the prompt's first label): the model's label again."""
+    return {page.form.prompt: gr.update(label=prompt_label(model))}
 
 
 def wire(pg: Playground, page: Any) -> None:
     from .events import PRIVATE, bind
 
     form = page.form
-    form.model.change(bind(follow, pg, page), inputs=[form.model, form.resolution, form.duration],
-                      outputs=[form.last_frame, form.audio, form.resolution, form.duration, form.prompt], **PRIVATE)
+    form.model.change(bind(follow, pg, page), inputs=[form.model, form.resolution, form.duration, page.sweep.models],
+                      outputs=[form.last_frame, form.audio, form.resolution, form.duration, form.prompt, page.header,
+                               page.pricing.note, page.pricing.table, page.sweep.models], **PRIVATE)
+    form.samples.load_input_event.then(bind(relabel, pg, page), inputs=form.model, outputs=form.prompt, **PRIVATE)

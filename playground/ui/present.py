@@ -7,13 +7,36 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..contract import RESOLUTIONS, SPICY
-from ..pricing import Quote, format_usd, price_pivot, quote
+from ..contract import MODELS, RESOLUTIONS, SPICY
+from ..pricing import Quote, format_usd, quote
 from ..session import Job, Result, RunForm, RunOutcome
 
 HISTORY_HEADERS = ["job", "when", "status", "resolution", "s", "audio", "seed", "cost", "request id", "video",
-                   "prompt", "model", "final of"]
+                   "prompt", "model", "from"]
 UPLOADED_ON_RUN = "<uploaded on Run>"
+
+
+def header_text(model: str) -> str:
+    """The page's heading: the chosen model's name and id, and what it makes.
+
+    >>> header_text("bytedance/seedance-v1-pro-fast/image-to-video").splitlines()[0]
+    '# Seedance V1 Pro Fast · Image-to-Video'
+    """
+    spec = MODELS.get(model) or MODELS[SPICY]
+    name, _, kind = spec.title.partition(" Image-to-Video")
+    seconds = spec.param("duration")
+    sound = " with sound" if spec.has_audio else ""
+    return (f"# {name} · Image-to-Video{kind}\nTurn an image into a {seconds.minimum}-{seconds.maximum} s "
+            f"video{sound}. `{spec.model_id}` on WaveSpeedAI, or a free local preview.")
+
+
+def pricing_note(model: str) -> str:
+    """What the Pricing tab's table is, for ``model``."""
+    spec = MODELS.get(model) or MODELS[SPICY]
+    audio = ", half with audio off" if spec.has_audio else " (this model makes no audio)"
+    return (f"USD per clip for **{spec.title}**, from the vendor's table: a per-second rate by resolution{audio}. "
+            "\"~\" marks estimates the vendor does not confirm (with a key, the Run button asks the vendor's own "
+            "price). The local preview is free.")
 
 
 def price_label(fields: dict, batch: int, model: str = SPICY, price: Quote | None = None) -> str:
@@ -92,8 +115,35 @@ def done_line(outcome: RunOutcome, payer_label: str) -> str:
 
 
 def cancelled_line(outcome: RunOutcome) -> str:
-    return (f"Cancelled after {outcome.wall_s:.0f} s: job {outcome.cancelled_jobs[0]} is in History; resume it "
-            "there.")
+    sent = [job for job in outcome.cancelled_jobs if job]
+    if not sent:
+        return f"Cancelled after {outcome.wall_s:.0f} s, before anything was sent."
+    jobs = ", ".join(f"job {job}" for job in sent)
+    return f"Cancelled after {outcome.wall_s:.0f} s: {jobs} {'is' if len(sent) == 1 else 'are'} in History; resume " \
+           f"{'it' if len(sent) == 1 else 'them'} there to collect the video."
+
+
+def model_name(model: str) -> str:
+    """A model's name for sentences: "Seedance V1 Pro Fast Image-to-Video"."""
+    spec = MODELS.get(model)
+    return spec.title if spec else str(model)
+
+
+def code_note(base_url: str, local: bool) -> str:
+    """What the Code tab's snippets talk to, above them."""
+    from ..snippets import LOCAL_URL, SERVE_LOCAL
+
+    if not local:
+        return (f"Runs as shown against `{base_url}`. The key is read from `WAVESPEED_API_KEY`: it is never written "
+                "into the code.")
+    if base_url.rstrip("/") == LOCAL_URL:
+        return f"Runs against the free local preview, no key needed: serve it first with `{SERVE_LOCAL}`."
+    return (f"Runs as shown against this playground's free local preview at `{base_url}` (while it runs), no key "
+            f"needed; or serve one yourself with `{SERVE_LOCAL}` and use `{LOCAL_URL}`.")
+
+
+def seed_note(seed: int) -> str:
+    return f" The code carries the last run's seed, **{seed}**: it asks for the same video again."
 
 
 def inference_text(ms: int | None) -> str:
@@ -122,8 +172,15 @@ def history_rows(jobs: Iterable[Job]) -> list[list[Any]]:
         rows.append([j.id, when, j.status, j.resolution or "", j.duration or "", "on" if j.audio else "off",
                      j.seed if j.seed is not None else "", format_usd(j.cost), j.request_id or "",
                      "yes" if j.has_video else "", (j.params.get("prompt") or "")[:60], short_model(j.model),
-                     f"job {j.draft_of}" if j.draft_of else ""])
+                     _origin(j)])
     return rows
+
+
+def _origin(job: Job) -> str:
+    """Where a row comes from: the draft a final renders again, or the paid job a reused run showed."""
+    parts = [f"final of job {job.draft_of}" if job.draft_of else "",
+             f"reuse of job {job.reused_from}" if job.reused_from is not None else ""]
+    return "; ".join(p for p in parts if p)
 
 
 def short_model(model: str) -> str:
@@ -131,10 +188,21 @@ def short_model(model: str) -> str:
     return model.split("/", 1)[-1] if isinstance(model, str) else ""
 
 
-def pricing_frame():
-    """USD per clip: a row per duration, a column per resolution with and without audio."""
+def pricing_frame(model: str = SPICY):
+    """USD per clip of ``model``: a row per duration, a column per resolution (with and without audio when the model
+    makes audio); "~" marks the prices the vendor does not confirm."""
     import pandas as pd
 
-    by_audio = {label: price_pivot(SPICY, audio=audio).T for audio, label in ((True, "audio"), (False, "silent"))}
-    columns = {f"{r} · {label}": by_audio[label][r] for r in RESOLUTIONS for label in ("audio", "silent")}
-    return pd.DataFrame(columns).map(format_usd).rename_axis("seconds").reset_index()
+    from ..pricing import price_table
+
+    spec = MODELS.get(model) or MODELS[SPICY]
+    table = price_table(spec.model_id)
+    sounds = ((True, "audio"), (False, "silent")) if spec.has_audio else ((False, ""),)
+    columns = {}
+    for resolution in (r for r in RESOLUTIONS if r in spec.resolutions):
+        for audio, label in sounds:
+            rows = table[(table["resolution"] == resolution) & (table["audio"] == audio)]
+            cells = [("" if ok else "~") + format_usd(usd) for usd, ok in zip(rows["cost_usd"], rows["confirmed"],
+                                                                               strict=True)]
+            columns[f"{resolution} · {label}" if label else resolution] = pd.Series(cells, index=rows["duration_s"])
+    return pd.DataFrame(columns).rename_axis("seconds").reset_index()

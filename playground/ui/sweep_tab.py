@@ -6,6 +6,7 @@ contact sheet and one tiled video playing in sync. Picking a clip makes it the d
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from ..contract import MODELS, SPICY
 from ..errors import WaveSpeedError
 from ..pricing import format_usd
 from ..session import Playground
+from ..status import COMPLETED, UNFINISHED
 from . import final
 
 NOTE = "**Note:** "
@@ -55,20 +57,22 @@ def sweep_tab() -> SweepTab:
     return SweepTab(seeds, models, run, cancel, progress, gallery, sheet, tiled, clips)
 
 
-def _plan_label(page: Any, values: dict) -> tuple[str, str]:
-    """The Run sweep button's label with the sweep's price, and why there is none (a field's problem) or ""."""
+def _plan_label(pg: Playground, page: Any, values: dict) -> tuple[str, str]:
+    """The Run sweep button's label with what the sweep will pay, and why there is none (a field's problem) or ""."""
     tab, form = page.sweep, page.form.read(values)
     try:
-        return drafts.plan_sweep(form, values.get(tab.seeds), values.get(tab.models) or [],
-                                 has_last_image=bool(form.last_image)).label, ""
+        plan = drafts.plan_sweep(form, values.get(tab.seeds), values.get(tab.models) or [],
+                                 has_last_image=bool(form.last_image))
+        payer = pg.payer(values.get(page.keys.backend), page.keys.current_key(values))
     except WaveSpeedError as exc:
         return "Run sweep", str(exc)
     except (TypeError, ValueError):
         return "Run sweep", ""
+    return drafts.held_by_ledger(pg, plan, payer, form).label, ""
 
 
 def price(pg: Playground, page: Any, values: dict) -> dict:
-    label, problem = _plan_label(page, values)
+    label, problem = _plan_label(pg, page, values)
     shown = values.get(page.sweep.progress) or ""
     # A problem is noted where the sweep's progress goes; the note goes once fixed, a finished sweep's summary stays.
     note = f"{NOTE}{problem}" if problem else ("" if shown.startswith(NOTE) else gr.update())
@@ -76,24 +80,72 @@ def price(pg: Playground, page: Any, values: dict) -> dict:
 
 
 def progress_table(plan: drafts.SweepPlan, latest: dict) -> str:
-    """One row per clip: its model, seed, price and where it is."""
+    """While it runs: one row per clip, its model, seed, price (what it will pay) and where it is."""
     rows = ["| clip | model | seed | price | state |", "|---|---|---|---|---|"]
     for i, ((model, fields), quote) in enumerate(zip(plan.jobs, plan.quotes, strict=True)):
         event = latest.get(i)
-        state = "waiting" if event is None else f"{event.phase} · {event.elapsed:.0f} s"
-        rows.append(f"| {i + 1} | {drafts.short_name(model)} | {fields['seed']} | {format_usd(quote.usd)} | {state} |")
+        state = "waiting to be sent" if event is None else f"{event.phase} · {event.elapsed:.0f} s"
+        usd = 0.0 if plan.is_held(i) else quote.usd
+        rows.append(f"| {i + 1} | {drafts.short_name(model)} | {fields['seed']} | {format_usd(usd)} | {state} |")
     return "\n".join(rows)
 
 
+def _row_state(row: dict) -> tuple[str, str, float]:
+    """A finished sweep's row: what it is ("done", "reused", "running", "failed", "unsent"), the sentence for the
+    table, and what it cost (the ledger's figure)."""
+    job = row.get("job_id")
+    if job is None or job != job:  # never sent (None, NaN or pandas' NA)
+        return "unsent", "not sent", 0.0
+    job, status, cost = int(job), str(row.get("status")), float(row.get("cost") or 0.0)
+    if status == COMPLETED and row.get("reused"):
+        return "reused", f"already paid: shown again at $0.00 (job {job})", 0.0
+    if status == COMPLETED:
+        return "done", f"done (job {job})", cost
+    if status in UNFINISHED:
+        return "running", f"sent, {status} at the API: job {job} in History", cost
+    return "failed", f"{status} (job {job}): {str(row.get('error') or '')[:80]}", cost
+
+
+def summary(swept: drafts.SweepOutcome) -> str:
+    """The finished sweep, row by row and in one line: every clip sent, what it cost and where to find it."""
+    records = swept.rows.to_dict("records")
+    states = [_row_state(row) for row in records]
+    table = ["| clip | model | seed | cost | state |", "|---|---|---|---|---|"]
+    for i, (row, (_, text, cost)) in enumerate(zip(records, states, strict=True)):
+        table.append(f"| {i + 1} | {drafts.short_name(row['model'])} | {row['seed']} | {format_usd(cost)} | {text} |")
+    kinds = [kind for kind, _, _ in states]
+    went = ("done", "running", "failed")
+    sent = [int(row["job_id"]) for row, kind in zip(records, kinds, strict=True) if kind in went]
+    paid = sum(cost for kind, _, cost in states if kind in went)
+    parts = [f"{len(records)} clips"]
+    if sent:
+        parts.append(f"{len(sent)} sent, {format_usd(paid)} ({_jobs(sorted(sent))} in History)")
+    for kind, words in (("reused", "already paid, shown again at $0.00"), ("done", "done"),
+                        ("running", "still rendering at the API: resume in History to collect"),
+                        ("failed", "ended without a video"), ("unsent", "never sent, $0.00")):
+        if kinds.count(kind):
+            parts.append(f"{kinds.count(kind)} {words}")
+    if swept.cancelled:
+        parts.append("cancelled: no contact sheet or tiled video")
+    return "\n".join(table) + "\n\n" + " · ".join(parts)
+
+
+def _jobs(ids: list[int]) -> str:
+    return f"job {ids[0]}" if len(ids) == 1 else "jobs " + ", ".join(str(i) for i in ids)
+
+
 def run(pg: Playground, page: Any, values: dict, request: gr.Request):
-    """Run the sweep in the background, yielding the per-clip progress, then the clips, sheet and tiled video."""
-    from .handlers import readable, session_of, visitor
+    """Run the sweep in the background, yielding the per-clip progress, then every clip's outcome, the gallery of
+    posters, the sheet and the tiled video."""
+    from .handlers import owner_of, readable, session_of, visitor
 
     tab, session, key = page.sweep, session_of(request), page.keys.current_key(values)
+    owner, started = owner_of(page.keys.owner_of(values), request), time.time()
     form, seeds, models = page.form.read(values), values.get(tab.seeds), values.get(tab.models) or []
     try:
         payer = pg.payer(values.get(page.keys.backend), key)
-        plan = drafts.plan_sweep(form, seeds, models, has_last_image=bool(form.last_image))
+        plan = drafts.held_by_ledger(pg, drafts.plan_sweep(form, seeds, models, has_last_image=bool(form.last_image)),
+                                     payer, form)
     except WaveSpeedError as exc:
         raise readable(exc) from None
     latest: dict = {}
@@ -101,7 +153,7 @@ def run(pg: Playground, page: Any, values: dict, request: gr.Request):
 
     def work() -> None:
         try:
-            box["swept"] = drafts.run_sweep(pg, form, seeds, models, payer=payer, session=session,
+            box["swept"] = drafts.run_sweep(pg, form, seeds, models, payer=payer, session=session, owner=owner,
                                             visitor=visitor(request), on_events=latest.update)
         except WaveSpeedError as exc:
             box["error"] = exc
@@ -110,27 +162,23 @@ def run(pg: Playground, page: Any, values: dict, request: gr.Request):
     thread.start()
     while thread.is_alive():
         yield {tab.progress: progress_table(plan, latest)}
-        thread.join(0.5)
+        thread.join(0.25)
     if "error" in box:
-        raise readable(pg.refuse(session, box["error"]))
-    yield _shown(pg, page, box["swept"], latest, session, key)
+        raise readable(pg.refuse(session, box["error"], owner=owner, since=started))
+    yield _shown(pg, page, box["swept"], owner, key)
 
 
-def _shown(pg: Playground, page: Any, swept: drafts.SweepOutcome, latest: dict, session: str, key: str) -> dict:
+def _shown(pg: Playground, page: Any, swept: drafts.SweepOutcome, owner: str, key: str) -> dict:
     from .handlers import _history
 
-    tab, clips = page.sweep, swept.clips
-    shown = [row for row in clips if not pg.hides(bool(row.get("nsfw")))]
-    paid = sum(float(row["cost"]) for row in clips if not row.get("reused"))
-    summary = f"{len(clips)} of {len(swept.plan.jobs)} clips · {format_usd(paid)} paid"
-    if swept.cancelled or len(clips) < len(swept.plan.jobs):
-        summary += " · stopped: clips not sent were never sent; any sent are in History to resume"
-    return {tab.progress: progress_table(swept.plan, latest) + "\n\n" + summary,
-            tab.gallery: [(row["output_path"], f"{drafts.short_name(row['model'])} · seed {row['seed']}")
-                          for row in shown],
+    tab = page.sweep
+    shown = [row for row in swept.clips if not pg.hides(bool(row.get("nsfw")))]
+    gallery = [(str(swept.posters.get(int(row["job_id"])) or row["output_path"]),
+                f"{drafts.short_name(row['model'])} · seed {row['seed']}") for row in shown]
+    return {tab.progress: summary(swept), tab.gallery: gallery,
             tab.sheet: str(swept.sheet) if swept.sheet else None,
             tab.tiled: str(swept.tiled) if swept.tiled else None,
-            tab.clips: [int(row["job_id"]) for row in shown], **_history(pg, page, session, key)}
+            tab.clips: [int(row["job_id"]) for row in shown], **_history(pg, page, owner, key)}
 
 
 def start(pg: Playground, page: Any) -> dict:
@@ -141,17 +189,18 @@ def finish(pg: Playground, page: Any) -> dict:
     return {page.sweep.run: gr.update(visible=True), page.sweep.cancel: gr.update(visible=False)}
 
 
-def pick(pg: Playground, page: Any, clips: list, key: str, request: gr.Request, evt: gr.SelectData) -> dict:
+def pick(pg: Playground, page: Any, clips: list, key: str, owner: str, request: gr.Request,
+         evt: gr.SelectData) -> dict:
     """A clip becomes the current draft: shown above, with its "Render final" row."""
-    from .handlers import session_of
+    from .handlers import owner_of
 
-    if not clips or evt.index is None or evt.index >= len(clips):
+    if not isinstance(clips, list) or not isinstance(evt.index, int) or not 0 <= evt.index < len(clips):
         return {}
-    session, job_id = session_of(request), clips[evt.index]
-    job = pg.job_for(job_id, session, key)
+    owner, job_id = owner_of(owner, request), clips[evt.index]
+    job = pg.paid_job(pg.job_for(job_id, owner, key))
     return {page.output.video: job.video_path, page.output.seed: str(job.seed),
-            page.output.request_id: job.request_id or "", page.output.status: f"Draft: job {job.id} from the sweep.",
-            **final.offer(pg, page, job_id, session, key)}
+            page.output.request_id: job.request_id or "", page.output.status: f"Draft: job {job_id} from the sweep.",
+            **final.offer(pg, page, job_id, owner, key)}
 
 
 def wire(pg: Playground, page: Any) -> None:
@@ -159,18 +208,20 @@ def wire(pg: Playground, page: Any) -> None:
     from .events import GENERATING, PRIVATE, bind, private
 
     tab, form, keys, out = page.sweep, page.form, page.keys, page.output
-    inputs = {*form.fields, tab.seeds, tab.models, keys.backend, keys.key, keys.key_state}
-    priced = {"fn": bind(price, pg, page), "inputs": {*form.fields, tab.seeds, tab.models, tab.progress},
-              "outputs": [tab.run, tab.progress],
-              "preprocess": False, **PRIVATE}
+    inputs = {*form.fields, tab.seeds, tab.models, keys.backend, keys.key, keys.key_state, keys.owner}
+    priced = {"fn": bind(price, pg, page), "inputs": {*form.fields, tab.seeds, tab.models, tab.progress,
+                                                      keys.backend, keys.key_state},
+              "outputs": [tab.run, tab.progress], "preprocess": False, "trigger_mode": "always_last", **PRIVATE}
     gr.on([tab.seeds.change, tab.models.change, form.resolution.change, form.duration.change, form.audio.change,
-           form.model.change], **priced)
+           form.model.change, form.image.change, form.image_url.change, form.prompt.change, form.aspect.change,
+           form.camera_fixed.change, keys.backend.change], **priced)
     outputs = [tab.progress, tab.gallery, tab.sheet, tab.tiled, tab.clips, page.history.table]
     running = (tab.run.click(bind(start, pg, page), outputs=[tab.run, tab.cancel], **PRIVATE)
                .then(bind(run, pg, page), inputs=inputs, outputs=outputs, preprocess=False,
                      **private(show_progress="minimal", **GENERATING)))
     for after in (running.then, running.failure):
-        after(bind(finish, pg, page), outputs=[tab.run, tab.cancel], **PRIVATE)
+        # The button's price again: what the ledger now holds is shown again at $0.00.
+        after(bind(finish, pg, page), outputs=[tab.run, tab.cancel], **PRIVATE).then(**priced)
     tab.cancel.click(bind(h.cancel, pg), **PRIVATE)
-    tab.gallery.select(bind(pick, pg, page), inputs=[tab.clips, keys.key_state],
+    tab.gallery.select(bind(pick, pg, page), inputs=[tab.clips, keys.key_state, keys.owner],
                        outputs=[out.video, out.seed, out.request_id, out.status, *final.outputs(page)], **PRIVATE)
