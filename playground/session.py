@@ -33,6 +33,7 @@ from .pipeline import Result, read_media, resume
 from .pricing import Quote, format_usd, quote
 from .receiver import WebhookReceiver
 from .runner import END_PHASES, RunEvent, Runner
+from .status import COMPLETED, CREATED, PENDING, PROCESSING, UNKNOWN
 from .webhooks import SECRETS, public_webhook_url
 
 __all__ = ["API_LABEL", "LOCAL_LABEL", "MATCH_IMAGE", "MAX_BATCH", "SAMPLES_DIR", "Job", "Payer", "Playground",
@@ -46,7 +47,7 @@ MATCH_IMAGE = "match image"
 SAMPLES_DIR = Path(__file__).parent / "samples"
 MAX_BATCH = 4
 # A job may still show a video after these: anything else ended without one.
-_MAY_HAVE_VIDEO = ("completed", "created", "processing", "pending", "unknown")
+_MAY_HAVE_VIDEO = (COMPLETED, CREATED, PROCESSING, PENDING, UNKNOWN)
 QUOTE_TTL_S = 600.0  # the vendor's price for a key, model and setting is asked again after this
 
 ClientFactory = Callable[[str, str], Client]
@@ -598,7 +599,7 @@ class Playground:
             outcomes = resume(client, self.ledger, job_ids=[job.id])
         finally:
             client.close()
-        if outcomes and outcomes[0].error and outcomes[0].status not in ("completed",):
+        if outcomes and outcomes[0].error and outcomes[0].status != COMPLETED:
             raise WaveSpeedError(f"Job {job.id}: {outcomes[0].error}")
         return self.ledger.get(job.id)
 
@@ -617,7 +618,7 @@ class Playground:
         """Ask the API to cancel a job still running there; it stays in the history."""
         if not job.request_id:
             raise ValidationError(f"job {job.id}: it has no task id yet, so there is nothing to cancel")
-        if not job.unfinished or job.status == "completed":
+        if not job.unfinished or job.status == COMPLETED:
             raise ValidationError(f"job {job.id} is {job.status}; only unfinished jobs can be cancelled")
         client = self.client(self.payer_for_job(job, user_key))
         try:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
-from ..status import COMPLETED, LOST, PENDING
+from ..status import COMPLETED, LOST, PENDING, TERMINAL, allowed_before
 from .journal import JOURNAL_ENV
 from .model import (
     NOT_CHARGED,
@@ -159,12 +159,43 @@ class Ledger:
             return cur.rowcount == 1
 
     def update(self, job_id: int, **changes: Any) -> None:
-        """Change columns of a row (lists are stored as JSON)."""
+        """Change columns of a row other than its status (lists are stored as JSON); the status changes only
+        through :meth:`move`."""
+        if "status" in changes:
+            raise KeyError("status: a row's status changes only through Ledger.move(), along its allowed moves")
+        self._write(job_id, changes, None)
+
+    def move(self, job_id: int, to_status: str, **columns: Any) -> bool:
+        """Move a row to ``to_status`` and change ``columns`` with it, in one statement, only when the move is allowed
+        from the row's status at that moment (:data:`playground.status.MOVES`; staying put is allowed): a job never
+        moves backwards, and of two racing writers the later loses. Returns whether the row moved.
+
+        >>> ledger.move(job_id, PROCESSING)                           # doctest: +SKIP
+        True
+        >>> ledger.move(job_id, CREATED)   # back to the queue: refused  # doctest: +SKIP
+        False
+        """
+        return self._write(job_id, {**columns, "status": to_status}, allowed_before(to_status))
+
+    def end(self, job_id: int, to_status: str, **columns: Any) -> bool:
+        """Record how the row's task ended (a terminal status), exactly once across threads, processes and replicas:
+        True for the one writer that moved the row from an unended status, False for every later one (the end was
+        already recorded, e.g. by the replica that received the webhook). Only the winner should collect the video."""
+        if to_status not in TERMINAL:
+            raise ValueError(f"{to_status!r} is not the end of a task")
+        before = tuple(s for s in allowed_before(to_status) if s not in TERMINAL)
+        return self._write(job_id, {**columns, "status": to_status}, before)
+
+    def _write(self, job_id: int, changes: dict[str, Any], before: tuple[str, ...] | None) -> bool:
         changes = encode_columns(changes)
         changes.setdefault("updated_at", time.time())
-        assignments = ", ".join(f"{k} = ?" for k in changes)
+        sql = f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?"
+        args = [*changes.values(), job_id]
+        if before is not None:
+            sql += f" AND status IN ({','.join('?' * len(before))})"
+            args += before
         with self.store.connect() as db:
-            db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*changes.values(), job_id))
+            return db.execute(sql, args).rowcount == 1
 
     def get(self, job_id: int) -> Job:
         with self.store.connect() as db:
@@ -277,3 +308,21 @@ class Ledger:
     def forget_upload(self, content_hash: str, base_url: str) -> None:
         with self.store.connect() as db:
             db.execute("DELETE FROM uploads WHERE content_hash = ? AND base_url = ?", (content_hash, base_url))
+
+    # ---- webhook deliveries ----------------------------------------------------------------------------------
+
+    def record_delivery(self, task_id: str, prediction: dict[str, Any] | None = None) -> bool:
+        """Record a verified webhook delivery for ``task_id``: True the first time it is recorded by any thread,
+        process or replica sharing this ledger, False for every repeat (answer it as a duplicate). ``prediction``, the
+        verified body, is kept for :meth:`delivery`, so a run waiting on another replica can read the end."""
+        with self.store.connect() as db:
+            cur = db.execute("INSERT INTO deliveries (task_id, received_at, prediction) VALUES (?,?,?) "
+                             "ON CONFLICT (task_id) DO NOTHING",
+                             (task_id, time.time(), json.dumps(prediction) if prediction is not None else ""))
+            return cur.rowcount == 1
+
+    def delivery(self, task_id: str) -> dict[str, Any] | None:
+        """The verified prediction recorded for ``task_id`` by :meth:`record_delivery` (on any replica), or None."""
+        with self.store.connect() as db:
+            row = db.execute("SELECT prediction FROM deliveries WHERE task_id = ?", (task_id,)).fetchone()
+        return json.loads(row["prediction"]) if row and row["prediction"] else None

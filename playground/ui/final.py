@@ -48,7 +48,7 @@ def offer(pg: Playground, page: Any, job_id: Any, session: str, key: str | None)
     except WaveSpeedError:
         return {final.draft: None, final.row: gr.update(visible=False)}
     spec = MODELS.get(job.model)
-    if spec is None or job.status != "completed":
+    if spec is None or not job.completed:
         return {final.draft: None, final.row: gr.update(visible=False)}
     duration = spec.param("duration")
     resolution, seconds = spec.resolutions[-1], int(job.duration or duration.default)
