@@ -10,7 +10,7 @@ from browser_support import SAMPLES, client_factory_for
 
 from playground.caps import Caps
 from playground.errors import ValidationError, WaveSpeedError
-from playground.jobs import Ledger, account_tag
+from playground.jobs import account_tag
 from playground.local import LocalConfig, start_server
 from playground.pipeline import ProgressEvent
 from playground.session import API_LABEL, LOCAL_LABEL, MATCH_IMAGE, Playground, RunForm, progress_line
@@ -20,8 +20,7 @@ CHEAP = {"resolution": "480p", "duration": 4, "generate_audio": False, "seed": -
 FORM = {"resolution": "480p", "duration": 4, "generate_audio": False}
 
 
-def test_who_pays_follows_the_backend_and_the_key(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_who_pays_follows_the_backend_and_the_key(ledger):
     hosted = Playground(ledger=ledger, caps=Caps(max_cost_per_day=1.0), owner_key="host-key")
     assert hosted.default_backend == API_LABEL
     assert hosted.payer(LOCAL_LABEL, "mine").kind == "local"
@@ -37,8 +36,7 @@ def test_who_pays_follows_the_backend_and_the_key(tmp_path):
         alone.payer(API_LABEL, "")
 
 
-def test_a_batch_runs_at_once_with_different_seeds_and_each_is_recorded(local_api, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_a_batch_runs_at_once_with_different_seeds_and_each_is_recorded(local_api, ledger):
     pg = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(), owner_key="")
     statuses = []
     outcome = pg.run(IMAGE, "static camera", None, CHEAP, batch=3, payer=pg.payer(LOCAL_LABEL, ""),
@@ -51,9 +49,8 @@ def test_a_batch_runs_at_once_with_different_seeds_and_each_is_recorded(local_ap
     assert statuses and any("of 3 done" in line for line in statuses)
 
 
-def test_cancel_stops_every_wait_and_keeps_the_jobs(tmp_path):
+def test_cancel_stops_every_wait_and_keeps_the_jobs(ledger):
     with start_server(LocalConfig(timing="realistic", speed=1.0)) as server:
-        ledger = Ledger(tmp_path / "ledger.sqlite3")
         pg = Playground(client_factory=client_factory_for(server), ledger=ledger, caps=Caps(), owner_key="")
         outcomes = []
         submitted = threading.Event()
@@ -76,8 +73,7 @@ def test_cancel_stops_every_wait_and_keeps_the_jobs(tmp_path):
     assert not pg.cancel("s1")  # nothing left running
 
 
-def test_history_shows_each_visitor_only_their_own_jobs_unless_the_operator_shares_it(local_api, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_history_shows_each_visitor_only_their_own_jobs_unless_the_operator_shares_it(local_api, ledger):
     # Private by default, on a public host and on a private machine alike.
     pg = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(), owner_key="")
     for session, key in (("alice", "alice-key"), ("bob", "bob-key")):
@@ -97,12 +93,12 @@ def test_history_shows_each_visitor_only_their_own_jobs_unless_the_operator_shar
     assert len(shared.visible_jobs("anyone", None)) == 2
 
 
-def test_only_uploaded_files_and_http_urls_are_used_and_nothing_is_sent_otherwise(local_api, tmp_path):
+def test_only_uploaded_files_and_http_urls_are_used_and_nothing_is_sent_otherwise(local_api, tmp_path, ledger):
     uploads = tmp_path / "uploads"
     uploads.mkdir()
     mine = uploads / "cat.png"
     mine.write_bytes((SAMPLES / "koi_pond.jpg").read_bytes())
-    pg = Playground(client_factory=client_factory_for(local_api), ledger=Ledger(tmp_path / "ledger.sqlite3"),
+    pg = Playground(client_factory=client_factory_for(local_api), ledger=ledger,
                     caps=Caps(), owner_key="", upload_folders=[uploads])
     assert pg.upload_path({"path": str(mine)}, "image") == str(mine.resolve())
     assert pg.upload_path(IMAGE, "image") == str(Path(IMAGE).resolve())  # a bundled sample
@@ -141,8 +137,7 @@ def test_the_status_line_names_the_phase_the_time_and_the_estimate():
     assert line == "1 of 3 done · processing · 31 s" and fraction == pytest.approx(1 / 3)
 
 
-def test_a_stopped_run_says_why_once_and_a_past_job_fills_the_form_again(local_api, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_a_stopped_run_says_why_once_and_a_past_job_fills_the_form_again(local_api, ledger):
     pg = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(), owner_key="")
     refused = pg.refuse("s1", ValidationError("image: cat.txt is not an image."))
     assert str(refused) == "image: cat.txt is not an image."

@@ -10,7 +10,6 @@ from gradio_client import handle_file
 
 from playground.caps import Caps
 from playground.contract import output_size
-from playground.jobs import Ledger
 from playground.local import LocalConfig, start_server
 from playground.media import probe
 from playground.pricing import quote
@@ -21,8 +20,8 @@ OWNER_KEY = "owner-key-do-not-leak-7f3a"
 
 
 @pytest.fixture
-def app(local_api, tmp_path):
-    demo = build_app(client_factory=client_factory_for(local_api), ledger=Ledger(tmp_path / "ledger.sqlite3"),
+def app(local_api, tmp_path, ledger):
+    demo = build_app(client_factory=client_factory_for(local_api), ledger=ledger,
                      caps=Caps(), owner_key="")
     with launched(demo) as running:
         yield running
@@ -64,8 +63,7 @@ def test_a_bad_image_is_refused_by_name_before_anything_is_sent(app, local_api, 
     assert local_api.count("POST", "/api/v3/") == 0
 
 
-def test_the_hosts_daily_cap_refuses_the_second_job(local_api, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_the_hosts_daily_cap_refuses_the_second_job(local_api, ledger):
     demo = build_app(client_factory=client_factory_for(local_api), ledger=ledger,
                      caps=Caps(max_cost_per_day=0.10), owner_key=OWNER_KEY)
     with launched(demo) as running:
@@ -83,9 +81,9 @@ def test_the_hosts_daily_cap_refuses_the_second_job(local_api, tmp_path):
     assert OWNER_KEY not in config
 
 
-def test_nsfw_outputs_are_flagged_and_hidden_when_the_host_says_so(tmp_path):
+def test_nsfw_outputs_are_flagged_and_hidden_when_the_host_says_so(ledger):
     with start_server(LocalConfig(timing="instant", faults="task:nsfw")) as server:
-        demo = build_app(client_factory=client_factory_for(server), ledger=Ledger(tmp_path / "ledger.sqlite3"),
+        demo = build_app(client_factory=client_factory_for(server), ledger=ledger,
                          caps=Caps(hide_nsfw=True), owner_key="")
         with launched(demo) as running:
             video, details = GradioClient(running.url, verbose=False).predict(
