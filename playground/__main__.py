@@ -200,14 +200,14 @@ def _run(args: argparse.Namespace) -> int:
                                      aspect_ratio=args.aspect_ratio, camera_fixed=args.camera_fixed,
                                      generate_audio=args.generate_audio, seed=args.seed)
 
-    from .jobs import Ledger
+    from .jobs import UNKNOWN, Ledger
 
     ledger = Ledger()
     if args.command == "history":
         jobs = ledger.jobs(limit=args.limit)
         print(history_table(jobs) if jobs else "the ledger is empty")
         for job in ledger.jobs(limit=args.limit):
-            if job.status == "unknown" and not job.request_id and job.candidates:
+            if job.status == UNKNOWN and not job.request_id and job.candidates:
                 print(f"job {job.id}: outcome unknown, the submit's reply was lost; {len(job.candidates)} tasks could "
                       f"be its: {', '.join(job.candidates)}. Claim one with `seedance-playground claim {job.id} "
                       "TASK_ID`.")

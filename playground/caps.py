@@ -17,12 +17,13 @@ Set by environment (a Hugging Face Space's variables), all optional:
 
 How the budgets count: spending is read from the ledger (every job that may be charged, see
 :meth:`playground.jobs.Ledger.spent`), and a job's pending row, written in the same write transaction as the check
-(:meth:`playground.jobs.Ledger.reserve`), is its reservation: so processes sharing one ledger never pass the same last
-cent. A job is refused once the session's, the visitor's or the day's spending has **reached** the cap; a job that
-starts below the cap may finish above it, by at most its own cost (itself bounded by the per-request cap). So with a
-$0.10 daily cap the first $0.12 job runs and the second is refused. A visitor is a client address (see
-:func:`visitor_id`): visitors behind one NAT share a budget, and one with many addresses can spend more, up to the
-daily cap. Caps bind only the host's key: visitors who bring their own key, and the free local preview, are not capped.
+(:meth:`playground.jobs.Ledger.reserve`), is its reservation: so processes sharing one ledger (one SQLite file, or
+replicas sharing one PostgreSQL database) never pass the same last cent. A job is refused once the session's, the
+visitor's or the day's spending has **reached** the cap; a job that starts below the cap may finish above it, by at
+most its own cost (itself bounded by the per-request cap). So with a $0.10 daily cap the first $0.12 job runs and
+the second is refused. A visitor is a client address (see :func:`visitor_id`): visitors behind one NAT share a
+budget, and one with many addresses can spend more, up to the daily cap. Caps bind only the host's key: visitors who
+bring their own key, and the free local preview, are not capped.
 
 >>> caps = Caps(max_cost_per_day=0.10)
 >>> caps.check(0.12, {"resolution": "480p", "duration": 5}, spent_today=0.12)

@@ -53,7 +53,7 @@ from .errors import (
 )
 from .netsafe import check_fetchable, is_link_local, is_private_host
 from .pricing import Quote, quote
-from .status import TERMINAL
+from .status import COMPLETED, CREATED, TERMINAL
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Prediction:
 
     id: str
     model: str = ""
-    status: str = "created"
+    status: str = CREATED
     outputs: tuple[str, ...] = ()
     has_nsfw_contents: tuple[bool, ...] = ()
     error: str = ""
@@ -116,7 +116,7 @@ class Prediction:
         return cls(
             id=str(data.get("id") or ""),
             model=str(data.get("model") or ""),
-            status=str(data.get("status") or "created"),
+            status=str(data.get("status") or CREATED),
             outputs=tuple(data.get("outputs") or ()),
             has_nsfw_contents=tuple(bool(x) for x in (data.get("has_nsfw_contents") or ())),
             error=str(data.get("error") or ""),
@@ -468,14 +468,14 @@ class Client:
             if on_update is not None:
                 on_update(pred)
             if pred.done:
-                if raise_on_failure and pred.status != "completed":
+                if raise_on_failure and pred.status != COMPLETED:
                     raise task_failed(pred)
                 return pred
             now = time.monotonic()
-            if pred.status == "created":
+            if pred.status == CREATED:
                 # Still queued behind the account's concurrency: the expected finish moves with it.
                 started, late = now, 0
-            elif last_status == "created":
+            elif last_status == CREATED:
                 started, late = (now + last_poll) / 2, 0  # it started somewhere in the last gap
             last_poll, last_status = now, pred.status
 

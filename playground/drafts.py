@@ -195,7 +195,7 @@ class SweepOutcome:
     def clips(self) -> list[dict]:
         """The rows with a video: what the gallery shows and a draft can be picked from."""
         return [row for row in self.rows.to_dict("records")
-                if row.get("status") == "completed" and isinstance(row.get("output_path"), str)]
+                if row.get("status") == COMPLETED and isinstance(row.get("output_path"), str)]
 
 
 def _shared_fields(form: RunForm, models: list[str]) -> dict:

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import OutputInvalid
+from .status import COMPLETED
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +219,7 @@ def clips_of(results) -> list[Clip]:
     if hasattr(results, "to_dict") and hasattr(results, "columns"):  # a pandas DataFrame
         for row in results.to_dict("records"):
             path = row.get("output_path")
-            if row.get("status", "completed") != "completed" or not isinstance(path, str) or not path:
+            if row.get("status", COMPLETED) != COMPLETED or not isinstance(path, str) or not path:
                 continue
             seed = row.get("seed")
             clips.append(Clip(path, None if seed is None else int(seed),

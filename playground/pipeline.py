@@ -43,7 +43,7 @@ from .errors import (
 from .images import PreparedImage, check_image_url, is_local_api, is_url, prepare_image
 from .jobs import UNSENT_STALE_S, Job, Ledger, SpentReader
 from .pricing import quote
-from .status import COMPLETED, FAILED, LOST, PENDING, REJECTED, UNKNOWN
+from .status import COMPLETED, CREATED, FAILED, LOST, PENDING, REJECTED, UNKNOWN
 from .webhooks import INBOX, SECRETS
 
 log = logging.getLogger(__name__)
@@ -237,8 +237,8 @@ def submit(planned: Planned, *, client: Client, ledger: Ledger, emit: _Emitter |
                 images[name] = source
     except BaseException as exc:
         # The reservation must stop counting: nothing was sent.
-        ledger.update(job_id, status=REJECTED, error=f"not sent: uploading the inputs failed: {exc}"[:500],
-                      error_code=getattr(exc, "code", None))
+        ledger.move(job_id, REJECTED, error=f"not sent: uploading the inputs failed: {exc}"[:500],
+                    error_code=getattr(exc, "code", None))
         raise
     body = planned.request.body(images)
     planned.body, planned.sent_at = body, time.time()
@@ -252,18 +252,18 @@ def submit(planned: Planned, *, client: Client, ledger: Ledger, emit: _Emitter |
     try:
         pred = client.submit(model, body, webhook=planned.webhook_url, validate_first=False)
     except SubmitOutcomeUnknown as exc:
-        ledger.update(job_id, status=UNKNOWN, error=str(exc))
+        ledger.move(job_id, UNKNOWN, error=str(exc))
         pred = _reconcile_now(client, ledger, job_id, model, body, planned.sent_at)
         if pred is None:
             raise
     except (ValidationError, AuthError, InsufficientCredits, RateLimited, NotFound) as exc:
         # The API answered and refused: no task exists, nothing is charged.
-        ledger.update(job_id, status=REJECTED, error=str(exc), error_code=exc.code)
+        ledger.move(job_id, REJECTED, error=str(exc), error_code=exc.code)
         raise
     except WaveSpeedError as exc:
-        ledger.update(job_id, status=UNKNOWN, error=str(exc))
+        ledger.move(job_id, UNKNOWN, error=str(exc))
         raise
-    ledger.update(job_id, request_id=pred.id, status=pred.status)
+    ledger.move(job_id, pred.status, request_id=pred.id)
     return pred
 
 
@@ -353,7 +353,7 @@ def _resume_one(client: Client, ledger: Ledger, job: Job, out_dir: Path, emit: _
         if job.status == PENDING and job.sent_at is None:
             if time.time() - job.updated_at < UNSENT_STALE_S:  # reserved and uploading, maybe in another process
                 return ResumeOutcome(job.id, None, PENDING, error="not sent yet: its inputs are being uploaded")
-            ledger.update(job.id, status=LOST, error="never sent: the process stopped before the POST")
+            ledger.move(job.id, LOST, error="never sent: the process stopped before the POST")
             return ResumeOutcome(job.id, None, LOST, error="never sent")
         try:
             found = _look_for_lost_task(client, ledger, job.id, job.model, job.params,
@@ -363,16 +363,15 @@ def _resume_one(client: Client, ledger: Ledger, job: Job, out_dir: Path, emit: _
         if found.ambiguous:
             return ResumeOutcome(job.id, None, UNKNOWN, error=ledger.get(job.id).error)
         if found.claimed is None:
-            ledger.update(job.id, status=LOST, candidates=[],
-                          error="no task was created for this request; nothing was charged")
+            ledger.move(job.id, LOST, candidates=[], error="no task was created for this request; nothing was charged")
             return ResumeOutcome(job.id, None, LOST, error="no task was created")
         request_id = found.claimed.id
     try:
         pred = client.get(request_id)
     except NotFound:
-        ledger.update(job.id, status=LOST, error=f"the API no longer knows task {request_id}")
-        return ResumeOutcome(job.id, request_id, LOST, error="task unknown to the API")
-    ledger.update(job.id, status=pred.status)
+        ledger.move(job.id, LOST, error=f"the API no longer knows task {request_id}")
+        return ResumeOutcome(job.id, request_id, ledger.get(job.id).status, error="task unknown to the API")
+    ledger.move(job.id, pred.status)
     pred = _wait(client, ledger, job.id, pred, emit, timeout=timeout, raise_on_failure=False)
     if pred.status != COMPLETED:
         return ResumeOutcome(job.id, request_id, pred.status, error=ledger.get(job.id).error)
@@ -407,11 +406,11 @@ def _look_for_lost_task(client: Client, ledger: Ledger, job_id: int, model: str,
     found = client.reconcile(model, sent_at=sent_at, params=params, exclude=lambda: _recorded_elsewhere(ledger, job_id))
     if found.claimed is not None:
         log.info("job %s: the lost submit created task %s", job_id, found.claimed.id)
-        ledger.update(job_id, request_id=found.claimed.id, status=found.claimed.status, error="", candidates=[])
+        ledger.move(job_id, found.claimed.status, request_id=found.claimed.id, error="", candidates=[])
     elif found.ambiguous:
         message = ambiguity_message(job_id, found.candidate_ids)
         log.warning("%s", message)
-        ledger.update(job_id, status=UNKNOWN, candidates=found.candidate_ids, error=message)
+        ledger.move(job_id, UNKNOWN, candidates=found.candidate_ids, error=message)
     return found
 
 
@@ -457,7 +456,7 @@ def claim(job_id: int, request_id: str, client: Client | None = None, ledger: Le
         raise ValidationError(f"task: {request_id} ran {pred.model}, but job {job.id} asked for {job.model}")
     if _input_differs(pred.raw.get("input"), job.params):
         raise ValidationError(f"task: {request_id} was sent with other inputs than job {job.id}")
-    ledger.update(job.id, request_id=pred.id, status=pred.status, candidates=[], error="")
+    ledger.move(job.id, pred.status, request_id=pred.id, candidates=[], error="")
     log.info("job %s: task %s claimed", job.id, pred.id)
     return pred
 
@@ -496,7 +495,8 @@ def _wait(client: Client, ledger: Ledger, job_id: int, pred: Prediction, emit: _
     def on_update(p: Prediction) -> None:
         if p.status != state["status"]:
             state["status"] = p.status
-            ledger.update(job_id, status=p.status)
+            if not p.done:  # the end is written once, with its outputs, by _record_end
+                ledger.move(job_id, p.status)
         emit(_phase_of(p.status), f"task {p.status}", status=p.status, estimate=expected, request_id=p.id,
              job_id=job_id)
 
@@ -522,19 +522,18 @@ def _wait(client: Client, ledger: Ledger, job_id: int, pred: Prediction, emit: _
 
 def _record_end(ledger: Ledger, job_id: int, pred: Prediction) -> Prediction:
     """Write an ended task's outcome on its row. A completion without an output URL is a failure (TaskFailed)."""
-    changes: dict[str, Any] = {"status": pred.status, "outputs": list(pred.outputs),
-                               "nsfw": list(pred.has_nsfw_contents), "inference_ms": pred.inference_ms,
-                               "finished_at": time.time()}
+    changes: dict[str, Any] = {"outputs": list(pred.outputs), "nsfw": list(pred.has_nsfw_contents),
+                               "inference_ms": pred.inference_ms, "finished_at": time.time()}
     if pred.status != COMPLETED:
         changes.update(error=str(task_failed(pred)), error_code=pred.code)
-        ledger.update(job_id, **changes)
+        ledger.move(job_id, pred.status, **changes)
         return pred
     if not pred.outputs:
-        changes.update(status=FAILED, error=f"task {pred.id} completed without an output URL")
-        ledger.update(job_id, **changes)
+        changes.update(error=f"task {pred.id} completed without an output URL")
+        ledger.move(job_id, FAILED, **changes)
         raise TaskFailed(f"Task {pred.id} completed without an output URL; report it to the API's support.",
                          task_id=pred.id)
-    ledger.update(job_id, **changes, error="")
+    ledger.move(job_id, COMPLETED, **changes, error="")
     return pred
 
 
@@ -758,7 +757,7 @@ def ensure_uploaded(client: Client, ledger: Ledger, prep: PreparedImage) -> str:
 
 
 def _phase_of(status: str | None) -> str:
-    return "queued" if status == "created" else "processing"
+    return "queued" if status == CREATED else "processing"
 
 
 class _Emitter:

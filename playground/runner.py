@@ -312,7 +312,7 @@ class Runner:
         job.polls += 1
         if pred.status != job.last_status:
             if not pred.done:
-                self.ledger.update(job.job_id, status=pred.status)
+                self.ledger.move(job.job_id, pred.status)
             self._emit(job, _phase_of(pred.status), f"task {pred.status}", status=pred.status,
                        request_id=pred.id, job_id=job.job_id, estimate=job.expected)
         if pred.status == CREATED:

@@ -36,7 +36,7 @@ from .pipeline import Result, read_media, resume
 from .pricing import Quote, format_usd, quote
 from .receiver import WebhookReceiver
 from .runner import END_PHASES, RunEvent, Runner
-from .status import COMPLETED, REUSED
+from .status import COMPLETED, CREATED, PENDING, PROCESSING, REUSED, UNKNOWN
 from .webhooks import SECRETS, public_webhook_url
 
 __all__ = ["API_LABEL", "IDENTITY_KEY", "LOCAL_LABEL", "MATCH_IMAGE", "MAX_BATCH", "SAMPLES_DIR", "Job", "Payer",
@@ -52,7 +52,7 @@ SAMPLES_DIR = Path(__file__).parent / "samples"
 MAX_BATCH = 4
 MAX_URL_CHARS = 2_048  # the longest address browsers and CDNs reliably take
 # A job may still show a video after these: anything else ended without one.
-_MAY_HAVE_VIDEO = ("completed", "created", "processing", "pending", "unknown")
+_MAY_HAVE_VIDEO = (COMPLETED, CREATED, PROCESSING, PENDING, UNKNOWN)
 QUOTE_TTL_S = 600.0  # the vendor's price for a key, model and setting is asked again after this
 
 ClientFactory = Callable[[str, str], Client]
@@ -687,7 +687,7 @@ class Playground:
             outcomes = resume(client, self.ledger, job_ids=[job.id])
         finally:
             client.close()
-        if outcomes and outcomes[0].error and outcomes[0].status not in ("completed",):
+        if outcomes and outcomes[0].error and outcomes[0].status != COMPLETED:
             raise WaveSpeedError(f"Job {job.id}: {outcomes[0].error}")
         return self.ledger.get(job.id)
 

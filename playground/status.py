@@ -41,5 +41,27 @@ UNFINISHED = (PENDING, UNKNOWN, CREATED, PROCESSING)
 # Never charged, or refunded: such rows count nothing against a budget.
 UNCHARGED = frozenset({REJECTED, FAILED, CANCELLED, LOST, TIMEOUT, DELETED, ERROR, REUSED})
 
+# A ledger row's allowed moves, from -> to (the only writer is playground.jobs.Ledger.move). A row may always stay
+# where it is (only its columns change); nothing ever moves back towards pending, and an ended row stays ended.
+MOVES: dict[str, frozenset[str]] = {
+    PENDING: frozenset({UNKNOWN, REJECTED, LOST, CREATED, PROCESSING, *TERMINAL}),
+    UNKNOWN: frozenset({LOST, CREATED, PROCESSING, *TERMINAL}),
+    CREATED: frozenset({PROCESSING, LOST, *TERMINAL}),
+    PROCESSING: frozenset({LOST, *TERMINAL}),
+    **{ended: frozenset() for ended in (*TERMINAL, REJECTED, LOST, REUSED)},
+}
+
+
+def allowed_before(to: str) -> tuple[str, ...]:
+    """The statuses a row may be in to move to ``to`` (``to`` itself included), in a fixed order.
+
+    >>> allowed_before(PROCESSING)
+    ('created', 'pending', 'processing', 'unknown')
+    """
+    if to not in MOVES:
+        raise ValueError(f"{to!r} is not a ledger status")
+    return tuple(sorted({before for before, after in MOVES.items() if to in after} | {to}))
+
 __all__ = ["CREATED", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "DELETED", "PENDING", "UNKNOWN",
-           "REJECTED", "LOST", "REUSED", "ERROR", "TERMINAL", "IN_FLIGHT", "UNFINISHED", "UNCHARGED"]
+           "REJECTED", "LOST", "REUSED", "ERROR", "TERMINAL", "IN_FLIGHT", "UNFINISHED", "UNCHARGED", "MOVES",
+           "allowed_before"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,72 @@ def shared_local_api():
 def fast_poll():
     """A poll schedule that asks every 0.05 to 0.2 s (the production one waits seconds for a local job)."""
     return _fast_poll()
+
+
+# --- the ledger -----------------------------------------------------------------------------------------------------
+
+LEDGER_BACKENDS = ("sqlite", "sqlite-delete", "postgres")  # WAL (or the folder's choice), rollback journal, a server
+
+
+def pytest_generate_tests(metafunc):
+    """A test (or module) marked ``ledger_backends("sqlite", "postgres")`` runs once per backend of its ledgers."""
+    marker = metafunc.definition.get_closest_marker("ledger_backends")
+    if marker is not None and "ledger_backend" in metafunc.fixturenames:
+        unknown = set(marker.args) - set(LEDGER_BACKENDS)
+        assert not unknown, f"unknown ledger backends {unknown}"
+        metafunc.parametrize("ledger_backend", marker.args, indirect=True)
+
+
+@pytest.fixture
+def ledger_backend(request) -> str:
+    """Where the test's ledgers live: "sqlite" unless the test is marked ``ledger_backends(...)``."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL server per test process (see pg_support.py), stopped at the end of the session;
+    the tests that need it are skipped, with one note, where none can be started."""
+    from pg_support import SKIP_NOTE, start_postgres
+
+    try:
+        server = start_postgres()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(SKIP_NOTE.format(why=exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ledger_factory(ledger_backend, tmp_path, request):
+    """A factory of ledgers on the test's backend: ``ledger_factory(name="ledger", home=None)``. The same name gives
+    the same ledger (another ``Ledger`` object on it), another name a separate one; ``home`` (default tmp_path) is
+    where its videos go, and for SQLite its folder (``home / f"{name}.sqlite3"``). ``path=`` opens a given SQLite
+    file whatever the backend."""
+    from playground.jobs import Ledger
+
+    journal = "delete" if ledger_backend == "sqlite-delete" else None
+    with contextlib.ExitStack() as stack:
+        urls: dict[str, str] = {}
+
+        def make(name: str = "ledger", home: Path | None = None, path: Path | None = None) -> Ledger:
+            home = Path(home) if home else tmp_path
+            if path is not None:
+                return Ledger(path, journal=journal)
+            if ledger_backend != "postgres":
+                return Ledger(home / f"{name}.sqlite3", journal=journal)
+            if name not in urls:
+                urls[name] = stack.enter_context(request.getfixturevalue("postgres_server").database())
+            return Ledger(url=urls[name], home=home)
+
+        yield make
+
+
+@pytest.fixture
+def ledger(ledger_factory):
+    """The test's ledger (SQLite in tmp_path, or a fresh PostgreSQL database for tests marked
+    ``ledger_backends``); its videos go to tmp_path/outputs."""
+    return ledger_factory()
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,17 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# The PostgreSQL ledger's tests start a throwaway server with Debian's binaries (initdb, pg_ctl; as root they run as
+# the postgres user); without them those tests are skipped with a note.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then PG_SUDO=""; elif command -v sudo >/dev/null; then PG_SUDO="sudo"; else PG_SUDO="none"; fi
+  if [ "$PG_SUDO" != none ] && command -v apt-get >/dev/null; then
+    $PG_SUDO apt-get update -qq && $PG_SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "note: PostgreSQL's server binaries are missing and cannot be installed here; its ledger tests will be skipped" >&2
+  fi
+fi
+
 python -m ruff check .
 # In parallel (pytest-xdist): most tests wait on HTTP, subprocesses and renders rather than on a core. Every test is
 # safe beside the others (free ports, its own folders; the wheel venv is built once and shared). TEST_WORKERS=0 runs

@@ -9,18 +9,19 @@ import pytest
 from playground.caps import Caps, start_of_utc_day, trusted_proxies, visitor_id
 from playground.errors import CapExceeded, ValidationError
 from playground.jobs import Ledger
+from playground.status import COMPLETED, FAILED, PENDING, REJECTED
+
+pytestmark = pytest.mark.ledger_backends("sqlite", "postgres")
 
 P480_5S_AUDIO = {"resolution": "480p", "duration": 5, "generate_audio": True}
 
 
-def _charge(ledger: Ledger, cost: float, *, account: str = "acct", session: str = "s1", status: str = "completed",
+def _charge(ledger: Ledger, cost: float, *, account: str = "acct", session: str = "s1", status: str = COMPLETED,
             created_at: float | None = None) -> int:
     job = ledger.record_pending(base_url="https://api", model="m", params=P480_5S_AUDIO, fingerprint="fp",
                                 cost=cost, account=account, session=session)
-    changes = {"status": status}
-    if created_at is not None:
-        changes["created_at"] = created_at
-    ledger.update(job, **changes)
+    changes = {} if created_at is None else {"created_at": created_at}
+    assert ledger.move(job, status, **changes)
     return job
 
 
@@ -70,8 +71,7 @@ def test_a_budget_refuses_once_spending_has_reached_it():
         caps.check(0.12, P480_5S_AUDIO, spent_session=1.0)
 
 
-def test_the_guard_reads_today_and_this_session_from_the_ledger(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_the_guard_reads_today_and_this_session_from_the_ledger(ledger, ledger_factory):
     caps = Caps(max_cost_per_day=0.10, max_cost_per_session=0.20)
     guard = caps.guard(ledger, account="acct", session="s1")
     guard(0.12, P480_5S_AUDIO)
@@ -80,15 +80,14 @@ def test_the_guard_reads_today_and_this_session_from_the_ledger(tmp_path):
     with pytest.raises(CapExceeded, match="daily budget"):
         guard(0.12, P480_5S_AUDIO)
     # Yesterday's spending, failed jobs and other accounts do not count against today's budget.
-    fresh = Ledger(tmp_path / "other.sqlite3")
+    fresh = ledger_factory("other")
     _charge(fresh, 5.0, created_at=start_of_utc_day() - 60)
-    _charge(fresh, 5.0, status="failed")
+    _charge(fresh, 5.0, status=FAILED)
     _charge(fresh, 5.0, account="someone else")
     Caps(max_cost_per_day=0.10).guard(fresh, account="acct", session="s2")(0.12, P480_5S_AUDIO)
 
 
-def test_the_session_budget_is_per_session(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_the_session_budget_is_per_session(ledger):
     caps = Caps(max_cost_per_session=0.10)
     _charge(ledger, 0.12, session="s1")
     with pytest.raises(CapExceeded, match="session"):
@@ -102,8 +101,7 @@ def _reserve(ledger: Ledger, guard, cost: float = 0.12) -> int | None:
                           check=lambda spent: guard(cost, P480_5S_AUDIO, spent)).job_id
 
 
-def test_a_reservation_is_its_pending_row_so_racing_sessions_pass_one_at_a_time(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_a_reservation_is_its_pending_row_so_racing_sessions_pass_one_at_a_time(ledger):
     caps = Caps(max_cost_per_day=0.10)
     passed, refused = [], []
     barrier = threading.Barrier(6)
@@ -122,16 +120,15 @@ def test_a_reservation_is_its_pending_row_so_racing_sessions_pass_one_at_a_time(
     for t in threads:
         t.join()
     assert len(passed) == 1 and len(refused) == 5
-    assert [j.status for j in ledger.jobs()] == ["pending"]
+    assert [j.status for j in ledger.jobs()] == [PENDING]
     # The refusal states what the ledger holds: one $0.12 reservation, counted once.
     assert all("($0.12 spent today" in message for message in refused)
     # A reservation that was never sent stops counting once marked rejected.
-    ledger.update(passed[0], status="rejected", error="not sent: uploading the inputs failed")
+    ledger.move(passed[0], REJECTED, error="not sent: uploading the inputs failed")
     assert _reserve(ledger, caps.guard(ledger, account="acct", session="x")) is not None
 
 
-def test_the_visitor_budget_holds_across_new_sessions(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_the_visitor_budget_holds_across_new_sessions(ledger):
     caps = Caps(max_cost_per_visitor=0.10, max_cost_per_session=1.0, max_cost_per_day=1.0)
     assert _reserve(ledger, caps.guard(ledger, account="acct", session="s1", visitor="v1")) is not None
     for session in ("s2", "s3"):

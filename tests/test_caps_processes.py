@@ -4,6 +4,7 @@ What is guaranteed: a job is reserved (its pending row written) only while the l
 pending reservations included, is below that cap, in the same write transaction as the check. So once the spending
 has reached a cap every further job is refused, in any process; the total may pass the cap by less than one job's
 cost (the last job allowed started below it). With $0.048 jobs and a $0.10 cap: exactly 3 jobs ($0.144), then none.
+The same holds on SQLite's WAL and rollback journals and on one PostgreSQL database shared like replicas.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import pytest
 from playground.caps import Caps
 from playground.client import Client
 from playground.errors import CapExceeded
-from playground.jobs import Ledger, account_tag
+from playground.jobs import account_tag
 from playground.pipeline import generate
 from tests.support import fast_poll, make_image
 from tests.test_one_payment import CHEAP, CHEAP_COST, KEY, run_workers
+
+pytestmark = pytest.mark.ledger_backends("sqlite", "postgres")
 
 
 @pytest.fixture
@@ -26,12 +29,13 @@ def api(local_api_factory):
     return local_api_factory(timing="realistic", speed=0.03, concurrency=8, render="protocol")
 
 
-def test_four_processes_on_one_ledger_stop_once_the_daily_cap_is_reached(api, tmp_path):
+@pytest.mark.ledger_backends("sqlite", "sqlite-delete", "postgres")
+def test_four_processes_on_one_ledger_stop_once_the_daily_cap_is_reached(api, ledger_factory, tmp_path):
     image = make_image(tmp_path / "in.png")
-    home = tmp_path / "home"
+    ledger = ledger_factory(home=tmp_path / "home")
     workers = [[{"params": {**CHEAP, "seed": -1}, "session": f"p{w}-s{i}", "visitor": f"p{w}-v{i}"}
                 for i in range(3)] for w in range(4)]
-    outcomes = [o for worker in run_workers(api.url, home, image, workers, caps={"max_cost_per_day": 0.10})
+    outcomes = [o for worker in run_workers(api.url, ledger, image, workers, caps={"max_cost_per_day": 0.10})
                 for o in worker]
     made = [o for o in outcomes if "error" not in o]
     refused = [o for o in outcomes if "error" in o]
@@ -41,31 +45,30 @@ def test_four_processes_on_one_ledger_stop_once_the_daily_cap_is_reached(api, tm
     assert all("daily budget of $0.10" in o["message"] and "($0.144 spent today" in o["message"] for o in refused)
     assert api.submits == 3
     charged = 10.0 - api.balance(KEY)
-    assert charged == pytest.approx(3 * CHEAP_COST) == pytest.approx(Ledger(home / "ledger.sqlite3").spent())
+    assert charged == pytest.approx(3 * CHEAP_COST) == pytest.approx(ledger.spent())
     assert charged < 0.10 + CHEAP_COST
 
 
-def test_new_sessions_from_the_same_visitor_cannot_pass_the_visitor_cap(api, tmp_path):
+def test_new_sessions_from_the_same_visitor_cannot_pass_the_visitor_cap(api, ledger_factory, tmp_path):
     image = make_image(tmp_path / "in.png")
-    home = tmp_path / "home"
+    ledger = ledger_factory(home=tmp_path / "home")
     # Five fresh sessions of one visitor, in two processes, racing; another visitor is not affected.
     same = [{"params": {**CHEAP, "seed": -1}, "session": f"s{i}", "visitor": "visitor-a"} for i in range(5)]
     other = [{"params": {**CHEAP, "seed": -1}, "session": "t0", "visitor": "visitor-b"}]
     caps = {"max_cost_per_visitor": 0.05, "max_cost_per_session": 1.0, "max_cost_per_day": 5.0}
-    outcomes = run_workers(api.url, home, image, [same[:3], same[3:], other], caps=caps)
+    outcomes = run_workers(api.url, ledger, image, [same[:3], same[3:], other], caps=caps)
     mine = outcomes[0] + outcomes[1]
     made = [o for o in mine if "error" not in o]
     refused = [o for o in mine if "error" in o]
     assert len(made) == 2 and len(refused) == 3, mine
     assert all("$0.05 per visitor" in o["message"] and "($0.096 spent today" in o["message"] for o in refused)
     assert "error" not in outcomes[2][0]
-    ledger = Ledger(home / "ledger.sqlite3")
     assert ledger.spent(visitor="visitor-a") == pytest.approx(2 * CHEAP_COST)
     assert api.submits == 3
 
 
-def test_threads_near_the_cap_in_one_process_pass_one_at_a_time_and_the_message_is_the_ledger_sum(api, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_threads_near_the_cap_in_one_process_pass_one_at_a_time_and_the_message_is_the_ledger_sum(api, ledger,
+                                                                                                   tmp_path):
     image = make_image(tmp_path / "in.png")
     caps = Caps(max_cost_per_day=0.05)
     barrier = threading.Barrier(4)
@@ -95,13 +98,12 @@ def test_threads_near_the_cap_in_one_process_pass_one_at_a_time_and_the_message_
     assert api.submits == 2
 
 
-def test_the_page_charges_a_visitor_across_sessions_against_the_visitor_cap(api, tmp_path):
+def test_the_page_charges_a_visitor_across_sessions_against_the_visitor_cap(api, ledger, tmp_path):
     from browser_support import client_factory_for
 
     from playground.caps import visitor_id
     from playground.ui import API_LABEL, Playground
 
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
     pg = Playground(client_factory=client_factory_for(api), ledger=ledger, caps=Caps(max_cost_per_visitor=0.05),
                     owner_key=KEY)
     image = make_image(tmp_path / "in.png")

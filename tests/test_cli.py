@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from playground.jobs import Ledger
 from playground.local import LocalConfig, start_server
 from playground.media import probe
+from playground.status import COMPLETED, PROCESSING
 from tests.support import make_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +38,7 @@ def server(local_api_factory):
     return local_api_factory()
 
 
-def test_generate_prints_the_video_seed_and_cost_then_history_lists_it(server, tmp_path):
+def test_generate_prints_the_video_seed_and_cost_then_history_lists_it(server, tmp_path, ledger_factory):
     image = make_image(tmp_path / "in.png")
     env = _env(tmp_path / "home", server.url)
     done = _cli("generate", str(image), "--resolution", "480p", "--duration", "4", "--audio", "false",
@@ -58,7 +58,7 @@ def test_generate_prints_the_video_seed_and_cost_then_history_lists_it(server, t
     # The file carries what made it, and the CLI reads it back.
     info = _cli("info", str(video), env=env)
     assert info.returncode == 0, info.stderr
-    job = Ledger(tmp_path / "home" / "ledger.sqlite3").jobs()[0]
+    job = ledger_factory(path=tmp_path / "home" / "ledger.sqlite3").jobs()[0]
     for field in ("seed        42", f"job_id      {job.id}", f"request_id  {job.request_id}",
                   "model       bytedance/seedance-v1.5-pro/image-to-video-spicy", "--seed 42 "):
         assert field in info.stdout
@@ -88,20 +88,19 @@ def test_price_needs_no_key_or_server(tmp_path):
     assert done.returncode == 0 and done.stdout.strip() == "$1.04"
 
 
-def test_a_process_killed_while_waiting_is_finished_by_resume_in_a_new_process(tmp_path):
+def test_a_process_killed_while_waiting_is_finished_by_resume_in_a_new_process(tmp_path, ledger_factory):
     with start_server(LocalConfig(timing="realistic", speed=0.25)) as srv:  # ~5 s at 480p 4 s
         image = make_image(tmp_path / "in.png")
         env = _env(tmp_path / "home", srv.url)
+        ledger = ledger_factory(home=tmp_path / "home")  # the file the CLI's processes use
         proc = subprocess.Popen([sys.executable, "-m", "playground", "generate", str(image), "--resolution", "480p",
                                  "--duration", "4"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
-        ledger_path = tmp_path / "home" / "ledger.sqlite3"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if ledger_path.exists():
-                jobs = Ledger(ledger_path).jobs()
-                if jobs and jobs[0].request_id and jobs[0].status == "processing":
-                    break
+            jobs = ledger.jobs()
+            if jobs and jobs[0].request_id and jobs[0].status == PROCESSING:
+                break
             time.sleep(0.1)
         else:
             proc.kill()
@@ -112,8 +111,8 @@ def test_a_process_killed_while_waiting_is_finished_by_resume_in_a_new_process(t
 
         done = _cli("resume", env=env)
         assert done.returncode == 0, done.stderr
-        jobs = Ledger(ledger_path).jobs()
-        assert len(jobs) == 1 and jobs[0].status == "completed" and jobs[0].has_video
+        jobs = ledger.jobs()
+        assert len(jobs) == 1 and jobs[0].status == COMPLETED and jobs[0].has_video
         assert probe(jobs[0].video_path).frames == 96
         assert f"job {jobs[0].id} task {jobs[0].request_id}: completed" in done.stdout
         assert srv.submits == 1

@@ -45,10 +45,10 @@ def image(tmp_path_factory):
     return make_image(tmp_path_factory.mktemp("img") / "in.png")
 
 
-def _generate(client, image, tmp_path, **kw):
-    ledger = kw.pop("ledger", None) or Ledger(tmp_path / "ledger.sqlite3")
+def _generate(client, image, ledger, **kw):
     params = {"resolution": "480p", "duration": 4, "generate_audio": False, **kw}
-    return generate(image, client=client, ledger=ledger, out_dir=tmp_path / "out", probe_output=False, **params), ledger
+    return generate(image, client=client, ledger=ledger, out_dir=ledger.home / "out", probe_output=False,
+                    **params), ledger
 
 
 FAULTS = [
@@ -59,13 +59,12 @@ FAULTS = [
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_under_every_injected_fault_one_generate_sends_exactly_one_post(server, client, image, tmp_path, fault):
+def test_under_every_injected_fault_one_generate_sends_exactly_one_post(server, client, image, ledger, fault):
     before = server.submits
     server.faults.add(fault)
     server.faults.reseed(7)
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
     try:
-        result, _ = _generate(client, image, tmp_path, ledger=ledger)
+        result, _ = _generate(client, image, ledger)
     except SubmitOutcomeUnknown:
         # The random fault hit the submit itself: no task was created, and no one else's may be taken for ours.
         assert [s for m, p, s in server.requests_log if m == "POST" and p.endswith(SPICY)][-1] == 503
@@ -80,12 +79,11 @@ def test_under_every_injected_fault_one_generate_sends_exactly_one_post(server, 
     assert len(jobs) == 1 and jobs[0].request_id == result.request_id and jobs[0].status == "completed"
 
 
-def test_a_lost_submit_reply_is_reconciled_to_the_one_task_that_exists(server, client, image, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
-    _generate(client, image, tmp_path, ledger=ledger, seed=11)  # an earlier task the history also lists
+def test_a_lost_submit_reply_is_reconciled_to_the_one_task_that_exists(server, client, image, ledger):
+    _generate(client, image, ledger, seed=11)  # an earlier task the history also lists
     before = server.submits
     server.faults.add("submit:drop_after_accept")
-    result, _ = _generate(client, image, tmp_path, ledger=ledger, seed=12)
+    result, _ = _generate(client, image, ledger, seed=12)
     assert server.submits - before == 1
     assert result.params["seed"] == 12
     created = [t for t in server.tasks() if t["id"] == result.request_id]
@@ -127,19 +125,19 @@ def test_429_on_submit_is_a_clear_rate_limit_and_not_resent(server, client, imag
 
 
 @pytest.mark.parametrize(("code", "words"), [(1200, "moderation"), (1402, "could not be fetched"), (5000, "")])
-def test_failed_tasks_raise_task_failed_with_code_and_readable_text(server, client, image, tmp_path, code, words):
+def test_failed_tasks_raise_task_failed_with_code_and_readable_text(server, client, image, ledger, code, words):
     server.faults.add(f"task:fail:{code}")
     with pytest.raises(TaskFailed) as err:
-        _generate(client, image, tmp_path)
+        _generate(client, image, ledger)
     assert err.value.code == code and err.value.task_id
     text = str(err.value)
     assert f"code {code}" in text and err.value.task_id in text and "refunded" in text
     assert words in text or not words
-    job = Ledger(tmp_path / "ledger.sqlite3").jobs()[0]
+    job = ledger.jobs()[0]
     assert job.status == "failed" and job.error_code == code and job.request_id == err.value.task_id
 
 
-def test_an_unknown_key_is_an_auth_error_and_short_credit_is_insufficient_credits(image, tmp_path):
+def test_an_unknown_key_is_an_auth_error_and_short_credit_is_insufficient_credits(image, ledger):
     with start_server(LocalConfig(keys=frozenset({"good-key"}), balance=0.05)) as srv:
         bad = Client(api_key="sk-wrong-key-should-not-leak", base_url=srv.url, retry=FAST_RETRY)
         with pytest.raises(AuthError) as err:
@@ -147,18 +145,18 @@ def test_an_unknown_key_is_an_auth_error_and_short_credit_is_insufficient_credit
         assert "sk-wrong-key" not in str(err.value) + repr(err.value)
         good = Client(api_key="good-key", base_url=srv.url, retry=FAST_RETRY)
         with pytest.raises(InsufficientCredits, match="nothing was charged"):
-            _generate(good, image, tmp_path, generate_audio=True)  # $0.096 against $0.05
+            _generate(good, image, ledger, generate_audio=True)  # $0.096 against $0.05
         assert srv.balance("good-key") == 0.05
-        job = Ledger(tmp_path / "ledger.sqlite3").jobs()[0]
+        job = ledger.jobs()[0]
         assert job.status == "rejected" and job.request_id is None
 
 
-def test_an_expired_output_gives_a_clear_error_and_the_ledger_keeps_the_id(server, client, image, tmp_path):
+def test_an_expired_output_gives_a_clear_error_and_the_ledger_keeps_the_id(server, client, image, ledger):
     server.faults.add("output:404")
     with pytest.raises(OutputExpired, match="kept 7 days") as err:
-        _generate(client, image, tmp_path)
+        _generate(client, image, ledger)
     server.faults.clear()
-    job = Ledger(tmp_path / "ledger.sqlite3").jobs()[0]
+    job = ledger.jobs()[0]
     assert job.request_id == err.value.task_id and job.status == "completed" and job.outputs
     assert "no longer answers" in job.error and not job.has_video
 
@@ -170,9 +168,9 @@ def test_unknown_ids_and_http_400_map_to_their_errors(server, client):
         client.submit(SPICY, {"image": "http://x/a.png", "duration": 99}, validate_first=False)
 
 
-def test_nsfw_flags_reach_the_result(server, client, image, tmp_path):
+def test_nsfw_flags_reach_the_result(server, client, image, ledger):
     server.faults.add("task:nsfw")
-    result, ledger = _generate(client, image, tmp_path)
+    result, ledger = _generate(client, image, ledger)
     assert result.nsfw and ledger.jobs()[0].nsfw == [True]
 
 
@@ -212,8 +210,8 @@ def test_upload_falls_back_to_the_legacy_endpoint_when_tickets_are_missing(image
         httpd.server_close()
 
 
-def test_the_upload_put_and_output_download_never_carry_the_key(server, client, image, tmp_path):
-    result, _ = _generate(client, image, tmp_path)
+def test_the_upload_put_and_output_download_never_carry_the_key(server, client, image, tmp_path, ledger):
+    result, _ = _generate(client, image, ledger)
     sent = []
     orig = requests.Session.send
 
@@ -242,9 +240,9 @@ def test_the_key_appears_nowhere(server, image, tmp_path, caplog, monkeypatch):
     ledger = Ledger()
     errors = []
     server.faults.add("result:503x2")
-    result, _ = _generate(c, image, tmp_path, ledger=ledger)
+    result, _ = _generate(c, image, ledger)
     server.faults.add("task:fail:1200")
-    for call in (lambda: _generate(c, image, tmp_path, ledger=ledger),
+    for call in (lambda: _generate(c, image, ledger),
                  lambda: c.get("nope"),
                  lambda: c.submit(SPICY, {"image": "u", "duration": 3})):
         try:
@@ -261,10 +259,10 @@ def test_the_key_appears_nowhere(server, image, tmp_path, caplog, monkeypatch):
 
 
 @pytest.mark.full_render
-def test_video_sizes_follow_the_contract_through_the_client(local_api, tmp_path):
+def test_video_sizes_follow_the_contract_through_the_client(local_api, tmp_path, ledger):
     client = Client(api_key=KEY, base_url=local_api.url, retry=FAST_RETRY, poll=PollSchedule(floor=0.1))
     portrait = make_image(tmp_path / "portrait.png", (600, 1000))
-    result, _ = _generate(client, portrait, tmp_path, resolution="720p")
+    result, _ = _generate(client, portrait, ledger, resolution="720p")
     info = probe(result.video_path)
     assert (info.width, info.height, info.frames) == (720, 1280, 96)
 
@@ -278,15 +276,14 @@ def test_price_and_balance_are_live_with_a_key(server, client):
     assert q2.usd == 0.12 and not q2.confirmed and "estimate" in q2.source
 
 
-def test_after_a_1402_the_next_generate_uploads_the_image_again(server, client, image, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
-    _generate(client, image, tmp_path, ledger=ledger)
+def test_after_a_1402_the_next_generate_uploads_the_image_again(server, client, image, ledger):
+    _generate(client, image, ledger)
     uploads = server.count("POST", "/api/v3/media/uploads")
     server.faults.add("task:fail:1402")
     with pytest.raises(TaskFailed):
-        _generate(client, image, tmp_path, ledger=ledger)
+        _generate(client, image, ledger)
     assert server.count("POST", "/api/v3/media/uploads") == uploads
-    _generate(client, image, tmp_path, ledger=ledger)
+    _generate(client, image, ledger)
     assert server.count("POST", "/api/v3/media/uploads") == uploads + 1
 
 

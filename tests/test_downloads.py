@@ -232,8 +232,8 @@ def _swap_output_when_downloading(api, body: bytes):
     return hook
 
 
-def test_an_html_output_is_never_recorded_as_the_paid_video_and_resume_fetches_it_again(api, real_video, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_an_html_output_is_never_recorded_as_the_paid_video_and_resume_fetches_it_again(api, real_video, tmp_path,
+                                                                                       ledger):
     out = tmp_path / "out"
     client = _local_client(api)
     before = api.submits
@@ -261,8 +261,7 @@ def test_an_html_output_is_never_recorded_as_the_paid_video_and_resume_fetches_i
     assert api.submits - before == 1  # never paid twice
 
 
-def test_an_oversized_output_is_kept_in_the_ledger_for_resume(api, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_an_oversized_output_is_kept_in_the_ledger_for_resume(api, tmp_path, ledger):
     out = tmp_path / "out"
     with pytest.raises(OutputInvalid, match="download cap"):
         generate(make_image(tmp_path / "in.png"), client=_local_client(api, max_download_bytes=2000), ledger=ledger,
@@ -274,8 +273,7 @@ def test_an_oversized_output_is_kept_in_the_ledger_for_resume(api, tmp_path):
     assert outcome.status == "completed" and probe(outcome.video_path).frames > 0
 
 
-def test_a_saved_file_that_is_not_a_video_is_never_served_as_reused(api, real_video, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_a_saved_file_that_is_not_a_video_is_never_served_as_reused(api, real_video, tmp_path, ledger):
     out = tmp_path / "out"
     client = _local_client(api)
     image = make_image(tmp_path / "in.png")

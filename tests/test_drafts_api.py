@@ -13,7 +13,6 @@ from playground.caps import Caps
 from playground.contract import FAST, SPICY, STANDARD, V1_PRO_FAST, output_size
 from playground.drafts import parse_seeds, plan_sweep
 from playground.errors import ValidationError
-from playground.jobs import Ledger
 from playground.media import probe
 from playground.pricing import estimate_cost
 from playground.session import RunForm
@@ -24,8 +23,8 @@ DRAFT = {"prompt": "the koi swim", "resolution": "480p", "duration": 4, "generat
 
 
 @pytest.fixture
-def app(local_api, tmp_path):
-    demo = build_app(client_factory=client_factory_for(local_api), ledger=Ledger(tmp_path / "ledger.sqlite3"),
+def app(local_api, ledger):
+    demo = build_app(client_factory=client_factory_for(local_api), ledger=ledger,
                      caps=Caps(), owner_key="")
     with launched(demo) as running:
         yield running
@@ -85,12 +84,11 @@ def test_the_sweep_endpoint_runs_seeds_by_models_and_returns_the_tiled_video_she
     (Caps(max_cost_per_session=0.1), "5", "$0.10 is left of this browser's budget"),
     (Caps(max_resolution="480p"), "5", "up to 480p"),
 ], ids=["max per sweep", "session budget", "resolution cap"])
-def test_a_sweep_on_the_host_key_over_a_limit_is_refused_whole_before_anything_is_sent(local_api, tmp_path,
+def test_a_sweep_on_the_host_key_over_a_limit_is_refused_whole_before_anything_is_sent(local_api, ledger,
                                                                                        monkeypatch, caps, max_sweep,
                                                                                        refusal):
     monkeypatch.setenv("PLAYGROUND_MAX_SWEEP_COST", max_sweep)
-    demo = build_app(client_factory=client_factory_for(local_api), ledger=Ledger(tmp_path / "ledger.sqlite3"),
-                     caps=caps, owner_key="host-key")
+    demo = build_app(client_factory=client_factory_for(local_api), ledger=ledger, caps=caps, owner_key="host-key")
     resolution = "720p" if caps.max_resolution else "480p"
     with launched(demo) as app:
         client = GradioClient(app.url, verbose=False)
@@ -100,11 +98,10 @@ def test_a_sweep_on_the_host_key_over_a_limit_is_refused_whole_before_anything_i
     assert local_api.submits == 0
 
 
-def test_the_run_price_with_a_key_is_the_vendors_asked_once_per_model_and_setting(local_api, tmp_path):
+def test_the_run_price_with_a_key_is_the_vendors_asked_once_per_model_and_setting(local_api, ledger):
     from playground.session import API_LABEL, LOCAL_LABEL, Playground
 
-    pg = Playground(client_factory=client_factory_for(local_api), ledger=Ledger(tmp_path / "l.sqlite3"),
-                    caps=Caps(), owner_key="")
+    pg = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(), owner_key="")
     mine = pg.payer(API_LABEL, "my-key")
     cheap = {"resolution": "480p", "duration": 4, "generate_audio": False, "seed": 3}
     first = pg.quote(SPICY, cheap, mine)
@@ -120,13 +117,12 @@ def test_the_run_price_with_a_key_is_the_vendors_asked_once_per_model_and_settin
         pg.quote(FAST, cheap, mine)  # Fast has no 480p: refused by name, nothing asked
 
 
-def test_the_sweep_button_prices_what_will_be_paid_and_the_summary_counts_every_clip(local_api, tmp_path):
+def test_the_sweep_button_prices_what_will_be_paid_and_the_summary_counts_every_clip(local_api, ledger):
     from playground.drafts import held_by_ledger, run_sweep
     from playground.session import LOCAL_LABEL
     from playground.status import UNCHARGED
     from playground.ui.sweep_tab import summary
 
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
     pg = build_app(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(),
                    owner_key="").playground
     form = RunForm(image=str(IMAGE), prompt="the koi swim", resolution="480p", duration=4, generate_audio=False)

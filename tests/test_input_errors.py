@@ -39,9 +39,8 @@ def png_bytes(width: int = 800, height: int = 450) -> bytes:
 
 
 @pytest.fixture
-def env(shared_local_api, tmp_path):
+def env(shared_local_api, tmp_path, ledger):
     client = Client(api_key=KEY, base_url=shared_local_api.url, poll=fast_poll())
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
     return client, ledger, make_image(tmp_path / "in.png", (800, 450))
 
 
@@ -306,9 +305,8 @@ def test_an_image_url_over_30_mb_is_refused(web):
      ("https://10.1.2.3/a.png", "is not a public address"),
      ("https://[::1]/a.png", "is not a public address")],
 )
-def test_for_the_real_api_only_https_public_hosts_are_fetched(tmp_path, url, words):
+def test_for_the_real_api_only_https_public_hosts_are_fetched(ledger, url, words):
     client = Client(api_key=KEY, base_url="https://api.wavespeed.ai")  # never contacted: refused before
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
     message = refused(client, ledger, url)
     assert message.startswith("image: ") and words in message
     assert client.requests_sent == {}

@@ -326,15 +326,14 @@ def test_an_expired_upload_is_no_longer_served_or_usable(png_file):
     assert all("expired (uploads are kept 1 seconds)" in end["error"] for end in ends)
 
 
-def test_after_a_restart_the_clients_cached_upload_costs_nothing_and_the_next_run_uploads_again(tmp_path, png_file):
+def test_after_a_restart_the_clients_cached_upload_costs_nothing_and_the_next_run_uploads_again(tmp_path, ledger,
+                                                                                                  png_file):
     """The client caches upload URLs per content in its ledger; a new server run must not leave it stuck."""
     from playground.client import Client as PlaygroundClient
     from playground.errors import TaskFailed
-    from playground.jobs import Ledger
     from playground.pipeline import generate
     from playground.pricing import estimate_cost
 
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
     params = dict(resolution="480p", duration=4, generate_audio=False, out_dir=tmp_path / "out", ledger=ledger)
     with start_server(LocalConfig()) as first:
         port = first.port

@@ -1,14 +1,14 @@
 """One payment per identical request: threads and processes sharing a ledger send one submit POST and share its video.
 
 The processes are real (``python -c`` running :func:`_worker_main`) against one local API started here and one
-``PLAYGROUND_HOME``; :func:`run_workers` is also used by tests/test_caps_processes.py.
+ledger (SQLite, or one PostgreSQL database the processes share like replicas); :func:`run_workers` is also used by
+tests/test_caps_processes.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,11 +20,14 @@ import pytest
 from playground.caps import Caps
 from playground.client import Client
 from playground.errors import WaveSpeedError
-from playground.jobs import LOST, REJECTED, Ledger, account_tag
+from playground.jobs import UPLOAD_REUSE_S, Ledger, account_tag
 from playground.pipeline import generate
+from playground.status import COMPLETED, FAILED, LOST, PENDING, REJECTED
 from tests.support import fast_poll, make_image
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.ledger_backends("sqlite", "postgres")
+
 KEY = "sk-one-payment-test-key-0123456789"
 CHEAP = {"resolution": "480p", "duration": 4, "generate_audio": False}  # $0.048 a job
 CHEAP_COST = 0.048
@@ -42,7 +45,7 @@ def _worker_main() -> None:
 
 def _attempts(spec: dict) -> list[dict]:
     client = Client(api_key=KEY, base_url=spec["url"], poll=fast_poll())
-    ledger = Ledger(Path(spec["home"]) / "ledger.sqlite3")
+    ledger = Ledger(**spec["ledger"])
     caps = Caps(**spec["caps"]) if spec.get("caps") else None
     outcomes = []
     try:
@@ -62,11 +65,12 @@ def _attempts(spec: dict) -> list[dict]:
     return outcomes
 
 
-def run_workers(url: str, home: Path, image: Path, attempts_per_worker: list[list[dict]],
+def run_workers(url: str, ledger: Ledger, image: Path, attempts_per_worker: list[list[dict]],
                 caps: dict | None = None) -> list[list[dict]]:
-    """Start one process per list of attempts, release them together, and return each one's outcomes."""
+    """Start one process per list of attempts, each opening ``ledger`` anew, release them together, and return each
+    one's outcomes."""
+    home = ledger.home
     home.mkdir(parents=True, exist_ok=True)
-    Ledger(home / "ledger.sqlite3")
     go = home / "go"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WAVESPEED_", "PLAYGROUND_"))}
     env.update(PLAYGROUND_HOME=str(home), PYTHONPATH=str(ROOT))
@@ -74,7 +78,7 @@ def run_workers(url: str, home: Path, image: Path, attempts_per_worker: list[lis
     for i, attempts in enumerate(attempts_per_worker):
         ready = home / f"ready-{i}"
         readies.append(ready)
-        spec = {"url": url, "home": str(home), "image": str(image), "out": str(home / f"out-{i}"),
+        spec = {"url": url, "ledger": ledger.open_args(), "image": str(image), "out": str(home / f"out-{i}"),
                 "attempts": attempts, "caps": caps, "ready": str(ready), "go": str(go)}
         procs.append(subprocess.Popen(
             [sys.executable, "-c", "from tests.test_one_payment import _worker_main; _worker_main()", json.dumps(spec)],
@@ -127,8 +131,7 @@ def _run_threads(server, ledger: Ledger, image: Path, out: Path, n: int, **param
     return outcomes
 
 
-def test_four_threads_with_the_same_seed_pay_once_and_share_the_video(slow_api, tmp_path):
-    ledger = Ledger(tmp_path / "home" / "ledger.sqlite3")
+def test_four_threads_with_the_same_seed_pay_once_and_share_the_video(slow_api, ledger, tmp_path):
     image = make_image(tmp_path / "in.png")
     results = _run_threads(slow_api, ledger, image, tmp_path / "out", 4, seed=77, **CHEAP)
     assert all(not isinstance(r, Exception) for r in results), results
@@ -136,24 +139,25 @@ def test_four_threads_with_the_same_seed_pay_once_and_share_the_video(slow_api, 
     assert len({r.request_id for r in results}) == 1 and len({r.video_path for r in results}) == 1
     assert sorted(r.reused for r in results) == [False, True, True, True]
     assert results[0].video_path.exists()
-    assert [j.status for j in ledger.jobs()] == ["completed"]
+    assert [j.status for j in ledger.jobs()] == [COMPLETED]
     assert slow_api.balance(KEY) == pytest.approx(10.0 - CHEAP_COST)
 
 
-def test_four_processes_with_the_same_seed_pay_once_and_share_the_video(slow_api, tmp_path):
+def test_four_processes_with_the_same_seed_pay_once_and_share_the_video(slow_api, ledger_factory, tmp_path):
     image = make_image(tmp_path / "in.png")
     attempt = {"params": {**CHEAP, "seed": 4242}, "session": "s", "visitor": "v"}
-    outcomes = [o[0] for o in run_workers(slow_api.url, tmp_path / "home", image, [[attempt]] * 4)]
+    ledger = ledger_factory(home=tmp_path / "home")
+    outcomes = [o[0] for o in run_workers(slow_api.url, ledger, image, [[attempt]] * 4)]
     assert all("error" not in o for o in outcomes), outcomes
     assert slow_api.submits == 1
     assert len({o["request_id"] for o in outcomes}) == 1 and len({o["video"] for o in outcomes}) == 1
     assert sorted(o["reused"] for o in outcomes) == [False, True, True, True]
     assert Path(outcomes[0]["video"]).exists()
     assert slow_api.balance(KEY) == pytest.approx(10.0 - CHEAP_COST)
+    assert [j.status for j in ledger.jobs()] == [COMPLETED]
 
 
-def test_a_random_seed_is_a_different_request_and_pays_each_time(slow_api, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_a_random_seed_is_a_different_request_and_pays_each_time(slow_api, ledger, tmp_path):
     image = make_image(tmp_path / "in.png")
     results = _run_threads(slow_api, ledger, image, tmp_path / "out", 3, seed=-1, **CHEAP)
     assert all(not isinstance(r, Exception) for r in results), results
@@ -161,9 +165,9 @@ def test_a_random_seed_is_a_different_request_and_pays_each_time(slow_api, tmp_p
     assert not any(r.reused for r in results)
 
 
-def test_when_the_first_identical_request_fails_the_waiting_one_pays_again_and_gets_a_video(slow_api, tmp_path):
+def test_when_the_first_identical_request_fails_the_waiting_one_pays_again_and_gets_a_video(slow_api, ledger,
+                                                                                             tmp_path):
     slow_api.faults.add("task:fail:1200")
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
     image = make_image(tmp_path / "in.png")
     results = _run_threads(slow_api, ledger, image, tmp_path / "out", 2, seed=5, **CHEAP)
     failed = [r for r in results if isinstance(r, Exception)]
@@ -171,11 +175,10 @@ def test_when_the_first_identical_request_fails_the_waiting_one_pays_again_and_g
     assert len(failed) == 1 and "moderation" in str(failed[0])
     assert len(videos) == 1 and videos[0].video_path.exists() and not videos[0].reused
     assert slow_api.submits == 2
-    assert sorted(j.status for j in ledger.jobs()) == ["completed", "failed"]
+    assert sorted(j.status for j in ledger.jobs()) == [COMPLETED, FAILED]
 
 
-def test_a_reservation_whose_process_died_before_sending_does_not_block_for_ever(local_api, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_a_reservation_whose_process_died_before_sending_does_not_block_for_ever(local_api, ledger, tmp_path):
     image = make_image(tmp_path / "in.png")
     client = Client(api_key=KEY, base_url=local_api.url)
     first = generate(image, "slow zoom in", client=client, ledger=ledger, seed=9, out_dir=tmp_path / "out",
@@ -183,9 +186,10 @@ def test_a_reservation_whose_process_died_before_sending_does_not_block_for_ever
     # A process reserved the same request an hour ago and died while uploading: a pending row, never sent.
     dead = ledger.record_pending(base_url=client.backend_id, model=first.model, params=first.params,
                                  fingerprint=ledger.get(first.job_id).fingerprint, cost=CHEAP_COST)
-    with sqlite3.connect(ledger.path) as db:
-        db.execute("UPDATE jobs SET status = 'failed' WHERE id = ?", (first.job_id,))
-        db.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (time.time() - 3600, dead))
+    # The first job's video is gone and its output URL expired: it cannot be reused.
+    Path(first.video_path).unlink()
+    ledger.update(first.job_id, finished_at=time.time() - UPLOAD_REUSE_S - 60)
+    ledger.update(dead, updated_at=time.time() - 3600)
     again = generate(image, "slow zoom in", client=client, ledger=ledger, seed=9, out_dir=tmp_path / "out",
                      probe_output=False, timeout=30, **CHEAP)
     assert not again.reused and again.video_path.exists()
@@ -194,9 +198,8 @@ def test_a_reservation_whose_process_died_before_sending_does_not_block_for_ever
     client.close()
 
 
-def test_a_reservation_whose_upload_fails_stops_counting(local_api, tmp_path):
+def test_a_reservation_whose_upload_fails_stops_counting(local_api, ledger, tmp_path):
     local_api.faults.add("upload:500x*")
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
     image = make_image(tmp_path / "in.png")
     client = Client(api_key=KEY, base_url=local_api.url)
     with pytest.raises(WaveSpeedError):
@@ -208,18 +211,16 @@ def test_a_reservation_whose_upload_fails_stops_counting(local_api, tmp_path):
     client.close()
 
 
-def test_resume_leaves_a_fresh_reservation_to_its_process_and_gives_up_an_old_one(local_api, tmp_path):
+def test_resume_leaves_a_fresh_reservation_to_its_process_and_gives_up_an_old_one(local_api, ledger):
     from playground.pipeline import resume
 
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
     client = Client(api_key=KEY, base_url=local_api.url)
     params = {**CHEAP, "seed": 1, "image": "upload:sha256:abc"}
     fresh = ledger.record_pending(base_url=client.backend_id, model="m", params=params, fingerprint="a", cost=0.048)
     old = ledger.record_pending(base_url=client.backend_id, model="m", params=params, fingerprint="b", cost=0.048)
-    with sqlite3.connect(ledger.path) as db:
-        db.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (time.time() - 3600, old))
+    ledger.update(old, updated_at=time.time() - 3600)
     outcomes = {o.job_id: o for o in resume(client, ledger)}
-    assert outcomes[fresh].status == "pending" and ledger.get(fresh).status == "pending"
+    assert outcomes[fresh].status == PENDING and ledger.get(fresh).status == PENDING
     assert outcomes[old].status == LOST and ledger.get(old).status == LOST
     assert local_api.submits == 0
     client.close()

@@ -8,7 +8,6 @@ from PIL import Image
 from playground.client import Client
 from playground.contract import SPICY
 from playground.errors import Cancelled, ValidationError
-from playground.jobs import Ledger
 from playground.local import LocalConfig, start_server
 from playground.media import probe, read_frames
 from playground.pipeline import generate, resume
@@ -24,9 +23,8 @@ def server(local_api_factory):
 
 
 @pytest.fixture
-def env(server, tmp_path):
+def env(server, tmp_path, ledger):
     client = Client(api_key=KEY, base_url=server.url, poll=fast_poll())
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
     image = make_image(tmp_path / "in.png", (800, 450))
     return GenerateEnv(client, ledger, image, tmp_path)
 
@@ -130,13 +128,12 @@ def test_uploads_are_reused_by_content_hash(server, env):
     assert server.count("POST", "/api/v3/media/uploads") == 1
 
 
-def test_cancel_stops_the_wait_at_once_and_resume_collects_the_video(tmp_path):
+def test_cancel_stops_the_wait_at_once_and_resume_collects_the_video(tmp_path, ledger):
     import threading
     import time
 
     with start_server(LocalConfig(timing="realistic", speed=0.15)) as srv:
         client = Client(api_key=KEY, base_url=srv.url, poll=fast_poll())
-        ledger = Ledger(tmp_path / "l.sqlite3")
         image = make_image(tmp_path / "in.png")
         cancel = threading.Event()
         seen = []

@@ -22,11 +22,14 @@ from playground.errors import NotFound, SubmitOutcomeUnknown, ValidationError
 from playground.jobs import Ledger
 from playground.local import LocalConfig, start_server
 from playground.pipeline import claim, generate, resume
+from playground.status import COMPLETED, CREATED, UNKNOWN
 from tests.support import make_image, start_local_api
 
 KEY = "sk-reconcile-test-0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = {"resolution": "480p", "duration": 4, "generate_audio": False}
+
+pytestmark = pytest.mark.ledger_backends("sqlite", "postgres")
 
 
 @pytest.fixture(params=[True, False], ids=["history-with-inputs", "history-without-inputs"])
@@ -40,12 +43,12 @@ def _client(server) -> Client:
                   poll=PollSchedule(floor=0.1))
 
 
-def _race(server, tmp_path, *, shared_ledger: bool):
+def _race(server, tmp_path, ledger_factory, *, shared_ledger: bool):
     """A generates seed 42 and loses the submit reply; B generates seed 999 while A reads the history."""
     image = make_image(tmp_path / "in.png")
     a, b = _client(server), _client(server)
-    ledger_a = Ledger(tmp_path / "a" / "ledger.sqlite3")
-    ledger_b = ledger_a if shared_ledger else Ledger(tmp_path / "b" / "ledger.sqlite3")
+    ledger_a = ledger_factory("a", home=tmp_path / "a")
+    ledger_b = ledger_a if shared_ledger else ledger_factory("b", home=tmp_path / "b")
     url_b = b.upload(image)  # B's image is already at the API, so its submit follows quickly
     before = server.submits
     server.faults.add("submit:drop_after_accept, history:slow:2")
@@ -72,8 +75,8 @@ def _race(server, tmp_path, *, shared_ledger: bool):
     return a, ledger_a, b_result["result"], outcome
 
 
-def test_a_lost_reply_never_takes_the_other_clients_task(server, tmp_path):
-    a, ledger_a, b_result, outcome = _race(server, tmp_path, shared_ledger=False)
+def test_a_lost_reply_never_takes_the_other_clients_task(server, tmp_path, ledger_factory):
+    a, ledger_a, b_result, outcome = _race(server, tmp_path, ledger_factory, shared_ledger=False)
     job = ledger_a.jobs()[0]
     assert b_result.seed == 999
     assert job.request_id != b_result.request_id
@@ -81,14 +84,14 @@ def test_a_lost_reply_never_takes_the_other_clients_task(server, tmp_path):
         # The history says which task was sent with seed 42 and A's image: A claims exactly that one.
         result = outcome["result"]
         assert result.seed == 42 and result.request_id == job.request_id
-        assert job.status == "completed" and Path(job.video_path).exists()
+        assert job.status == COMPLETED and Path(job.video_path).exists()
         assert a.get(result.request_id).raw  # the task exists at the API
         tasks = {t["id"] for t in server.tasks()}
         assert {result.request_id, b_result.request_id} <= tasks
     else:
         # Nothing tells the two apart: A claims neither, keeps both as candidates and says what to do.
         exc = outcome["error"]
-        assert job.status == "unknown" and job.request_id is None and not job.video_path
+        assert job.status == UNKNOWN and job.request_id is None and not job.video_path
         assert set(job.candidates) == {t["id"] for t in server.tasks()}
         assert b_result.request_id in job.candidates and len(job.candidates) == 2
         assert "2 tasks could be ours" in str(exc) and f"claim {job.id}" in str(exc)
@@ -96,7 +99,7 @@ def test_a_lost_reply_never_takes_the_other_clients_task(server, tmp_path):
             assert task_id in str(exc)
         # Resume does not guess either.
         again = resume(a, ledger_a, out_dir=tmp_path / "a" / "out")
-        assert [(o.job_id, o.status) for o in again] == [(job.id, "unknown")]
+        assert [(o.job_id, o.status) for o in again] == [(job.id, UNKNOWN)]
         assert ledger_a.get(job.id).request_id is None
         # The person claims the other candidate (A's own); resume then collects its video.
         own = next(t for t in job.candidates if t != b_result.request_id)
@@ -105,13 +108,13 @@ def test_a_lost_reply_never_takes_the_other_clients_task(server, tmp_path):
         row = ledger_a.get(job.id)
         assert row.request_id == own and row.candidates == []
         collected = resume(a, ledger_a, out_dir=tmp_path / "a" / "out")
-        assert [(o.job_id, o.request_id, o.status) for o in collected] == [(job.id, own, "completed")]
+        assert [(o.job_id, o.request_id, o.status) for o in collected] == [(job.id, own, COMPLETED)]
         assert collected[0].video_path.exists()
 
 
-def test_a_task_another_row_of_the_ledger_holds_is_never_a_candidate(server, tmp_path):
+def test_a_task_another_row_of_the_ledger_holds_is_never_a_candidate(server, tmp_path, ledger_factory):
     # Two clients of one app share a ledger: B's task is recorded before A reads the history, so only A's remains.
-    a, ledger_a, b_result, outcome = _race(server, tmp_path, shared_ledger=True)
+    a, ledger_a, b_result, outcome = _race(server, tmp_path, ledger_factory, shared_ledger=True)
     assert "result" in outcome, outcome.get("error")
     result = outcome["result"]
     assert result.seed == 42 and result.request_id != b_result.request_id
@@ -123,17 +126,16 @@ def test_a_task_another_row_of_the_ledger_holds_is_never_a_candidate(server, tmp
 def _unknown_row(ledger: Ledger, sent_at: float) -> int:
     job_id = ledger.record_pending(base_url="local-test", model=SPICY, params={"seed": 5, **PARAMS},
                                    fingerprint="fp", cost=0.05)
-    ledger.update(job_id, sent_at=sent_at, status="unknown")
+    assert ledger.move(job_id, UNKNOWN, sent_at=sent_at)
     return job_id
 
 
-def test_claim_checks_the_task_at_the_api_and_refuses_one_another_row_holds(server, tmp_path):
+def test_claim_checks_the_task_at_the_api_and_refuses_one_another_row_holds(server, ledger, tmp_path):
     a = _client(server)
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
     image_url = a.upload(make_image(tmp_path / "in.png"))
     taken = a.submit(SPICY, {"image": image_url, "seed": 1, **PARAMS})
     other = ledger.record_pending(base_url="somewhere-else", model=SPICY, params={}, fingerprint="x", cost=0.05)
-    ledger.update(other, request_id=taken.id, status="created")
+    assert ledger.move(other, CREATED, request_id=taken.id)
     job_id = _unknown_row(ledger, time.time())
 
     with pytest.raises(ValidationError, match=f"already recorded for job {other}"):
@@ -185,19 +187,18 @@ def test_reconcile_with_inputs_rejects_a_task_whose_image_differs(tmp_path):
         assert both.claimed is None and set(both.candidate_ids) == {other.id, twin.id}
 
 
-def test_the_cli_history_shows_the_candidates_and_claim_records_one(tmp_path):
+def test_the_cli_history_shows_the_candidates_and_claim_records_one(ledger_factory, tmp_path):
     home = tmp_path / "home"
     with start_server(LocalConfig()) as srv:
         a = _client(srv)
         url = a.upload(make_image(tmp_path / "in.png"))
         one = a.submit(SPICY, {"image": url, "seed": 5, **PARAMS})
         two = a.submit(SPICY, {"image": url, "seed": 6, **PARAMS})
-        ledger = Ledger(home / "ledger.sqlite3")
+        ledger = ledger_factory(home=home)
         job_id = _unknown_row(ledger, time.time())
         ledger.update(job_id, candidates=[one.id, two.id])
         env = {k: v for k, v in os.environ.items() if not k.startswith(("WAVESPEED_", "PLAYGROUND_"))}
-        env.update(PLAYGROUND_HOME=str(home), PYTHONPATH=str(ROOT), WAVESPEED_API_KEY=KEY,
-                   WAVESPEED_BASE_URL=srv.url)
+        env.update(ledger.environment(), PYTHONPATH=str(ROOT), WAVESPEED_API_KEY=KEY, WAVESPEED_BASE_URL=srv.url)
 
         def cli(*args):
             return subprocess.run([sys.executable, "-m", "playground", *args], env=env, capture_output=True,

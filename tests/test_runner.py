@@ -10,7 +10,6 @@ import pytest
 from playground.client import Client, PollSchedule
 from playground.contract import VideoRequest
 from playground.errors import Cancelled, TaskFailed
-from playground.jobs import Ledger
 from playground.local import LocalConfig, start_server
 from playground.pipeline import Result, read_media
 from playground.runner import END_PHASES, Runner
@@ -31,26 +30,25 @@ def picture(tmp_path):
     return make_image(tmp_path / "in.png", (640, 360))
 
 
-def run_all(server, tmp_path, picture, seeds, **runner_kw):
+def run_all(server, ledger, picture, seeds, **runner_kw):
     client = Client(api_key=KEY, base_url=server.url, poll=FAST_POLLS)
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
     media = read_media(picture, client=client)
-    runner = Runner(client, ledger, out_dir=tmp_path / "out", probe_output=False, **runner_kw)
+    runner = Runner(client, ledger, out_dir=ledger.home / "out", probe_output=False, **runner_kw)
     return runner.run((r, media) for r in requests_for(seeds)), ledger
 
 
-def test_never_more_tasks_at_the_api_than_the_concurrency_and_results_come_in_input_order(tmp_path, picture):
+def test_never_more_tasks_at_the_api_than_the_concurrency_and_results_come_in_input_order(ledger, picture):
     with start_server(LocalConfig(timing="realistic", speed=0.02, concurrency=8, balance=100.0)) as server:
-        results, ledger = run_all(server, tmp_path, picture, range(1, 7), concurrency=2)
+        results, ledger = run_all(server, ledger, picture, range(1, 7), concurrency=2)
         assert [r.seed for r in results] == [1, 2, 3, 4, 5, 6]
         assert all(isinstance(r, Result) and r.video_path.exists() for r in results)
         assert server.max_in_flight() == 2  # counted at the server, not by the runner
         assert server.submits == 6 and len(ledger.jobs()) == 6
 
 
-def test_events_arrive_for_every_job_and_each_ends_once(local_api, tmp_path, picture):
+def test_events_arrive_for_every_job_and_each_ends_once(local_api, ledger, picture):
     events = []
-    results, _ = run_all(local_api, tmp_path, picture, [11, 12, 13], concurrency=2, on_event=events.append)
+    results, _ = run_all(local_api, ledger, picture, [11, 12, 13], concurrency=2, on_event=events.append)
     assert all(isinstance(r, Result) for r in results)
     for index, result in enumerate(results):
         mine = [e for e in events if e.index == index]
@@ -60,28 +58,28 @@ def test_events_arrive_for_every_job_and_each_ends_once(local_api, tmp_path, pic
         assert mine[-1].job_id == result.job_id and mine[-1].request_id == result.request_id
         assert all(a.elapsed <= b.elapsed for a, b in zip(mine, mine[1:], strict=False))
 
-    again, _ = run_all(local_api, tmp_path, picture, [11, 12, 13], concurrency=2, on_event=events.append)
+    again, _ = run_all(local_api, ledger, picture, [11, 12, 13], concurrency=2, on_event=events.append)
     assert all(r.reused for r in again) and local_api.submits == 3
 
 
-def test_a_failed_task_is_an_error_in_its_place_and_the_others_complete(local_api, tmp_path, picture):
+def test_a_failed_task_is_an_error_in_its_place_and_the_others_complete(local_api, ledger, picture):
     local_api.faults.add("task:fail:1200")
-    results, ledger = run_all(local_api, tmp_path, picture, [1, 2, 3], concurrency=3)
+    results, ledger = run_all(local_api, ledger, picture, [1, 2, 3], concurrency=3)
     failed = [r for r in results if isinstance(r, TaskFailed)]
     assert len(failed) == 1 and "moderation" in str(failed[0])
     assert failed[0].job_id is not None and ledger.get(failed[0].job_id).status == "failed"
     assert sum(isinstance(r, Result) for r in results) == 2
 
 
-def test_a_submit_refused_with_429_is_sent_again_and_nothing_else_is(local_api, tmp_path, picture):
+def test_a_submit_refused_with_429_is_sent_again_and_nothing_else_is(local_api, ledger, picture):
     local_api.faults.add("submit:429:0.1x2")
-    results, ledger = run_all(local_api, tmp_path, picture, [1, 2, 3], concurrency=3)
+    results, ledger = run_all(local_api, ledger, picture, [1, 2, 3], concurrency=3)
     assert all(isinstance(r, Result) for r in results)
     assert local_api.submits == 3 + 2 and len(local_api.tasks()) == 3
     assert sorted(j.status for j in ledger.jobs()).count(REJECTED) == 2
 
 
-def test_cancel_stops_every_wait_at_once_and_every_sent_job_stays_in_the_ledger(tmp_path, picture):
+def test_cancel_stops_every_wait_at_once_and_every_sent_job_stays_in_the_ledger(ledger, picture):
     # Tasks take ~20 s here: the cancel must not wait for them.
     with start_server(LocalConfig(timing="realistic", speed=1.0, concurrency=2, balance=100.0)) as server:
         cancel = threading.Event()
@@ -94,7 +92,7 @@ def test_cancel_stops_every_wait_at_once_and_every_sent_job_stays_in_the_ledger(
                     cancel.set()
 
         t0 = time.monotonic()
-        results, ledger = run_all(server, tmp_path, picture, range(1, 9), concurrency=4, cancel=cancel,
+        results, ledger = run_all(server, ledger, picture, range(1, 9), concurrency=4, cancel=cancel,
                                   on_event=on_event)
         assert time.monotonic() - t0 < 15
         assert all(isinstance(r, Cancelled) for r in results)
@@ -108,7 +106,7 @@ def test_cancel_stops_every_wait_at_once_and_every_sent_job_stays_in_the_ledger(
         assert all(r.job_id is None for r in results if not r.task_id)  # never sent, never reserved
 
 
-def test_two_hundred_waiting_jobs_need_a_handful_of_threads(tmp_path, picture):
+def test_two_hundred_waiting_jobs_need_a_handful_of_threads(ledger, picture):
     with start_server(LocalConfig(timing="realistic", speed=1.0, concurrency=2, balance=1000.0)) as server:
         cancel = threading.Event()
         sent, peak = set(), [threading.active_count()]
@@ -121,7 +119,7 @@ def test_two_hundred_waiting_jobs_need_a_handful_of_threads(tmp_path, picture):
                 if len(sent) == 200:
                     cancel.set()
 
-        results, ledger = run_all(server, tmp_path, picture, range(1, 201), concurrency=200, workers=8,
+        results, ledger = run_all(server, ledger, picture, range(1, 201), concurrency=200, workers=8,
                                   cancel=cancel, on_event=on_event)
         assert len(sent) == 200 and server.submits == 200 and len(ledger.jobs()) == 200
         assert all(isinstance(r, Cancelled) and r.task_id for r in results)

@@ -11,7 +11,7 @@ from browser_support import SAMPLES, client_factory_for
 
 from playground.caps import Caps
 from playground.errors import ValidationError, WaveSpeedError
-from playground.jobs import Ledger, account_tag
+from playground.jobs import account_tag
 from playground.local import LocalConfig, start_server
 from playground.pipeline import ProgressEvent
 from playground.session import API_LABEL, LOCAL_LABEL, MATCH_IMAGE, Playground, RunForm, progress_line
@@ -21,8 +21,7 @@ CHEAP = {"resolution": "480p", "duration": 4, "generate_audio": False, "seed": -
 FORM = {"resolution": "480p", "duration": 4, "generate_audio": False}
 
 
-def test_who_pays_follows_the_backend_and_the_key(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_who_pays_follows_the_backend_and_the_key(ledger):
     hosted = Playground(ledger=ledger, caps=Caps(max_cost_per_day=1.0), owner_key="host-key")
     assert hosted.default_backend == API_LABEL
     assert hosted.payer(LOCAL_LABEL, "mine").kind == "local"
@@ -38,8 +37,7 @@ def test_who_pays_follows_the_backend_and_the_key(tmp_path):
         alone.payer(API_LABEL, "")
 
 
-def test_a_batch_runs_at_once_with_different_seeds_and_each_is_recorded(local_api, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_a_batch_runs_at_once_with_different_seeds_and_each_is_recorded(local_api, ledger):
     pg = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(), owner_key="")
     statuses = []
     outcome = pg.run(IMAGE, "static camera", None, CHEAP, batch=3, payer=pg.payer(LOCAL_LABEL, ""),
@@ -52,9 +50,8 @@ def test_a_batch_runs_at_once_with_different_seeds_and_each_is_recorded(local_ap
     assert statuses and any("of 3 done" in line for line in statuses)
 
 
-def test_cancel_stops_every_wait_and_keeps_the_jobs(tmp_path):
+def test_cancel_stops_every_wait_and_keeps_the_jobs(ledger):
     with start_server(LocalConfig(timing="realistic", speed=1.0)) as server:
-        ledger = Ledger(tmp_path / "ledger.sqlite3")
         pg = Playground(client_factory=client_factory_for(server), ledger=ledger, caps=Caps(), owner_key="")
         outcomes = []
         submitted = threading.Event()
@@ -78,8 +75,7 @@ def test_cancel_stops_every_wait_and_keeps_the_jobs(tmp_path):
 
 
 def test_history_is_the_machines_ledger_on_a_private_machine_and_each_visitors_own_on_a_public_host(local_api,
-                                                                                                     tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+                                                                                                     ledger):
     hosted = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(public=True),
                         owner_key="")
     for owner, key in (("alice", "alice-key"), ("bob", "bob-key")):
@@ -104,17 +100,18 @@ def test_history_is_the_machines_ledger_on_a_private_machine_and_each_visitors_o
         laptop.job_for(bobs, "anyone", None, whole=False)
 
 
-def test_a_browser_identity_is_minted_and_read_only_by_its_server_and_survives_a_restart(tmp_path, monkeypatch):
+def test_a_browser_identity_is_minted_and_read_only_by_its_server_and_survives_a_restart(tmp_path, monkeypatch,
+                                                                                        ledger_factory):
     from playground.identity import BrowserIdentity, load_secret
 
     monkeypatch.delenv("PLAYGROUND_BROWSER_SECRET", raising=False)
-    first = Playground(ledger=Ledger(tmp_path / "ledger.sqlite3"), caps=Caps(public=True), owner_key="")
+    first = Playground(ledger=ledger_factory(), caps=Caps(public=True), owner_key="")
     token = first.identity.mint()
     owner = first.identity.owner(token)
     assert owner.startswith("b:") and token not in owner and len(token) < 64
     secret_file = tmp_path / "browser-secret"
     assert secret_file.stat().st_mode & 0o777 == 0o600
-    again = Playground(ledger=Ledger(tmp_path / "ledger.sqlite3"), caps=Caps(public=True), owner_key="")
+    again = Playground(ledger=ledger_factory(), caps=Caps(public=True), owner_key="")
     assert again.identity.owner(token) == owner  # a restart reads the same browser
     assert again.identity.storage_secret() == first.identity.storage_secret()
     assert first.identity.mint() != token and first.identity.owner(first.identity.mint()) != owner
@@ -130,8 +127,7 @@ def test_a_browser_identity_is_minted_and_read_only_by_its_server_and_survives_a
     assert BrowserIdentity(load_secret(tmp_path)).owner(token) is None
 
 
-def test_a_run_the_ledger_serves_again_is_a_free_row_of_the_visitors_own(local_api, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_a_run_the_ledger_serves_again_is_a_free_row_of_the_visitors_own(local_api, ledger):
     pg = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(public=True),
                     owner_key="")
     fixed = {**CHEAP, "seed": 77}
@@ -149,12 +145,12 @@ def test_a_run_the_ledger_serves_again_is_a_free_row_of_the_visitors_own(local_a
     assert ledger.find_reusable(row.fingerprint).id == first.job_id  # the paid job stays the one reused
 
 
-def test_only_uploaded_files_and_http_urls_are_used_and_nothing_is_sent_otherwise(local_api, tmp_path):
+def test_only_uploaded_files_and_http_urls_are_used_and_nothing_is_sent_otherwise(local_api, tmp_path, ledger):
     uploads = tmp_path / "uploads"
     uploads.mkdir()
     mine = uploads / "cat.png"
     mine.write_bytes((SAMPLES / "koi_pond.jpg").read_bytes())
-    pg = Playground(client_factory=client_factory_for(local_api), ledger=Ledger(tmp_path / "ledger.sqlite3"),
+    pg = Playground(client_factory=client_factory_for(local_api), ledger=ledger,
                     caps=Caps(), owner_key="", upload_folders=[uploads])
     assert pg.upload_path({"path": str(mine)}, "image") == str(mine.resolve())
     assert pg.upload_path(IMAGE, "image") == str(Path(IMAGE).resolve())  # a bundled sample
@@ -196,8 +192,7 @@ def test_the_status_line_names_the_phase_the_time_and_the_estimate():
     assert line == "1 of 3 done · processing · 31 s" and fraction == pytest.approx(1 / 3)
 
 
-def test_a_stopped_run_says_why_once_and_a_past_job_fills_the_form_again(local_api, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_a_stopped_run_says_why_once_and_a_past_job_fills_the_form_again(local_api, ledger):
     pg = Playground(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(public=True),
                     owner_key="")
     refused = pg.refuse("s1", ValidationError("image: cat.txt is not an image."), since=time.time())

@@ -12,7 +12,6 @@ from playground.client import Client, PollSchedule  # noqa: E402
 from playground.contract import FAST, SPICY, STANDARD, V1_PRO_FAST, output_size  # noqa: E402
 from playground.errors import CapExceeded, ValidationError  # noqa: E402
 from playground.images import prepare_image  # noqa: E402
-from playground.jobs import Ledger  # noqa: E402
 from playground.local import LocalConfig, start_server  # noqa: E402
 from playground.media import clips_of, motion_energy, probe, side_by_side, varied_fields  # noqa: E402
 from playground.pipeline import generate  # noqa: E402
@@ -48,9 +47,9 @@ def make_client(server) -> Client:
 
 
 @pytest.fixture
-def env(local_api, tmp_path):
+def env(local_api, tmp_path, ledger_factory):
     client = make_client(local_api)
-    ledger = Ledger(tmp_path / "home" / "ledger.sqlite3")
+    ledger = ledger_factory(home=tmp_path / "home")
     image = demo_image(tmp_path / "demo.png")
     return GenerateEnv(client, ledger, image, tmp_path)
 
@@ -160,11 +159,10 @@ def test_a_rate_limited_wait_is_never_resubmitted_and_the_next_run_collects_the_
     assert local_api.submits == 1
 
 
-def test_a_sweep_that_stopped_mid_flight_resumes_its_tasks_instead_of_paying_again(tmp_path):
+def test_a_sweep_that_stopped_mid_flight_resumes_its_tasks_instead_of_paying_again(tmp_path, ledger):
     # Realistic timing: a 480p 4 s task takes ~1 s, so a short wait leaves it at the API, as a crash would.
     with start_server(LocalConfig(timing="realistic", speed=0.05, concurrency=4)) as server:
         client = make_client(server)
-        ledger = Ledger(tmp_path / "ledger.sqlite3")
         image = demo_image(tmp_path / "demo.png")
         with pytest.raises(Exception, match="not finished"):
             generate(image, client=client, ledger=ledger, seed=9, timeout=0.2, out_dir=tmp_path / "out", **SMALL)
@@ -177,10 +175,9 @@ def test_a_sweep_that_stopped_mid_flight_resumes_its_tasks_instead_of_paying_aga
         assert df.iloc[0]["request_id"] == ledger.jobs()[-1].request_id
 
 
-def test_never_more_tasks_at_the_api_than_the_concurrency(tmp_path):
+def test_never_more_tasks_at_the_api_than_the_concurrency(tmp_path, ledger):
     with start_server(LocalConfig(timing="realistic", speed=0.02, concurrency=8)) as server:
         client = make_client(server)
-        ledger = Ledger(tmp_path / "ledger.sqlite3")
         image = demo_image(tmp_path / "demo.png")
         df = seed_sweep(image, None, 5, concurrency=2, client=client, ledger=ledger, out_dir=tmp_path / "out",
                         progress=False, **SMALL)

@@ -10,7 +10,6 @@ from gradio_client import handle_file
 
 from playground.caps import Caps
 from playground.contract import output_size
-from playground.jobs import Ledger
 from playground.local import LocalConfig, start_server
 from playground.media import probe
 from playground.pricing import quote
@@ -21,8 +20,8 @@ OWNER_KEY = "owner-key-do-not-leak-7f3a"
 
 
 @pytest.fixture
-def app(local_api, tmp_path):
-    demo = build_app(client_factory=client_factory_for(local_api), ledger=Ledger(tmp_path / "ledger.sqlite3"),
+def app(local_api, tmp_path, ledger):
+    demo = build_app(client_factory=client_factory_for(local_api), ledger=ledger,
                      caps=Caps(), owner_key="")
     with launched(demo) as running:
         yield running
@@ -64,8 +63,7 @@ def test_a_bad_image_is_refused_by_name_before_anything_is_sent(app, local_api, 
     assert local_api.count("POST", "/api/v3/") == 0
 
 
-def test_the_hosts_daily_cap_refuses_the_second_job(local_api, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_the_hosts_daily_cap_refuses_the_second_job(local_api, ledger):
     demo = build_app(client_factory=client_factory_for(local_api), ledger=ledger,
                      caps=Caps(max_cost_per_day=0.10), owner_key=OWNER_KEY)
     with launched(demo) as running:
@@ -83,9 +81,9 @@ def test_the_hosts_daily_cap_refuses_the_second_job(local_api, tmp_path):
     assert OWNER_KEY not in config
 
 
-def test_nsfw_outputs_are_flagged_and_hidden_when_the_host_says_so(tmp_path):
+def test_nsfw_outputs_are_flagged_and_hidden_when_the_host_says_so(ledger):
     with start_server(LocalConfig(timing="instant", faults="task:nsfw")) as server:
-        demo = build_app(client_factory=client_factory_for(server), ledger=Ledger(tmp_path / "ledger.sqlite3"),
+        demo = build_app(client_factory=client_factory_for(server), ledger=ledger,
                          caps=Caps(hide_nsfw=True), owner_key="")
         with launched(demo) as running:
             video, details = GradioClient(running.url, verbose=False).predict(
@@ -103,12 +101,12 @@ def test_the_mcp_server_is_on_only_when_gradio_mcp_is_installed():
     assert launch_kwargs().get("mcp_server", False) == (importlib.util.find_spec("mcp") is not None)
 
 
-def test_every_parameter_of_the_four_tools_is_described_for_mcp_and_api_clients(tmp_path):
+def test_every_parameter_of_the_four_tools_is_described_for_mcp_and_api_clients(ledger):
     """What gradio[mcp] shows an agent for each tool is read from the function's docstring, by the same Gradio
     function the MCP server calls: every parameter a caller gives has its sentence."""
     from gradio.utils import get_function_description
 
-    demo = build_app(ledger=Ledger(tmp_path / "ledger.sqlite3"), caps=Caps(), owner_key="")
+    demo = build_app(ledger=ledger, caps=Caps(), owner_key="")
     public = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name in ("generate", "price", "render_final",
                                                                              "sweep")}
     assert set(public) == {"generate", "price", "render_final", "sweep"}
@@ -121,11 +119,11 @@ def test_every_parameter_of_the_four_tools_is_described_for_mcp_and_api_clients(
     assert "job_id" in get_function_description(public["render_final"].fn)[1]["job_id"]
 
 
-def test_cancel_at_the_api_on_a_finished_job_says_why_in_the_note(local_api, tmp_path):
+def test_cancel_at_the_api_on_a_finished_job_says_why_in_the_note(local_api, ledger):
     from playground.session import LOCAL_LABEL
     from playground.ui import handlers
 
-    demo = build_app(client_factory=client_factory_for(local_api), ledger=Ledger(tmp_path / "ledger.sqlite3"),
+    demo = build_app(client_factory=client_factory_for(local_api), ledger=ledger,
                      caps=Caps(), owner_key="")
     pg, page = demo.playground, demo.page
     outcome = pg.run(str(SPICY_SAMPLE), None, None, {"resolution": "480p", "duration": 4, "generate_audio": False},

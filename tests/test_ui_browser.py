@@ -20,7 +20,6 @@ from browser_support import (
 )
 
 from playground.caps import Caps
-from playground.jobs import Ledger
 from playground.local import LocalConfig, start_server
 from playground.ui import build_app
 
@@ -56,8 +55,8 @@ def toast_texts(page) -> str:
     return " ".join(page.locator(".toast-body").all_inner_texts())
 
 
-def test_a_run_shows_price_progress_and_a_playing_video(browser, realistic_api, tmp_path):
-    demo = build_app(client_factory=client_factory_for(realistic_api), ledger=Ledger(tmp_path / "ledger.sqlite3"),
+def test_a_run_shows_price_progress_and_a_playing_video(browser, realistic_api, ledger):
+    demo = build_app(client_factory=client_factory_for(realistic_api), ledger=ledger,
                      caps=Caps(), owner_key="")
     with launched(demo) as app:
         page = open_page(browser, app.url)
@@ -87,8 +86,8 @@ def test_a_run_shows_price_progress_and_a_playing_video(browser, realistic_api, 
     assert realistic_api.submits == 1
 
 
-def test_a_non_image_upload_is_refused_readably_and_sends_nothing(browser, local_api, tmp_path):
-    demo = build_app(client_factory=client_factory_for(local_api), ledger=Ledger(tmp_path / "ledger.sqlite3"),
+def test_a_non_image_upload_is_refused_readably_and_sends_nothing(browser, local_api, tmp_path, ledger):
+    demo = build_app(client_factory=client_factory_for(local_api), ledger=ledger,
                      caps=Caps(), owner_key="")
     fake = tmp_path / "holiday.png"
     fake.write_text("these are words, not pixels")
@@ -113,11 +112,11 @@ def test_a_non_image_upload_is_refused_readably_and_sends_nothing(browser, local
     assert local_api.submits == 0
 
 
-def test_two_visitors_with_two_keys_pay_each_with_their_own(browser, tmp_path, caplog, capfd):
+def test_two_visitors_with_two_keys_pay_each_with_their_own(browser, ledger, caplog, capfd):
     k1, k2 = "wsk-alice-4b1e9c0d7a", "wsk-bob-93f2aa61c8"
     caplog.set_level(logging.DEBUG)
     with start_server(LocalConfig(timing="instant", keys=frozenset({k1, k2}))) as server:
-        demo = build_app(client_factory=client_factory_for(server), ledger=Ledger(tmp_path / "ledger.sqlite3"),
+        demo = build_app(client_factory=client_factory_for(server), ledger=ledger,
                          caps=Caps(), owner_key="")
         with launched(demo) as app:
             pages = {}
@@ -153,9 +152,8 @@ def test_two_visitors_with_two_keys_pay_each_with_their_own(browser, tmp_path, c
         assert key not in out and key not in err
 
 
-def test_cancel_stops_the_wait_and_the_job_can_be_resumed_from_history(browser, tmp_path):
+def test_cancel_stops_the_wait_and_the_job_can_be_resumed_from_history(browser, ledger):
     with start_server(LocalConfig(timing="realistic", speed=0.4)) as server:
-        ledger = Ledger(tmp_path / "ledger.sqlite3")
         demo = build_app(client_factory=client_factory_for(server), ledger=ledger, caps=Caps(), owner_key="")
         with launched(demo) as app:
             page = open_page(browser, app.url)
@@ -178,10 +176,10 @@ def test_cancel_stops_the_wait_and_the_job_can_be_resumed_from_history(browser, 
     assert server.submits == 1
 
 
-def test_a_key_is_remembered_on_this_browser_only_when_asked(browser, tmp_path):
+def test_a_key_is_remembered_on_this_browser_only_when_asked(browser, ledger):
     key = "wsk-carol-5d2e7f10aa"
     with start_server(LocalConfig(timing="instant")) as server:
-        demo = build_app(client_factory=client_factory_for(server), ledger=Ledger(tmp_path / "ledger.sqlite3"),
+        demo = build_app(client_factory=client_factory_for(server), ledger=ledger,
                          caps=Caps(), owner_key="")
         with launched(demo) as app:
             page = open_page(browser, app.url)

@@ -16,7 +16,6 @@ from browser_support import (
 
 from playground.caps import Caps
 from playground.contract import SPICY
-from playground.jobs import Ledger
 from playground.media import probe
 from playground.ui import build_app
 
@@ -30,8 +29,7 @@ def browser():
         yield b
 
 
-def _app(server, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def _app(server, ledger):
     return build_app(client_factory=client_factory_for(server), ledger=ledger, caps=Caps(), owner_key=""), ledger
 
 
@@ -49,8 +47,8 @@ def _wait_text(page, selector: str, text: str, timeout: int = 60_000) -> None:
                            timeout=timeout)
 
 
-def test_switching_model_changes_the_visible_fields_and_the_run_price(browser, local_api, tmp_path):
-    demo, _ = _app(local_api, tmp_path)
+def test_switching_model_changes_the_visible_fields_and_the_run_price(browser, local_api, ledger):
+    demo, _ = _app(local_api, ledger)
     with launched(demo) as app:
         page = open_page(browser, app.url)
         choose_480p_4s_silent(page)
@@ -75,8 +73,8 @@ def test_switching_model_changes_the_visible_fields_and_the_run_price(browser, l
 
 
 @pytest.mark.full_render
-def test_a_480p_draft_then_render_final_at_1080p_keeps_the_seed_and_history_shows_both(browser, local_api, tmp_path):
-    demo, ledger = _app(local_api, tmp_path)
+def test_a_480p_draft_then_render_final_at_1080p_keeps_the_seed_and_history_shows_both(browser, local_api, ledger):
+    demo, ledger = _app(local_api, ledger)
     with launched(demo) as app:
         page = open_page(browser, app.url)
         _upload(page, SAMPLES / "sunset_beach.jpg")
@@ -117,8 +115,8 @@ def _start_sweep(browser, url: str, seeds: str, label: str):
     return page
 
 
-def test_a_sweep_of_4_seeds_shows_4_clips_a_contact_sheet_and_the_tiled_video(browser, local_api, tmp_path):
-    demo, ledger = _app(local_api, tmp_path)
+def test_a_sweep_of_4_seeds_shows_4_clips_a_contact_sheet_and_the_tiled_video(browser, local_api, ledger):
+    demo, ledger = _app(local_api, ledger)
     with launched(demo) as app:
         page = _start_sweep(browser, app.url, "4", "4 clips · $0.192")
         page.wait_for_function("() => document.querySelectorAll('#sweep-gallery img, #sweep-gallery video')"
@@ -131,9 +129,9 @@ def test_a_sweep_of_4_seeds_shows_4_clips_a_contact_sheet_and_the_tiled_video(br
     assert local_api.submits == 4
 
 
-def test_cancelling_a_sweep_midway_sends_nothing_more_and_keeps_what_was_paid(browser, local_api_factory, tmp_path):
+def test_cancelling_a_sweep_midway_sends_nothing_more_and_keeps_what_was_paid(browser, local_api_factory, ledger):
     slow = local_api_factory(timing="realistic", speed=1.0, render="protocol", concurrency=8)
-    demo, ledger = _app(slow, tmp_path)
+    demo, ledger = _app(slow, ledger)
     with launched(demo) as app:
         page = _start_sweep(browser, app.url, "8", "8 clips")
         page.wait_for_function("() => (document.querySelector('#sweep-progress')?.innerText.match(/processing/g)"

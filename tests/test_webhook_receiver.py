@@ -89,8 +89,7 @@ def _run(pg: Playground, session: str = "s1"):
     return pg.run(IMAGE, "static camera", None, CHEAP, batch=1, payer=pg.payer(API_LABEL, ""), session=session)
 
 
-def test_a_run_completes_through_the_webhook_with_no_result_get(api, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_a_run_completes_through_the_webhook_with_no_result_get(api, ledger):
     port = free_port()
     with served(ledger, api, port, page=True) as pg:  # the app as `python app.py` serves it
         assert requests.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200  # the page, beside it
@@ -103,8 +102,7 @@ def test_a_run_completes_through_the_webhook_with_no_result_get(api, tmp_path):
     assert [d.status for d in api.webhook_deliveries(job.request_id)] == [200]
 
 
-def test_generate_with_a_webhook_url_is_woken_by_the_receiver(api, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_generate_with_a_webhook_url_is_woken_by_the_receiver(api, tmp_path, ledger):
     port = free_port()
     with served(ledger, api, port):
         client = factory_for(api, 30.0)("api", HOST_KEY)
@@ -122,8 +120,7 @@ def _delivery(secret: str, prediction: dict, *, age: float = 0.0) -> tuple[dict,
             "content-type": "application/json"}, body
 
 
-def test_forged_stale_malformed_and_oversized_deliveries_are_refused_and_change_nothing(api, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_forged_stale_malformed_and_oversized_deliveries_are_refused_and_change_nothing(api, ledger):
     port = free_port()
     url = f"http://127.0.0.1:{port}/webhooks/wavespeed"
     with served(ledger, api, port) as pg:
@@ -150,8 +147,7 @@ def test_forged_stale_malformed_and_oversized_deliveries_are_refused_and_change_
     assert after == before
 
 
-def test_a_duplicated_delivery_records_and_downloads_once(api, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_a_duplicated_delivery_records_and_downloads_once(api, ledger):
     api.faults.add("webhook:duplicate")
     with served(ledger, api, free_port()) as pg:
         outcome = _run(pg)
@@ -165,8 +161,7 @@ def test_a_duplicated_delivery_records_and_downloads_once(api, tmp_path):
     assert api.count_endpoint("download") == 1 and api.count_endpoint("result") == 0
 
 
-def test_a_dropped_delivery_falls_back_to_polling_and_completes_once(api, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_a_dropped_delivery_falls_back_to_polling_and_completes_once(api, ledger):
     with served(ledger, api, free_port(), margin=1.0) as pg:
         # A first run teaches the ledger how long such a task takes (about a second here, not the contract's
         # typical time), so the fallback starts soon after the expected end plus the margin.
@@ -181,8 +176,7 @@ def test_a_dropped_delivery_falls_back_to_polling_and_completes_once(api, tmp_pa
     assert job.status == "completed" and api.webhook_deliveries(job.request_id) == []
 
 
-def test_a_job_submitted_before_a_restart_is_completed_by_a_delivery_after_it(api, tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_a_job_submitted_before_a_restart_is_completed_by_a_delivery_after_it(api, ledger_factory, ledger):
     port = free_port()
     api.faults.add("webhook:delay:4")
     with served(ledger, api, port) as pg:
@@ -196,7 +190,7 @@ def test_a_job_submitted_before_a_restart_is_completed_by_a_delivery_after_it(ap
     (job,) = ledger.jobs()
     assert not job.has_video
     SECRETS.clear()  # a new process remembers nothing
-    with served(Ledger(tmp_path / "ledger.sqlite3"), api, port):
+    with served(ledger_factory(), api, port):  # the same ledger, opened anew
         deadline = time.monotonic() + 20
         while not ledger.get(job.id).has_video and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -205,12 +199,12 @@ def test_a_job_submitted_before_a_restart_is_completed_by_a_delivery_after_it(ap
     assert api.count_endpoint("result") == 0 and api.submits == 1
 
 
-def test_the_local_preview_never_waits_for_a_webhook(local_api_factory, tmp_path):
+def test_the_local_preview_never_waits_for_a_webhook(local_api_factory, ledger):
     """On a Space the public URL is set, but the embedded preview calls only loopback: its runs must poll at once."""
     from playground.session import LOCAL_LABEL
 
     api = local_api_factory(timing="realistic", speed=0.04, render="protocol")
-    pg = Playground(client_factory=factory_for(api, 30.0), ledger=Ledger(tmp_path / "ledger.sqlite3"), caps=Caps(),
+    pg = Playground(client_factory=factory_for(api, 30.0), ledger=ledger, caps=Caps(),
                     owner_key="", webhook_url="https://someone.hf.space/webhooks/wavespeed")
     outcome = pg.run(IMAGE, "static camera", None, CHEAP, batch=1, payer=pg.payer(LOCAL_LABEL, ""), session="s")
     (result,) = outcome.results

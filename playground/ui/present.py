@@ -10,6 +10,7 @@ from typing import Any
 from ..contract import MODELS, RESOLUTIONS, SPICY
 from ..pricing import Quote, format_usd, quote
 from ..session import Job, Result, RunForm, RunOutcome
+from ..status import COMPLETED
 
 HISTORY_HEADERS = ["job", "when", "status", "resolution", "s", "audio", "seed", "cost", "request id", "video",
                    "prompt", "model", "from"]
@@ -152,7 +153,7 @@ def inference_text(ms: int | None) -> str:
 
 def response_json(result: Result) -> dict:
     """The API's response for ``result``, as the ledger recorded it."""
-    return {"id": result.request_id, "model": result.model, "status": "completed", "outputs": [result.output_url],
+    return {"id": result.request_id, "model": result.model, "status": COMPLETED, "outputs": [result.output_url],
             "has_nsfw_contents": [result.nsfw], "timings": {"inference": result.inference_ms},
             "reused_from_ledger": result.reused}
 
