@@ -6,7 +6,8 @@ the account; :data:`playground.webhooks.SECRETS` holds secrets in memory only), 
 oversized or malformed delivery is refused (400/401/413) and changes nothing. A verified delivery of a task the
 ledger does not know yet, while a request of that key was sent and its reply (the task id) is not recorded, is
 answered 503 with ``Retry-After``: the service delivers it again, by when the id is recorded. Any other verified
-delivery of an unknown task is acknowledged and ignored. Deliveries are idempotent by task id.
+delivery of an unknown task is acknowledged and ignored. Deliveries are idempotent by task id, across every process
+and replica sharing the ledger (:meth:`playground.jobs.Ledger.record_delivery`).
 
 A verified delivery wakes the ``generate`` or run waiting for that task in this process, which downloads the video
 with no result GET. When nobody waits (the visitor closed the tab, or the app restarted since the submit), the
@@ -18,7 +19,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -64,7 +64,6 @@ class WebhookReceiver:
         self.secrets, self.inbox, self.grace = secrets, inbox, grace
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="webhook-receiver")
         self._lock = threading.Lock()
-        self._handled: OrderedDict[str, None] = OrderedDict()
         self._stopping = threading.Event()
         self.received = self.accepted = 0
 
@@ -88,12 +87,10 @@ class WebhookReceiver:
         except WebhookRejected as exc:
             log.warning("webhook refused: %s", exc)
             return Answer(exc.status or 401, str(exc))
+        # Recorded once in the ledger, whichever process or replica it reaches: repeats are acknowledged, never redone.
+        if not self.ledger.record_delivery(task_id, prediction):
+            return Answer(200, "duplicate: already handled")
         with self._lock:
-            if task_id in self._handled:
-                return Answer(200, "duplicate: already handled")
-            self._handled[task_id] = None
-            while len(self._handled) > 10_000:
-                self._handled.popitem(last=False)
             self.accepted += 1
         try:
             self._pool.submit(self._complete, job.id, prediction)
