@@ -3,20 +3,49 @@ package installed from a wheel. Plain helpers (no fixtures) are in support.py.""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from install_support import remove_newcomer_homes
+from support import STARTED, end_started, make_image, start_local_api, worker_id
 from support import fast_poll as _fast_poll
-from support import make_image, start_local_api
+
+# Test files import this folder's helpers as `support` and as `tests.support`: one module under both names, so that
+# there is one registry of started processes.
+sys.modules.setdefault("tests.support", sys.modules["support"])
+
+# Everything a test run writes to the temp dir (pytest's tmp_path, Gradio's uploads, chromium's profiles, the local
+# API's files, subprocesses' temp files) goes into one folder of this run, removed at its end: nothing is left in
+# /tmp. The controller makes it; pytest-xdist workers and every subprocess inherit it through TMPDIR.
+if "PYTEST_XDIST_WORKER" not in os.environ:
+    RUN_TMP = Path(tempfile.mkdtemp(prefix="seedance-tests-"))
+    os.environ["TMPDIR"] = str(RUN_TMP)
+    tempfile.tempdir = None  # forget the temp dir Python already chose
+    atexit.register(shutil.rmtree, RUN_TMP, ignore_errors=True)
 
 # Gradio names an upload's cache folder by its content, and an app that closes deletes its cache: two workers' apps
 # given the same sample would delete each other's copy. Each xdist worker gets a Gradio cache of its own.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    import tempfile
+os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix=f"gradio-{worker_id()}-")
 
-    os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix=f"gradio-{os.environ['PYTEST_XDIST_WORKER']}-")
+
+@pytest.fixture(autouse=True)
+def _end_the_tests_processes():
+    """Every subprocess a test started (support.spawn / run_process) is ended with its process group at teardown,
+    when the test passed, failed or timed out (pytest-timeout's signal method lets teardown run)."""
+    since = len(STARTED)
+    yield
+    end_started(since)
+
+
+def pytest_unconfigure(config):
+    end_started()
+    remove_newcomer_homes()
 
 
 def draw_png(path: Path, width: int = 800, height: int = 450) -> Path:

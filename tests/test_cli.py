@@ -12,10 +12,9 @@ import pytest
 from playground.jobs import Ledger
 from playground.local import LocalConfig, start_server
 from playground.media import probe
-from tests.support import make_image
+from tests.support import KEY, make_image, run_process, spawn
 
 ROOT = Path(__file__).resolve().parents[1]
-KEY = "sk-cli-test-key-abcdef0123456789"
 
 
 def _env(home: Path, url: str | None = None) -> dict:
@@ -28,9 +27,8 @@ def _env(home: Path, url: str | None = None) -> dict:
     return env
 
 
-def _cli(*args, env, timeout=120):
-    return subprocess.run([sys.executable, "-m", "playground", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+def _cli(*args, env, timeout=300):
+    return run_process([sys.executable, "-m", "playground", *args], env=env, timeout=timeout, cwd=ROOT)
 
 
 @pytest.fixture
@@ -81,9 +79,8 @@ def test_a_process_killed_while_waiting_is_finished_by_resume_in_a_new_process(t
     with start_server(LocalConfig(timing="realistic", speed=0.25)) as srv:  # ~5 s at 480p 4 s
         image = make_image(tmp_path / "in.png")
         env = _env(tmp_path / "home", srv.url)
-        proc = subprocess.Popen([sys.executable, "-m", "playground", "generate", str(image), "--resolution", "480p",
-                                 "--duration", "4"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        proc = spawn([sys.executable, "-m", "playground", "generate", str(image), "--resolution", "480p",
+                      "--duration", "4"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         ledger_path = tmp_path / "home" / "ledger.sqlite3"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

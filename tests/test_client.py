@@ -22,9 +22,8 @@ from playground.jobs import Ledger
 from playground.local import LocalConfig, start_server
 from playground.media import probe
 from playground.pipeline import generate
-from tests.support import make_image, start_local_api
+from tests.support import KEY, local_client, make_image, start_local_api
 
-KEY = "sk-test-client-0123456789abcdef"
 FAST_RETRY = RetryPolicy(attempts=6, base_delay=0.05, max_delay=0.2)
 
 
@@ -37,7 +36,7 @@ def server():
 @pytest.fixture
 def client(server):
     server.faults.clear()
-    return Client(api_key=KEY, base_url=server.url, retry=FAST_RETRY, poll=PollSchedule(floor=0.1))
+    return local_client(server, retry=FAST_RETRY, poll=PollSchedule(floor=0.1))
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +261,7 @@ def test_the_key_appears_nowhere(server, image, tmp_path, caplog, monkeypatch):
 
 @pytest.mark.full_render
 def test_video_sizes_follow_the_contract_through_the_client(local_api, tmp_path):
-    client = Client(api_key=KEY, base_url=local_api.url, retry=FAST_RETRY, poll=PollSchedule(floor=0.1))
+    client = local_client(local_api, retry=FAST_RETRY, poll=PollSchedule(floor=0.1))
     portrait = make_image(tmp_path / "portrait.png", (600, 1000))
     result, _ = _generate(client, portrait, tmp_path, resolution="720p")
     info = probe(result.video_path)

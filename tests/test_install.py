@@ -4,10 +4,10 @@ environment, used from a folder outside the checkout."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 from install_support import ROOT, build_wheel, make_venv, newcomer_env, newcomer_home
+from support import run_process
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +78,7 @@ def test_an_editable_install_and_a_git_url_install_work(outside, tmp_path_factor
 
     # A git URL installs what is committed: clone the checkout's HEAD so the test does not depend on local edits.
     clone = tmp_path_factory.mktemp("repo") / "seedance"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
+    assert run_process(["git", "clone", "-q", str(ROOT), str(clone)], timeout=300).returncode == 0
     from_git = make_venv(tmp_path_factory.mktemp("venv-git"), f"git+file://{clone}")
     out = from_git.run(from_git.python, "-c", "import playground; print(playground.__file__)", cwd=cwd, env=env)
     assert out.returncode == 0 and out.stdout.startswith(str(from_git.path)), out.stderr

@@ -9,19 +9,16 @@ import time
 
 import pytest
 import requests
-from wavespeed import Client
 
 from playground import contract, pricing
 from playground.contract import SPICY
 from playground.local import LocalConfig, start_server
 from playground.media import probe
-from tests.support import call, download, submit, wait_until_done  # their default key is KEY
-
-KEY = "test-key"
+from tests.support import KEY, call, download, sdk_client, submit, wait_until_done  # their default key is KEY
 
 
-def sdk(server, key: str = KEY) -> Client:
-    return Client(api_key=key, base_url=server.url, retry_interval=0.05)
+def sdk(server, key: str = KEY):
+    return sdk_client(server, key, retry_interval=0.05)
 
 
 @pytest.mark.full_render

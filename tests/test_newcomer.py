@@ -16,6 +16,7 @@ import requests
 from browser_support import SAMPLES, choose_480p_4s_silent, chromium, free_port, open_page
 from install_support import ROOT, newcomer_env, newcomer_home
 from PIL import Image
+from support import end, spawn
 
 from playground.contract import output_size
 from playground.media import probe
@@ -30,7 +31,7 @@ def app_as_a_newcomer_starts_it() -> Iterator[tuple[str, Path]]:
     env = newcomer_env(home, GRADIO_SERVER_PORT=str(port))
     log = home / "app.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = spawn([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 90
@@ -44,11 +45,7 @@ def app_as_a_newcomer_starts_it() -> Iterator[tuple[str, Path]]:
             pytest.fail("the app did not answer within 90 s:\n" + log.read_text())
         yield url, home
     finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(15)
-        if proc.poll() is None:
-            proc.kill()
+        end(proc)
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -13,9 +13,7 @@ from playground.local import LocalConfig, start_server
 from playground.media import probe, read_frames
 from playground.pipeline import generate, resume
 from playground.pricing import estimate_cost
-from tests.support import GenerateEnv, fast_poll, make_image
-
-KEY = "test-key-pipeline"
+from tests.support import KEY, GenerateEnv, fast_poll, make_image
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 from install_support import ROOT, InstalledUser, newcomer_env, newcomer_home
-from support import make_image, preferred_port
+from support import end, make_image, preferred_port, run_process, spawn
 
 pytestmark = pytest.mark.slow
 
@@ -40,8 +40,8 @@ def serving(argv: str, *, cwd: Path, env: dict[str, str], url: str, timeout: flo
     """Run a long-lived README command in the background until ``url`` answers; stop it afterwards."""
     log = Path(tempfile.mkstemp(prefix="readme-serve-", suffix=".log")[1])
     with open(log, "wb") as out:
-        proc = subprocess.Popen(["bash", "-c", f"exec {argv}" if "&&" not in argv else argv], cwd=cwd, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = spawn(["bash", "-c", f"exec {argv}" if "&&" not in argv else argv], cwd=cwd, env=env, stdout=out,
+                     stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -53,17 +53,13 @@ def serving(argv: str, *, cwd: Path, env: dict[str, str], url: str, timeout: flo
             time.sleep(0.3)
         yield
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, 15)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
+        end(proc)
+        log.unlink(missing_ok=True)
 
 
 def run(argv: list[str] | str, *, cwd: Path, env: dict[str, str], timeout: float = 300) -> str:
-    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-                          shell=isinstance(argv, str), executable="/bin/bash" if isinstance(argv, str) else None)
+    done = run_process(["/bin/bash", "-c", argv] if isinstance(argv, str) else argv, cwd=cwd, env=env,
+                       timeout=timeout)
     assert done.returncode == 0, f"{argv!r} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout
 
@@ -167,8 +163,7 @@ def test_the_papermill_command(tmp_path):
 def test_the_benchmark_commands(index):
     line = commands(blocks("bash")[4])[index]
     env = newcomer_env(newcomer_home())
-    done = subprocess.run(line, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, shell=True,
-                          executable="/bin/bash")
+    done = run_process(["/bin/bash", "-c", line], cwd=ROOT, env=env, timeout=600)
     # Exit 1 is a benchmark's verdict (a target missed on a busy shared machine), printed with its figures.
     assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr[-3000:]
     assert re.search(r"ratio|x real|/ ideal|wall", done.stdout), done.stdout[-3000:]

@@ -8,7 +8,6 @@ A must never take B's task, pay-recorded, as its own.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -22,9 +21,8 @@ from playground.errors import NotFound, SubmitOutcomeUnknown, ValidationError
 from playground.jobs import Ledger
 from playground.local import LocalConfig, start_server
 from playground.pipeline import claim, generate, resume
-from tests.support import make_image, start_local_api
+from tests.support import KEY, make_image, run_process, start_local_api
 
-KEY = "sk-reconcile-test-0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = {"resolution": "480p", "duration": 4, "generate_audio": False}
 
@@ -200,8 +198,7 @@ def test_the_cli_history_shows_the_candidates_and_claim_records_one(tmp_path):
                    WAVESPEED_BASE_URL=srv.url)
 
         def cli(*args):
-            return subprocess.run([sys.executable, "-m", "playground", *args], env=env, capture_output=True,
-                                  text=True, timeout=120, cwd=ROOT)
+            return run_process([sys.executable, "-m", "playground", *args], env=env, timeout=300, cwd=ROOT)
 
         history = cli("history")
         assert history.returncode == 0, history.stderr

@@ -15,9 +15,8 @@ from playground.local import LocalConfig, start_server
 from playground.pipeline import Result, read_media
 from playground.runner import END_PHASES, Runner
 from playground.status import CREATED, PROCESSING, REJECTED
-from tests.support import make_image
+from tests.support import KEY, make_image
 
-KEY = "test-key-runner"
 SMALL = {"resolution": "480p", "duration": 4, "generate_audio": False}
 FAST_POLLS = PollSchedule(floor=0.05, max_gap=0.2)
 

@@ -35,16 +35,15 @@ from playground.sweep import (  # noqa: E402
     seed_sweep,
     sweep_cost,
 )
-from tests.support import GenerateEnv  # noqa: E402
+from tests.support import KEY, GenerateEnv, local_client  # noqa: E402
 
-KEY = "test-key-sweep"
 SMALL = {"resolution": "480p", "duration": 4, "generate_audio": True}
 PRICE_480P_4S = estimate_cost(SPICY, SMALL)
 
 
 def make_client(server) -> Client:
     # The contract's typical times put the first poll of a first 480p job ~7 s out; the local API is done in ~1 s.
-    return Client(api_key=KEY, base_url=server.url, poll=PollSchedule(max_gap=0.3))
+    return local_client(server, poll=PollSchedule(max_gap=0.3))
 
 
 @pytest.fixture
