@@ -38,9 +38,9 @@ os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix=f"gradio-{worker_id()}-"
 def _end_the_tests_processes():
     """Every subprocess a test started (support.spawn / run_process) is ended with its process group at teardown,
     when the test passed, failed or timed out (pytest-timeout's signal method lets teardown run)."""
-    since = len(STARTED)
+    before = frozenset(id(proc) for proc in STARTED)  # a module's server outlives each of its tests
     yield
-    end_started(since)
+    end_started(keep=before)
 
 
 def pytest_unconfigure(config):

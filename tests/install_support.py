@@ -61,9 +61,10 @@ def newcomer_env(home: Path, **extra: str) -> dict[str, str]:
 
 @dataclass
 class Venv:
-    """A virtual environment with the package installed from a built wheel."""
+    """A virtual environment with the package installed from a built wheel (``wheel``, when known)."""
 
     path: Path
+    wheel: Path | None = None
 
     @property
     def python(self) -> str:
@@ -139,4 +140,4 @@ def shared_installed_venv(tmp_path_factory) -> Venv:
             wheel = build_wheel(Path(tempfile.mkdtemp(prefix="dist-", dir=root)))
             make_venv(where, str(wheel))
             done.write_text(str(wheel))
-    return Venv(where)
+    return Venv(where, Path(done.read_text()))

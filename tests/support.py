@@ -184,10 +184,11 @@ def end(proc: subprocess.Popen, grace: float = 10.0) -> None:
         STARTED.remove(proc)
 
 
-def end_started(since: int = 0) -> None:
-    """End every process :func:`spawn` started (from the ``since``-th on) that is still registered."""
-    for proc in STARTED[since:][::-1]:
-        end(proc, grace=5.0)
+def end_started(keep: frozenset[int] = frozenset()) -> None:
+    """End every process :func:`spawn` started that is still registered, except those whose ids are in ``keep``."""
+    for proc in STARTED[::-1]:
+        if id(proc) not in keep:
+            end(proc, grace=5.0)
 
 
 def run_process(argv, *, timeout: float, text: bool = True, **kwargs) -> subprocess.CompletedProcess:

@@ -139,7 +139,7 @@ def test_failed_tasks_raise_task_failed_with_code_and_readable_text(server, clie
 
 
 def test_an_unknown_key_is_an_auth_error_and_short_credit_is_insufficient_credits(image, tmp_path):
-    with start_server(LocalConfig(keys=frozenset({"good-key"}), balance=0.05)) as srv:
+    with start_server(LocalConfig(keys=frozenset({"good-key"}), balance=0.05, render="protocol")) as srv:
         bad = Client(api_key="sk-wrong-key-should-not-leak", base_url=srv.url, retry=FAST_RETRY)
         with pytest.raises(AuthError) as err:
             bad.balance()

@@ -6,15 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from install_support import ROOT, build_wheel, make_venv, newcomer_env, newcomer_home
+from install_support import ROOT, make_venv, newcomer_env, newcomer_home
 from support import run_process
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory):
-    return build_wheel(tmp_path_factory.mktemp("dist"))
+def wheel(installed_venv):
+    """The wheel the shared venv was installed from (built once per run by ``pip wheel`` of the checkout)."""
+    return installed_venv.wheel
 
 
 @pytest.fixture(scope="module")

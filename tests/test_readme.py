@@ -7,9 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shlex
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,6 +21,9 @@ from support import end, make_image, preferred_port, run_process, spawn
 pytestmark = pytest.mark.slow
 
 README = ROOT / "README.md"
+# The local preview's protocol render (every clip one tiny valid MP4) for the examples whose tests look at what they
+# print and write, not at the pictures in a clip: the renderer has its own tests (test_render.py).
+PROTOCOL_RENDER = {"PLAYGROUND_LOCAL_RENDER": "protocol"}
 
 
 def blocks(language: str) -> list[str]:
@@ -70,7 +71,7 @@ def user(installed_venv, tmp_path_factory):
     home = newcomer_home()
     folder = tmp_path_factory.mktemp("user")
     make_image(folder / "cat.png", (1024, 768))
-    env = newcomer_env(home)
+    env = newcomer_env(home, **PROTOCOL_RENDER)
     env["PATH"] = f"{installed_venv.bin}{os.pathsep}{env['PATH']}"
     return InstalledUser(folder, env, installed_venv)
 
@@ -80,20 +81,31 @@ def test_the_readme_has_exactly_the_blocks_this_file_runs():
     assert len(re.findall(r"^```\w+$", README.read_text(), re.M)) == 10
 
 
-def test_the_two_set_up_commands(tmp_path):
+@pytest.fixture(scope="module")
+def served_app() -> Iterator[str]:
+    """The README's first command, run as written in the checkout with a newcomer's environment, serving until this
+    module's tests are done (the set-up test and the gradio_client example share it): its URL."""
+    start = blocks("bash")[0]
+    with preferred_port(7860) as port:
+        env = newcomer_env(newcomer_home(), **PROTOCOL_RENDER,
+                           **({} if port == 7860 else {"GRADIO_SERVER_PORT": str(port)}))
+        url = f"http://127.0.0.1:{port}/"
+        with serving(start, cwd=ROOT, env=env, url=url, timeout=240):
+            yield url
+
+
+def test_the_two_set_up_commands(served_app):
     start, run_tests = blocks("bash")[:2]
     assert run_tests == "bash tests/run.sh"
     assert "bash tests/run.sh" in (ROOT / ".ci" / "run").read_text()
     assert start == "pip install -r requirements.txt && python app.py"
-    with preferred_port(7860) as port:
-        env = newcomer_env(newcomer_home(), **({} if port == 7860 else {"GRADIO_SERVER_PORT": str(port)}))
-        with serving(start, cwd=ROOT, env=env, url=f"http://127.0.0.1:{port}/", timeout=240):
-            page = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
-            assert page.ok and "Seedance" in page.text
+    page = requests.get(served_app, timeout=30)
+    assert page.ok and "Seedance" in page.text
 
 
 def test_the_python_example_makes_a_video(user):
     folder, env, venv = user
+    env = {k: v for k, v in env.items() if k not in PROTOCOL_RENDER}  # this one looks at the video: a real render
     out = run([venv.python, "-c", blocks("python")[0]], cwd=folder, env=env)
     path, seed, request_id, cost = out.split()
     assert Path(path).is_file() and Path(path).stat().st_size > 10_000
@@ -121,15 +133,12 @@ def test_the_command_line_block_and_the_sdk_against_the_local_api(user):
             assert requests.get(video_url, timeout=30).content[4:8] == b"ftyp"
 
 
-def test_the_gradio_client_example_against_the_running_app(user):
+def test_the_gradio_client_example_against_the_running_app(user, served_app):
     folder, env, venv = user
     code = blocks("python")[1]
-    with preferred_port(7860) as port:
-        app_env = {**env, "GRADIO_SERVER_PORT": str(port)}
-        code = code.replace("127.0.0.1:7860", f"127.0.0.1:{port}")
-        with serving(f"{shlex.quote(sys.executable)} app.py", cwd=ROOT, env=app_env,
-                     url=f"http://127.0.0.1:{port}/"):
-            lines = run([venv.python, "-c", code], cwd=folder, env=env).strip().splitlines()
+    assert 'Client("http://127.0.0.1:7860/")' in code
+    code = code.replace("http://127.0.0.1:7860/", served_app)
+    lines = run([venv.python, "-c", code], cwd=folder, env=env).strip().splitlines()
     assert float(lines[-3]) == pytest.approx(0.048)
     video, seed, request_id, cost = lines[-2].split()
     assert video.endswith(".mp4") and int(seed) >= 0 and request_id and float(cost) == pytest.approx(0.048)
@@ -147,7 +156,7 @@ def test_the_sweep_example(user):
 
 def test_the_papermill_command(tmp_path):
     (line,) = commands(blocks("bash")[3])
-    env = newcomer_env(newcomer_home())
+    env = newcomer_env(newcomer_home(), **PROTOCOL_RENDER)
     try:
         run(line, cwd=ROOT, env=env, timeout=600)
         out_dir = ROOT / "notebooks" / "seed_sweep_output"

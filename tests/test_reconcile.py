@@ -150,7 +150,7 @@ def test_claim_checks_the_task_at_the_api_and_refuses_one_another_row_holds(serv
 
 
 def test_reconcile_without_inputs_claims_only_the_single_task_created_after_the_send(tmp_path):
-    with start_server(LocalConfig(history_inputs=False)) as srv:
+    with start_server(LocalConfig(history_inputs=False, render="protocol")) as srv:
         a = _client(srv)
         url = a.upload(make_image(tmp_path / "in.png"))
         early = a.submit(SPICY, {"image": url, "seed": 1, **PARAMS})
@@ -169,7 +169,7 @@ def test_reconcile_without_inputs_claims_only_the_single_task_created_after_the_
 
 
 def test_reconcile_with_inputs_rejects_a_task_whose_image_differs(tmp_path):
-    with start_server(LocalConfig()) as srv:
+    with start_server(LocalConfig(render="protocol")) as srv:
         a = _client(srv)
         url_1 = a.upload(make_image(tmp_path / "one.png", seed=1))
         url_2 = a.upload(make_image(tmp_path / "two.png", seed=2))
@@ -185,7 +185,7 @@ def test_reconcile_with_inputs_rejects_a_task_whose_image_differs(tmp_path):
 
 def test_the_cli_history_shows_the_candidates_and_claim_records_one(tmp_path):
     home = tmp_path / "home"
-    with start_server(LocalConfig()) as srv:
+    with start_server(LocalConfig(render="protocol")) as srv:
         a = _client(srv)
         url = a.upload(make_image(tmp_path / "in.png"))
         one = a.submit(SPICY, {"image": url, "seed": 5, **PARAMS})

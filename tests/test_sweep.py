@@ -161,7 +161,7 @@ def test_a_rate_limited_wait_is_never_resubmitted_and_the_next_run_collects_the_
 
 def test_a_sweep_that_stopped_mid_flight_resumes_its_tasks_instead_of_paying_again(tmp_path):
     # Realistic timing: a 480p 4 s task takes ~1 s, so a short wait leaves it at the API, as a crash would.
-    with start_server(LocalConfig(timing="realistic", speed=0.05, concurrency=4)) as server:
+    with start_server(LocalConfig(timing="realistic", speed=0.05, concurrency=4, render="protocol")) as server:
         client = make_client(server)
         ledger = Ledger(tmp_path / "ledger.sqlite3")
         image = demo_image(tmp_path / "demo.png")
@@ -177,7 +177,7 @@ def test_a_sweep_that_stopped_mid_flight_resumes_its_tasks_instead_of_paying_aga
 
 
 def test_never_more_tasks_at_the_api_than_the_concurrency(tmp_path):
-    with start_server(LocalConfig(timing="realistic", speed=0.02, concurrency=8)) as server:
+    with start_server(LocalConfig(timing="realistic", speed=0.02, concurrency=8, render="protocol")) as server:
         client = make_client(server)
         ledger = Ledger(tmp_path / "ledger.sqlite3")
         image = demo_image(tmp_path / "demo.png")

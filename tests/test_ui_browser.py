@@ -116,7 +116,7 @@ def test_a_non_image_upload_is_refused_readably_and_sends_nothing(browser, local
 def test_two_visitors_with_two_keys_pay_each_with_their_own(browser, tmp_path, caplog, capfd):
     k1, k2 = "wsk-alice-4b1e9c0d7a", "wsk-bob-93f2aa61c8"
     caplog.set_level(logging.DEBUG)
-    with start_server(LocalConfig(timing="instant", keys=frozenset({k1, k2}))) as server:
+    with start_server(LocalConfig(timing="instant", keys=frozenset({k1, k2}), render="protocol")) as server:
         demo = build_app(client_factory=client_factory_for(server), ledger=Ledger(tmp_path / "ledger.sqlite3"),
                          caps=Caps(), owner_key="")
         with launched(demo) as app:
@@ -154,7 +154,7 @@ def test_two_visitors_with_two_keys_pay_each_with_their_own(browser, tmp_path, c
 
 
 def test_cancel_stops_the_wait_and_the_job_can_be_resumed_from_history(browser, tmp_path):
-    with start_server(LocalConfig(timing="realistic", speed=0.4)) as server:
+    with start_server(LocalConfig(timing="realistic", speed=0.4, render="protocol")) as server:
         ledger = Ledger(tmp_path / "ledger.sqlite3")
         demo = build_app(client_factory=client_factory_for(server), ledger=ledger, caps=Caps(), owner_key="")
         with launched(demo) as app:
@@ -180,7 +180,7 @@ def test_cancel_stops_the_wait_and_the_job_can_be_resumed_from_history(browser, 
 
 def test_a_key_is_remembered_on_this_browser_only_when_asked(browser, tmp_path):
     key = "wsk-carol-5d2e7f10aa"
-    with start_server(LocalConfig(timing="instant")) as server:
+    with start_server(LocalConfig(timing="instant", render="protocol")) as server:
         demo = build_app(client_factory=client_factory_for(server), ledger=Ledger(tmp_path / "ledger.sqlite3"),
                          caps=Caps(), owner_key="")
         with launched(demo) as app:
