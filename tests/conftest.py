@@ -99,6 +99,23 @@ def shared_local_api():
 
 
 @pytest.fixture(scope="session")
+def _chromium():
+    from browser_support import chromium
+
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def browser(_chromium):
+    """One headless chromium for every browser test of this process (they share one pytest-xdist worker); the pages
+    a test opened are closed at its teardown. Skips (or fails, with PLAYGROUND_REQUIRE_BROWSER=1) without chromium."""
+    yield _chromium
+    for context in _chromium.contexts:
+        context.close()
+
+
+@pytest.fixture(scope="session")
 def fast_poll():
     """A poll schedule that asks every 0.05 to 0.2 s (the production one waits seconds for a local job)."""
     return _fast_poll()
@@ -174,3 +191,28 @@ def pytest_sessionstart(session):
 
     threading.Thread(target=shared_installed_venv, args=(config._tmp_path_factory,), daemon=True,
                      name="build-wheel-venv").start()
+
+
+# --- where the CPU goes ---------------------------------------------------------------------------------------------
+
+CPU_REPORT = os.environ.get("PLAYGROUND_TEST_CPU_REPORT")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With PLAYGROUND_TEST_CPU_REPORT=path, each test's CPU seconds (this process's threads and the subprocesses it
+    waited for) and wall seconds are appended to ``path``, one tab-separated line each: ``sort -rn path | head``."""
+    if not CPU_REPORT:
+        yield
+        return
+    import resource
+    import time
+
+    def cpu() -> float:
+        return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                     resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+    start, started = cpu(), time.monotonic()
+    yield
+    with open(CPU_REPORT, "a") as report:
+        report.write(f"{cpu() - start:.2f}\t{time.monotonic() - started:.1f}\t{item.nodeid}\n")

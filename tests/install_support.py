@@ -74,7 +74,7 @@ class Venv:
     def bin(self) -> Path:
         return self.path / "bin"
 
-    def run(self, *args: str, cwd: Path, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+    def run(self, *args: str, cwd: Path, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
         env = {**env, "PATH": f"{self.bin}{os.pathsep}{env.get('PATH', '')}"}
         return run_process(list(args), cwd=cwd, env=env, timeout=timeout)
 

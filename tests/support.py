@@ -131,7 +131,7 @@ def result(server, task_id: str, *, key: str = KEY) -> requests.Response:
     return call(server, "GET", f"/api/v3/predictions/{task_id}/result", key=key)
 
 
-def wait_until_done(server, task_id: str, *, key: str = KEY, timeout: float = 60) -> dict:
+def wait_until_done(server, task_id: str, *, key: str = KEY, timeout: float = 180) -> dict:
     """Poll a task's result every 0.05 s until it is no longer created/processing; its ``data``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -82,7 +82,7 @@ def test_a_process_killed_while_waiting_is_finished_by_resume_in_a_new_process(t
         proc = spawn([sys.executable, "-m", "playground", "generate", str(image), "--resolution", "480p",
                       "--duration", "4"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         ledger_path = tmp_path / "home" / "ledger.sqlite3"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if ledger_path.exists():
                 jobs = Ledger(ledger_path).jobs()

@@ -37,7 +37,7 @@ def commands(block: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def serving(argv: str, *, cwd: Path, env: dict[str, str], url: str, timeout: float = 90) -> Iterator[None]:
+def serving(argv: str, *, cwd: Path, env: dict[str, str], url: str, timeout: float = 300) -> Iterator[None]:
     """Run a long-lived README command in the background until ``url`` answers; stop it afterwards."""
     log = Path(tempfile.mkstemp(prefix="readme-serve-", suffix=".log")[1])
     with open(log, "wb") as out:
@@ -58,7 +58,7 @@ def serving(argv: str, *, cwd: Path, env: dict[str, str], url: str, timeout: flo
         log.unlink(missing_ok=True)
 
 
-def run(argv: list[str] | str, *, cwd: Path, env: dict[str, str], timeout: float = 300) -> str:
+def run(argv: list[str] | str, *, cwd: Path, env: dict[str, str], timeout: float = 600) -> str:
     done = run_process(["/bin/bash", "-c", argv] if isinstance(argv, str) else argv, cwd=cwd, env=env,
                        timeout=timeout)
     assert done.returncode == 0, f"{argv!r} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
@@ -90,7 +90,7 @@ def served_app() -> Iterator[str]:
         env = newcomer_env(newcomer_home(), **PROTOCOL_RENDER,
                            **({} if port == 7860 else {"GRADIO_SERVER_PORT": str(port)}))
         url = f"http://127.0.0.1:{port}/"
-        with serving(start, cwd=ROOT, env=env, url=url, timeout=240):
+        with serving(start, cwd=ROOT, env=env, url=url, timeout=600):
             yield url
 
 
