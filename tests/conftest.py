@@ -68,20 +68,21 @@ def make_png(tmp_path):
 
 
 @pytest.fixture
-def local_api_factory():
+def local_api_factory(request):
     """Start local APIs for one test: ``local_api_factory(timing="realistic", speed=0.1, faults=...)`` takes any
-    :class:`LocalConfig` field (``render="protocol"`` where the checkout has it) and returns a running server; all
-    are stopped after the test."""
+    :class:`LocalConfig` field and returns a running server; all are stopped after the test. Their tasks end with one
+    tiny shared clip (protocol render) unless the test is marked ``full_render`` or asks for ``render="full"``: only
+    tests that look at the video pay for rendering it."""
+    render = "full" if request.node.get_closest_marker("full_render") else "protocol"
     with contextlib.ExitStack() as stack:
-        yield lambda port=0, **fields: stack.enter_context(start_local_api(port, **fields))
+        yield lambda port=0, **fields: stack.enter_context(start_local_api(port, **{"render": render, **fields}))
 
 
 @pytest.fixture
-def local_api(local_api_factory, request):
-    """A fresh local API with instant timing, stopped after the test. Its tasks end with one tiny shared clip
-    (protocol render) unless the test is marked ``full_render``: only tests that look at the video pay for it."""
-    render = "full" if request.node.get_closest_marker("full_render") else "protocol"
-    return local_api_factory(timing="instant", render=render)
+def local_api(local_api_factory):
+    """A fresh local API with instant timing, stopped after the test (protocol render unless marked
+    ``full_render``)."""
+    return local_api_factory(timing="instant")
 
 
 @pytest.fixture
@@ -93,8 +94,9 @@ def protocol_api(local_api_factory):
 
 @pytest.fixture(scope="session")
 def shared_local_api():
-    """One local API for the whole session, for tests that only read (use ``local_api`` to change faults)."""
-    with start_local_api(timing="instant", balance=1000.0) as server:
+    """One local API for the whole session, for tests that only read (use ``local_api`` to change faults); protocol
+    render: none of them looks at a clip."""
+    with start_local_api(timing="instant", balance=1000.0, render="protocol") as server:
         yield server
 
 
@@ -144,7 +146,7 @@ LONGEST_FIRST = (
     "test_sweep.py::test_grid_sweep",
     "test_sweep.py::test_rank_clips",
     "test_readme.py::test_the_sweep_example",
-    "test_readme.py::test_the_gradio_client_example",
+    "test_readme.py::test_the_set_up_commands",
     "test_readme.py::test_the_papermill_command",
     "test_readme.py::test_the_benchmark_commands",
     "test_readme.py",

@@ -36,6 +36,7 @@ def server(local_api_factory):
     return local_api_factory()
 
 
+@pytest.mark.full_render
 def test_generate_prints_the_video_seed_and_cost_then_history_lists_it(server, tmp_path):
     image = make_image(tmp_path / "in.png")
     env = _env(tmp_path / "home", server.url)

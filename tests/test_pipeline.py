@@ -29,6 +29,7 @@ def env(server, tmp_path):
     return GenerateEnv(client, ledger, image, tmp_path)
 
 
+@pytest.mark.full_render
 def test_generate_makes_the_contracts_video_and_rerunning_the_seed_reproduces_it(server, env):
     client, ledger, image, tmp = env
     events = []

@@ -81,28 +81,6 @@ def test_the_readme_has_exactly_the_blocks_this_file_runs():
     assert len(re.findall(r"^```\w+$", README.read_text(), re.M)) == 10
 
 
-@pytest.fixture(scope="module")
-def served_app() -> Iterator[str]:
-    """The README's first command, run as written in the checkout with a newcomer's environment, serving until this
-    module's tests are done (the set-up test and the gradio_client example share it): its URL."""
-    start = blocks("bash")[0]
-    with preferred_port(7860) as port:
-        env = newcomer_env(newcomer_home(), **PROTOCOL_RENDER,
-                           **({} if port == 7860 else {"GRADIO_SERVER_PORT": str(port)}))
-        url = f"http://127.0.0.1:{port}/"
-        with serving(start, cwd=ROOT, env=env, url=url, timeout=600):
-            yield url
-
-
-def test_the_two_set_up_commands(served_app):
-    start, run_tests = blocks("bash")[:2]
-    assert run_tests == "bash tests/run.sh"
-    assert "bash tests/run.sh" in (ROOT / ".ci" / "run").read_text()
-    assert start == "pip install -r requirements.txt && python app.py"
-    page = requests.get(served_app, timeout=30)
-    assert page.ok and "Seedance" in page.text
-
-
 def test_the_python_example_makes_a_video(user):
     folder, env, venv = user
     env = {k: v for k, v in env.items() if k not in PROTOCOL_RENDER}  # this one looks at the video: a real render
@@ -133,12 +111,25 @@ def test_the_command_line_block_and_the_sdk_against_the_local_api(user):
             assert requests.get(video_url, timeout=30).content[4:8] == b"ftyp"
 
 
-def test_the_gradio_client_example_against_the_running_app(user, served_app):
+def test_the_set_up_commands_serve_the_page_and_the_gradio_client_example_runs_against_it(user):
+    """The README's first command, run as written in the checkout with a newcomer's environment, then its
+    gradio_client example against that app (one app start for both: starting gradio is the costly part)."""
+    start, run_tests = blocks("bash")[:2]
+    assert run_tests == "bash tests/run.sh"
+    assert "bash tests/run.sh" in (ROOT / ".ci" / "run").read_text()
+    assert start == "pip install -r requirements.txt && python app.py"
     folder, env, venv = user
     code = blocks("python")[1]
     assert 'Client("http://127.0.0.1:7860/")' in code
-    code = code.replace("http://127.0.0.1:7860/", served_app)
-    lines = run([venv.python, "-c", code], cwd=folder, env=env).strip().splitlines()
+    with preferred_port(7860) as port:
+        app_env = newcomer_env(newcomer_home(), **PROTOCOL_RENDER,
+                               **({} if port == 7860 else {"GRADIO_SERVER_PORT": str(port)}))
+        url = f"http://127.0.0.1:{port}/"
+        with serving(start, cwd=ROOT, env=app_env, url=url, timeout=600):
+            page = requests.get(url, timeout=30)
+            assert page.ok and "Seedance" in page.text
+            lines = run([venv.python, "-c", code.replace("http://127.0.0.1:7860/", url)], cwd=folder,
+                        env=env).strip().splitlines()
     assert float(lines[-3]) == pytest.approx(0.048)
     video, seed, request_id, cost = lines[-2].split()
     assert video.endswith(".mp4") and int(seed) >= 0 and request_id and float(cost) == pytest.approx(0.048)
