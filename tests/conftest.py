@@ -7,6 +7,7 @@ import atexit
 import contextlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -32,6 +33,16 @@ if "PYTEST_XDIST_WORKER" not in os.environ:
 # Gradio names an upload's cache folder by its content, and an app that closes deletes its cache: two workers' apps
 # given the same sample would delete each other's copy. Each xdist worker gets a Gradio cache of its own.
 os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix=f"gradio-{worker_id()}-")
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# A run stopped with SIGTERM (a CI job's time limit, `kill`) unwinds like Ctrl-C: teardowns end the processes the
+# tests started and the temp folder is removed, instead of dying with them left behind.
+if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, _interrupted)
 
 
 @pytest.fixture(autouse=True)
