@@ -61,6 +61,18 @@ def test_an_installed_wheel_works_from_outside_the_checkout(installed_venv, outs
     assert len(pictures) == 4
 
 
+def test_the_installed_venv_sees_this_interpreters_packages_even_from_inside_a_virtualenv(installed_venv, outside):
+    """The README's SDK example and the notebooks' kernels run on the installed venv's python: it must see the
+    packages of the interpreter running the tests (wavespeed, ipykernel), a virtualenv's as well as a system one's."""
+    import site
+
+    cwd, env = outside
+    probe = installed_venv.run(installed_venv.python, "-c", "import json, sys, wavespeed, ipykernel; "
+                               "print(json.dumps(sys.path))", cwd=cwd, env=env)
+    assert probe.returncode == 0, probe.stderr
+    assert set(site.getsitepackages()) <= set(json.loads(probe.stdout))
+
+
 def test_import_playground_is_light(installed_venv, outside):
     cwd, env = outside
     venv = installed_venv
