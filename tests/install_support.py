@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import importlib.util
 import os
 import shutil
 import site
@@ -110,9 +109,6 @@ def make_venv(where: Path, *requirements: str, editable: bool = False) -> Venv:
     env = Venv(where)
     see_this_interpreters_packages(env)
     cmd = [env.python, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    if importlib.util.find_spec("setuptools"):
-        # build_wheel's isolated build proves the declared build requirements; these builds reuse our setuptools.
-        cmd.append("--no-build-isolation")
     cmd += ["-e", *requirements] if editable else list(requirements)
     with exclusive(CHECKOUT_LOCK) if editable else contextlib.nullcontext():
         done = run_process(cmd, timeout=600)

@@ -90,7 +90,7 @@ class _Hostile(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def api():
-    with start_local_api(concurrency=4, balance=1000.0, render="protocol") as srv:
+    with start_local_api(concurrency=4, balance=1000.0, render="full") as srv:  # tests swap its output files
         yield srv
 
 
