@@ -40,7 +40,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def time_to_first_page(argv: list[str], env: dict[str, str], timeout: float = 120.0) -> float:
+def time_to_first_page(argv: list[str], env: dict[str, str], timeout: float = 600.0) -> float:
     """Seconds from spawning ``argv`` until GET / on its port answers 200; the process is stopped after."""
     port = free_port()
     env = {**env, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}

@@ -3,21 +3,61 @@ package installed from a wheel. Plain helpers (no fixtures) are in support.py.""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
+import signal
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from install_support import remove_newcomer_homes
+from support import STARTED, end_started, make_image, start_local_api, worker_id
 from support import fast_poll as _fast_poll
-from support import make_image, start_local_api
+
+# Test files import this folder's helpers as `support` and as `tests.support`: one module under both names, so that
+# there is one registry of started processes.
+sys.modules.setdefault("tests.support", sys.modules["support"])
+
+# Everything a test run writes to the temp dir (pytest's tmp_path, Gradio's uploads, chromium's profiles, the local
+# API's files, subprocesses' temp files) goes into one folder of this run, removed at its end: nothing is left in
+# /tmp. The controller makes it; pytest-xdist workers and every subprocess inherit it through TMPDIR.
+if "PYTEST_XDIST_WORKER" not in os.environ:
+    RUN_TMP = Path(tempfile.mkdtemp(prefix="seedance-tests-"))
+    os.environ["TMPDIR"] = str(RUN_TMP)
+    tempfile.tempdir = None  # forget the temp dir Python already chose
+    atexit.register(shutil.rmtree, RUN_TMP, ignore_errors=True)
 
 # Gradio names an upload's cache folder by its content, and an app that closes deletes its cache: two workers' apps
 # given the same sample would delete each other's copy. Each xdist worker gets a Gradio cache of its own.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    import tempfile
+os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix=f"gradio-{worker_id()}-")
 
-    os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix=f"gradio-{os.environ['PYTEST_XDIST_WORKER']}-")
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# A run stopped with SIGTERM (a CI job's time limit, `kill`) unwinds like Ctrl-C: teardowns end the processes the
+# tests started and the temp folder is removed, instead of dying with them left behind.
+if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, _interrupted)
+
+
+@pytest.fixture(autouse=True)
+def _end_the_tests_processes():
+    """Every subprocess a test started (support.spawn / run_process) is ended with its process group at teardown,
+    when the test passed, failed or timed out (pytest-timeout's signal method lets teardown run)."""
+    before = frozenset(id(proc) for proc in STARTED)  # a module's server outlives each of its tests
+    yield
+    end_started(keep=before)
+
+
+def pytest_unconfigure(config):
+    end_started()
+    remove_newcomer_homes()
 
 
 def draw_png(path: Path, width: int = 800, height: int = 450) -> Path:
@@ -40,20 +80,21 @@ def make_png(tmp_path):
 
 
 @pytest.fixture
-def local_api_factory():
+def local_api_factory(request):
     """Start local APIs for one test: ``local_api_factory(timing="realistic", speed=0.1, faults=...)`` takes any
-    :class:`LocalConfig` field (``render="protocol"`` where the checkout has it) and returns a running server; all
-    are stopped after the test."""
+    :class:`LocalConfig` field and returns a running server; all are stopped after the test. Their tasks end with one
+    tiny shared clip (protocol render) unless the test is marked ``full_render`` or asks for ``render="full"``: only
+    tests that look at the video pay for rendering it."""
+    render = "full" if request.node.get_closest_marker("full_render") else "protocol"
     with contextlib.ExitStack() as stack:
-        yield lambda port=0, **fields: stack.enter_context(start_local_api(port, **fields))
+        yield lambda port=0, **fields: stack.enter_context(start_local_api(port, **{"render": render, **fields}))
 
 
 @pytest.fixture
-def local_api(local_api_factory, request):
-    """A fresh local API with instant timing, stopped after the test. Its tasks end with one tiny shared clip
-    (protocol render) unless the test is marked ``full_render``: only tests that look at the video pay for it."""
-    render = "full" if request.node.get_closest_marker("full_render") else "protocol"
-    return local_api_factory(timing="instant", render=render)
+def local_api(local_api_factory):
+    """A fresh local API with instant timing, stopped after the test (protocol render unless marked
+    ``full_render``)."""
+    return local_api_factory(timing="instant")
 
 
 @pytest.fixture
@@ -65,9 +106,27 @@ def protocol_api(local_api_factory):
 
 @pytest.fixture(scope="session")
 def shared_local_api():
-    """One local API for the whole session, for tests that only read (use ``local_api`` to change faults)."""
-    with start_local_api(timing="instant", balance=1000.0) as server:
+    """One local API for the whole session, for tests that only read (use ``local_api`` to change faults); protocol
+    render: none of them looks at a clip."""
+    with start_local_api(timing="instant", balance=1000.0, render="protocol") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def _chromium():
+    from browser_support import chromium
+
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def browser(_chromium):
+    """One headless chromium for every browser test of this process (they share one pytest-xdist worker); the pages
+    a test opened are closed at its teardown. Skips (or fails, with PLAYGROUND_REQUIRE_BROWSER=1) without chromium."""
+    yield _chromium
+    for context in _chromium.contexts:
+        context.close()
 
 
 @pytest.fixture(scope="session")
@@ -165,7 +224,7 @@ LONGEST_FIRST = (
     "test_sweep.py::test_grid_sweep",
     "test_sweep.py::test_rank_clips",
     "test_readme.py::test_the_sweep_example",
-    "test_readme.py::test_the_gradio_client_example",
+    "test_readme.py::test_the_set_up_commands",
     "test_readme.py::test_the_papermill_command",
     "test_readme.py::test_the_benchmark_commands",
     "test_readme.py",
@@ -212,3 +271,28 @@ def pytest_sessionstart(session):
 
     threading.Thread(target=shared_installed_venv, args=(config._tmp_path_factory,), daemon=True,
                      name="build-wheel-venv").start()
+
+
+# --- where the CPU goes ---------------------------------------------------------------------------------------------
+
+CPU_REPORT = os.environ.get("PLAYGROUND_TEST_CPU_REPORT")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With PLAYGROUND_TEST_CPU_REPORT=path, each test's CPU seconds (this process's threads and the subprocesses it
+    waited for) and wall seconds are appended to ``path``, one tab-separated line each: ``sort -rn path | head``."""
+    if not CPU_REPORT:
+        yield
+        return
+    import resource
+    import time
+
+    def cpu() -> float:
+        return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                     resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+    start, started = cpu(), time.monotonic()
+    yield
+    with open(CPU_REPORT, "a") as report:
+        report.write(f"{cpu() - start:.2f}\t{time.monotonic() - started:.1f}\t{item.nodeid}\n")

@@ -3,8 +3,11 @@ outside the temp dir, and an environment with no key and no PLAYGROUND_HOME."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
+import site
 import subprocess
 import sys
 import tempfile
@@ -13,7 +16,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from support import Unpackable, exclusive
+from support import Unpackable, exclusive, run_process
 
 ROOT = Path(__file__).resolve().parent.parent
 # Variables a newcomer does not have (the tests' own and the API's).
@@ -22,18 +25,32 @@ NOT_A_NEWCOMERS = ("PLAYGROUND_HOME", "WAVESPEED_API_KEY", "WAVESPEED_BASE_URL",
                    "GRADIO_TEMP_DIR")
 
 
+# The newcomer homes this process made, removed at the end of the run (conftest's pytest_unconfigure, or atexit).
+HOMES: list[Path] = []
+
+
 def newcomer_home() -> Path:
     """A new, empty home folder that is neither under the temp dir nor under the checkout (Gradio serves files
-    from both without asking, which is how the tests once hid a broken page)."""
+    from both without asking, which is how the tests once hid a broken page); removed at the end of the run."""
     for parent in ("/var/tmp", str(Path.home())):
         if os.access(parent, os.W_OK):
             home = Path(tempfile.mkdtemp(prefix="seedance-newcomer-", dir=parent))
             break
     else:  # pragma: no cover - every machine here has one of them
         raise RuntimeError("no writable folder outside the temp dir")
+    HOMES.append(home)
     assert not home.resolve().is_relative_to(Path(tempfile.gettempdir()).resolve())
     assert not home.resolve().is_relative_to(ROOT)
     return home
+
+
+def remove_newcomer_homes() -> None:
+    """Remove every newcomer home this process made."""
+    while HOMES:
+        shutil.rmtree(HOMES.pop(), ignore_errors=True)
+
+
+atexit.register(remove_newcomer_homes)
 
 
 def newcomer_env(home: Path, **extra: str) -> dict[str, str]:
@@ -44,9 +61,10 @@ def newcomer_env(home: Path, **extra: str) -> dict[str, str]:
 
 @dataclass
 class Venv:
-    """A virtual environment with the package installed from a built wheel."""
+    """A virtual environment with the package installed from a built wheel (``wheel``, when known)."""
 
     path: Path
+    wheel: Path | None = None
 
     @property
     def python(self) -> str:
@@ -56,9 +74,9 @@ class Venv:
     def bin(self) -> Path:
         return self.path / "bin"
 
-    def run(self, *args: str, cwd: Path, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    def run(self, *args: str, cwd: Path, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
         env = {**env, "PATH": f"{self.bin}{os.pathsep}{env.get('PATH', '')}"}
-        return subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        return run_process(list(args), cwd=cwd, env=env, timeout=timeout)
 
 
 # pip builds in the checkout (build/, *.egg-info): one build at a time per checkout, across pytest-xdist workers.
@@ -77,8 +95,9 @@ class InstalledUser(Unpackable):
 def build_wheel(dest: Path) -> Path:
     """``pip wheel`` of the checkout, as a user would build it; returns the wheel's path."""
     with exclusive(CHECKOUT_LOCK):
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                        str(dest), str(ROOT)], check=True, capture_output=True, text=True, timeout=300)
+        built = run_process([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dest), str(ROOT)],
+                            timeout=600)
+    assert built.returncode == 0, built.stderr
     (wheel,) = dest.glob("seedance_playground-*.whl")
     return wheel
 
@@ -88,11 +107,24 @@ def make_venv(where: Path, *requirements: str, editable: bool = False) -> Venv:
     ``requirements`` installed into it by pip, with their dependencies checked."""
     venv.EnvBuilder(system_site_packages=True, with_pip=False, symlinks=True).create(where)
     env = Venv(where)
+    see_this_interpreters_packages(env)
     cmd = [env.python, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     cmd += ["-e", *requirements] if editable else list(requirements)
     with exclusive(CHECKOUT_LOCK) if editable else contextlib.nullcontext():
-        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
+        done = run_process(cmd, timeout=600)
+    assert done.returncode == 0, done.stderr
     return env
+
+
+def see_this_interpreters_packages(env: Venv) -> None:
+    """Let ``env`` see this interpreter's packages when this interpreter is itself a venv: a venv made with system
+    site packages sees only the base interpreter's, not those of the venv that made it (the README's SDK example and
+    the notebooks' kernels need wavespeed and ipykernel from it). Its own packages still come first."""
+    if sys.prefix == sys.base_prefix:
+        return
+    own = env.path / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    # Plain paths in a .pth file: the other venv's own .pth files (an editable checkout) are not run.
+    (own / "seeing-the-parent-venv.pth").write_text("\n".join(site.getsitepackages()) + "\n")
 
 
 def shared_installed_venv(tmp_path_factory) -> Venv:
@@ -108,4 +140,4 @@ def shared_installed_venv(tmp_path_factory) -> Venv:
             wheel = build_wheel(Path(tempfile.mkdtemp(prefix="dist-", dir=root)))
             make_venv(where, str(wheel))
             done.write_text(str(wheel))
-    return Venv(where)
+    return Venv(where, Path(done.read_text()))

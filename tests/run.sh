@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the tests need, then runs them all: unit, HTTP, gradio_client, browser and notebooks.
-# Usage: bash tests/run.sh [extra pytest args]     (TEST_WORKERS=n: parallel workers, default 4; 0: none)
+# Usage: bash tests/run.sh [extra pytest args]     (TEST_WORKERS=n: parallel workers, default one per core; 0: none)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +29,9 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
 fi
 
 python -m ruff check .
-# In parallel (pytest-xdist): most tests wait on HTTP, subprocesses and renders rather than on a core. Every test is
-# safe beside the others (free ports, its own folders; the wheel venv is built once and shared). TEST_WORKERS=0 runs
-# them one after another; extra arguments (e.g. -n 2) win over these.
-python -m pytest -n "${TEST_WORKERS:-4}" --dist loadgroup "$@"
+# In parallel (pytest-xdist), one worker per core (at least 2: many tests wait on HTTP, subprocesses and renders
+# rather than on a core). Each worker imports the whole suite (~17 CPU-s), so more workers than cores costs CPU and
+# buys little. Every test is safe beside the others (free ports, its own folders; the wheel venv is built once and
+# shared). TEST_WORKERS=0 runs them one after another; extra arguments (e.g. -n 4) win over these.
+workers="${TEST_WORKERS:-$(python -c 'import os; print(max(2, len(os.sched_getaffinity(0))))')}"
+python -m pytest -n "$workers" --dist loadgroup "$@"

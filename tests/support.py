@@ -1,16 +1,17 @@
 """Helpers shared by the tests (fixtures live in conftest.py): the one picture maker, the one way to start a local
-API, a fast poll schedule, plain HTTP helpers for talking to the local API, and ports that are safe when the tests
-run in parallel (pytest-xdist)."""
+API, a fast poll schedule, plain HTTP helpers for talking to the local API, ports that are safe when the tests run in
+parallel (pytest-xdist), and the one way to start a subprocess (ended at the test's teardown, timeouts included)."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
-import fcntl
 import io
 import os
+import signal
 import socket
 import struct
-import tempfile
+import subprocess
 import threading
 import time
 import zlib
@@ -88,7 +89,14 @@ def fast_poll():
     return PollSchedule(floor=0.05, max_gap=0.2)
 
 
-def local_client(server, key: str, **kwargs):
+# --- keys and clients -----------------------------------------------------------------------------------------------
+
+# The tests' API key: one for every test that needs one, shaped like a real key and unusual enough that a test can
+# search any output for it to prove it did not leak.
+KEY = "sk-test-0123456789abcdef0123456789abcdef"
+
+
+def local_client(server, key: str = KEY, **kwargs):
     """A playground :class:`Client` for ``server`` with the fast poll schedule (unless ``poll=`` is given)."""
     from playground.client import Client
 
@@ -96,27 +104,34 @@ def local_client(server, key: str, **kwargs):
     return Client(api_key=key, base_url=server.url, **kwargs)
 
 
+def sdk_client(server, key: str = KEY, **kwargs):
+    """The official ``wavespeed`` SDK's client for ``server``."""
+    from wavespeed import Client
+
+    return Client(api_key=key, base_url=server.url, **kwargs)
+
+
 # --- plain HTTP against the local API -------------------------------------------------------------------------------
 
 
-def call(server, method: str, path: str, *, key: str | None = "test-key", headers: dict[str, str] | None = None,
+def call(server, method: str, path: str, *, key: str | None = KEY, headers: dict[str, str] | None = None,
          **kw) -> requests.Response:
     """One HTTP request to ``server`` with ``key`` as the bearer (none when ``key`` is None)."""
     auth = {"Authorization": f"Bearer {key}"} if key is not None else {}
     return requests.request(method, server.url + path, headers={**auth, **(headers or {})}, timeout=30, **kw)
 
 
-def submit(server, inputs: dict, *, key: str = "test-key", model: str | None = None) -> requests.Response:
+def submit(server, inputs: dict, *, key: str = KEY, model: str | None = None) -> requests.Response:
     from playground.contract import SPICY
 
     return call(server, "POST", f"/api/v3/{model or SPICY}", key=key, json=inputs)
 
 
-def result(server, task_id: str, *, key: str = "test-key") -> requests.Response:
+def result(server, task_id: str, *, key: str = KEY) -> requests.Response:
     return call(server, "GET", f"/api/v3/predictions/{task_id}/result", key=key)
 
 
-def wait_until_done(server, task_id: str, *, key: str = "test-key", timeout: float = 60) -> dict:
+def wait_until_done(server, task_id: str, *, key: str = KEY, timeout: float = 180) -> dict:
     """Poll a task's result every 0.05 s until it is no longer created/processing; its ``data``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -134,6 +149,60 @@ def download(url: str, path: Path) -> Path:
     assert reply.headers["content-type"] == "video/mp4"
     Path(path).write_bytes(reply.content)
     return Path(path)
+
+
+# --- processes ------------------------------------------------------------------------------------------------------
+
+# Every subprocess the tests start, in its own process group: conftest ends those a test left at its teardown (a
+# timed-out test included) and atexit ends any left at the end, so no app.py or server outlives its test.
+STARTED: list[subprocess.Popen] = []
+
+
+def spawn(argv, **kwargs) -> subprocess.Popen:
+    """``subprocess.Popen`` in a new process group, registered to be ended (with its children) at teardown."""
+    proc = subprocess.Popen(argv, start_new_session=True, **kwargs)
+    STARTED.append(proc)
+    return proc
+
+
+def end(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """End ``proc`` and everything in its process group: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 30.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)  # the group too: a shell's children or a server's workers
+        try:
+            proc.wait(wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # children that outlived their leader
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream:
+            stream.close()
+    with contextlib.suppress(ValueError):
+        STARTED.remove(proc)
+
+
+def end_started(keep: frozenset[int] = frozenset()) -> None:
+    """End every process :func:`spawn` started that is still registered, except those whose ids are in ``keep``."""
+    for proc in STARTED[::-1]:
+        if id(proc) not in keep:
+            end(proc, grace=5.0)
+
+
+def run_process(argv, *, timeout: float, text: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    """``subprocess.run(argv, capture_output=True)``, but a timeout ends the whole process group (a shell's
+    children too), not only the process itself."""
+    proc = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=text, **kwargs)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        end(proc, grace=5.0)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+atexit.register(end_started)
 
 
 # --- ports ----------------------------------------------------------------------------------------------------------
@@ -156,32 +225,41 @@ def port_is_free(port: int) -> bool:
 
 
 @contextlib.contextmanager
+def machine_lock(name: str, *, wait: bool = True) -> Iterator[bool]:
+    """A lock shared by every process on this machine (pytest-xdist workers and other test runs included): an
+    abstract unix socket, so it leaves no file behind and is released when its holder dies. Yields whether it is
+    held (always True when ``wait``)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        while True:
+            try:
+                sock.bind(f"\0seedance-tests-{name}")
+                held = True
+                break
+            except OSError:
+                if not wait:
+                    held = False
+                    break
+                time.sleep(0.1)
+        yield held
+    finally:
+        sock.close()
+
+
+@contextlib.contextmanager
 def preferred_port(port: int) -> Iterator[int]:
     """``port`` while it is free and no other test process (pytest-xdist workers included) holds it through this
     helper, else a free port. Hold the context for as long as the port is in use."""
-    lock_path = Path(tempfile.gettempdir()) / f"seedance-tests-port-{port}.lock"
-    with open(lock_path, "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            yield free_port()
-            return
-        try:
-            yield port if port_is_free(port) else free_port()
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with machine_lock(f"port-{port}", wait=False) as held:
+        yield port if held and port_is_free(port) else free_port()
 
 
 @contextlib.contextmanager
 def exclusive(name: str) -> Iterator[None]:
     """A lock shared by every test process on this machine (pytest-xdist workers included), for work on a path they
     all share, such as a build in the checkout."""
-    with open(Path(tempfile.gettempdir()) / f"seedance-tests-{name}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with machine_lock(name):
+        yield
 
 
 # --- fixtures' values -----------------------------------------------------------------------------------------------

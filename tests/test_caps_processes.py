@@ -14,11 +14,10 @@ import threading
 import pytest
 
 from playground.caps import Caps
-from playground.client import Client
 from playground.errors import CapExceeded
 from playground.jobs import account_tag
 from playground.pipeline import generate
-from tests.support import fast_poll, make_image
+from tests.support import local_client, make_image
 from tests.test_one_payment import CHEAP, CHEAP_COST, KEY, run_workers
 
 pytestmark = pytest.mark.ledger_backends("sqlite", "postgres")
@@ -76,7 +75,7 @@ def test_threads_near_the_cap_in_one_process_pass_one_at_a_time_and_the_message_
     made: list[int] = []
 
     def one(i: int) -> None:
-        client = Client(api_key=KEY, base_url=api.url, poll=fast_poll())
+        client = local_client(api)
         guard = caps.guard(ledger, account=account_tag(KEY), session=f"s{i}")
         barrier.wait()
         try:

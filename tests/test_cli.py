@@ -12,10 +12,9 @@ import pytest
 from playground.local import LocalConfig, start_server
 from playground.media import probe
 from playground.status import COMPLETED, PROCESSING
-from tests.support import make_image
+from tests.support import KEY, make_image, run_process, spawn
 
 ROOT = Path(__file__).resolve().parents[1]
-KEY = "sk-cli-test-key-abcdef0123456789"
 
 
 def _env(home: Path, url: str | None = None) -> dict:
@@ -28,9 +27,8 @@ def _env(home: Path, url: str | None = None) -> dict:
     return env
 
 
-def _cli(*args, env, timeout=120):
-    return subprocess.run([sys.executable, "-m", "playground", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+def _cli(*args, env, timeout=300):
+    return run_process([sys.executable, "-m", "playground", *args], env=env, timeout=timeout, cwd=ROOT)
 
 
 @pytest.fixture
@@ -38,6 +36,7 @@ def server(local_api_factory):
     return local_api_factory()
 
 
+@pytest.mark.full_render
 def test_generate_prints_the_video_seed_and_cost_then_history_lists_it(server, tmp_path, ledger_factory):
     image = make_image(tmp_path / "in.png")
     env = _env(tmp_path / "home", server.url)
@@ -93,10 +92,9 @@ def test_a_process_killed_while_waiting_is_finished_by_resume_in_a_new_process(t
         image = make_image(tmp_path / "in.png")
         env = _env(tmp_path / "home", srv.url)
         ledger = ledger_factory(home=tmp_path / "home")  # the file the CLI's processes use
-        proc = subprocess.Popen([sys.executable, "-m", "playground", "generate", str(image), "--resolution", "480p",
-                                 "--duration", "4"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
+        proc = spawn([sys.executable, "-m", "playground", "generate", str(image), "--resolution", "480p",
+                      "--duration", "4"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             jobs = ledger.jobs()
             if jobs and jobs[0].request_id and jobs[0].status == PROCESSING:

@@ -22,9 +22,8 @@ from playground.jobs import Ledger
 from playground.local import LocalConfig, start_server
 from playground.media import probe
 from playground.pipeline import generate
-from tests.support import make_image, start_local_api
+from tests.support import KEY, local_client, make_image, start_local_api
 
-KEY = "sk-test-client-0123456789abcdef"
 FAST_RETRY = RetryPolicy(attempts=6, base_delay=0.05, max_delay=0.2)
 
 
@@ -37,7 +36,7 @@ def server():
 @pytest.fixture
 def client(server):
     server.faults.clear()
-    return Client(api_key=KEY, base_url=server.url, retry=FAST_RETRY, poll=PollSchedule(floor=0.1))
+    return local_client(server, retry=FAST_RETRY, poll=PollSchedule(floor=0.1))
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +137,7 @@ def test_failed_tasks_raise_task_failed_with_code_and_readable_text(server, clie
 
 
 def test_an_unknown_key_is_an_auth_error_and_short_credit_is_insufficient_credits(image, ledger):
-    with start_server(LocalConfig(keys=frozenset({"good-key"}), balance=0.05)) as srv:
+    with start_server(LocalConfig(keys=frozenset({"good-key"}), balance=0.05, render="protocol")) as srv:
         bad = Client(api_key="sk-wrong-key-should-not-leak", base_url=srv.url, retry=FAST_RETRY)
         with pytest.raises(AuthError) as err:
             bad.balance()
@@ -260,7 +259,7 @@ def test_the_key_appears_nowhere(server, image, tmp_path, caplog, monkeypatch):
 
 @pytest.mark.full_render
 def test_video_sizes_follow_the_contract_through_the_client(local_api, tmp_path, ledger):
-    client = Client(api_key=KEY, base_url=local_api.url, retry=FAST_RETRY, poll=PollSchedule(floor=0.1))
+    client = local_client(local_api, retry=FAST_RETRY, poll=PollSchedule(floor=0.1))
     portrait = make_image(tmp_path / "portrait.png", (600, 1000))
     result, _ = _generate(client, portrait, ledger, resolution="720p")
     info = probe(result.video_path)

@@ -18,9 +18,8 @@ from playground.errors import OutputInvalid, ServerError, UnsafeURL
 from playground.jobs import Ledger
 from playground.media import probe
 from playground.pipeline import generate, resume
-from tests.support import make_image, start_local_api
+from tests.support import KEY, local_client, make_image, start_local_api
 
-KEY = "sk-download-test-0123456789abcdef"
 FAST = RetryPolicy(attempts=3, base_delay=0.05, max_delay=0.1)
 PARAMS = {"resolution": "480p", "duration": 4, "generate_audio": False}
 HTML = b"<!doctype html><html><body>Access denied</body></html>"
@@ -91,7 +90,7 @@ class _Hostile(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def api():
-    with start_local_api(concurrency=4, balance=1000.0) as srv:
+    with start_local_api(concurrency=4, balance=1000.0, render="full") as srv:  # tests swap its output files
         yield srv
 
 
@@ -124,7 +123,7 @@ def hostile(real_video, tmp_path_factory):
 
 def _local_client(api, **kw) -> Client:
     """A client for the embedded API on loopback: loopback outputs are allowed (allow_private by base_url)."""
-    return Client(api_key=KEY, base_url=api.url, retry=FAST, poll=PollSchedule(floor=0.1), **kw)
+    return local_client(api, retry=FAST, poll=PollSchedule(floor=0.1), **kw)
 
 
 def _real_api_client(**kw) -> Client:

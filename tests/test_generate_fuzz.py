@@ -31,10 +31,7 @@ from playground.contract import (
 from playground.errors import ValidationError
 from playground.jobs import Ledger
 from playground.pipeline import generate
-from tests.support import make_image, png_claiming
-
-KEY = "test-key-generate-fuzz"
-
+from tests.support import KEY, make_image, png_claiming
 
 
 def png_of(size: tuple[int, int]) -> bytes:

@@ -25,9 +25,8 @@ from playground.images import check_image_url, decode_data_uri, is_local_api, pr
 from playground.jobs import Ledger
 from playground.media import NotAVideo, probe
 from playground.pipeline import generate, read_media
-from tests.support import fast_poll, make_image, png_claiming, start_local_api
+from tests.support import KEY, fast_poll, make_image, png_claiming, run_process, start_local_api
 
-KEY = "test-key-input-errors"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -342,8 +341,7 @@ def cli_server():
 def _cli(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess:
     env = {"PLAYGROUND_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT), "WAVESPEED_API_KEY": KEY,
            "WAVESPEED_BASE_URL": url, "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-m", "playground", *args], env=env, capture_output=True, timeout=120,
-                          cwd=ROOT)
+    done = run_process([sys.executable, "-m", "playground", *args], env=env, timeout=300, cwd=ROOT, text=False)
     # Decoded by hand: text mode would turn the progress bar's \r into line breaks.
     return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(), done.stderr.decode())
 

@@ -4,17 +4,18 @@ environment, used from a folder outside the checkout."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
-from install_support import ROOT, build_wheel, make_venv, newcomer_env, newcomer_home
+from install_support import ROOT, make_venv, newcomer_env, newcomer_home
+from support import run_process
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory):
-    return build_wheel(tmp_path_factory.mktemp("dist"))
+def wheel(installed_venv):
+    """The wheel the shared venv was installed from (built once per run by ``pip wheel`` of the checkout)."""
+    return installed_venv.wheel
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,18 @@ def test_an_installed_wheel_works_from_outside_the_checkout(installed_venv, outs
     assert len(pictures) == 4
 
 
+def test_the_installed_venv_sees_this_interpreters_packages_even_from_inside_a_virtualenv(installed_venv, outside):
+    """The README's SDK example and the notebooks' kernels run on the installed venv's python: it must see the
+    packages of the interpreter running the tests (wavespeed, ipykernel), a virtualenv's as well as a system one's."""
+    import site
+
+    cwd, env = outside
+    probe = installed_venv.run(installed_venv.python, "-c", "import json, sys, wavespeed, ipykernel; "
+                               "print(json.dumps(sys.path))", cwd=cwd, env=env)
+    assert probe.returncode == 0, probe.stderr
+    assert set(site.getsitepackages()) <= set(json.loads(probe.stdout))
+
+
 def test_import_playground_is_light(installed_venv, outside):
     cwd, env = outside
     venv = installed_venv
@@ -78,7 +91,7 @@ def test_an_editable_install_and_a_git_url_install_work(outside, tmp_path_factor
 
     # A git URL installs what is committed: clone the checkout's HEAD so the test does not depend on local edits.
     clone = tmp_path_factory.mktemp("repo") / "seedance"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
+    assert run_process(["git", "clone", "-q", str(ROOT), str(clone)], timeout=300).returncode == 0
     from_git = make_venv(tmp_path_factory.mktemp("venv-git"), f"git+file://{clone}")
     out = from_git.run(from_git.python, "-c", "import playground; print(playground.__file__)", cwd=cwd, env=env)
     assert out.returncode == 0 and out.stdout.startswith(str(from_git.path)), out.stderr

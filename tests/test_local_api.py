@@ -9,19 +9,16 @@ import time
 
 import pytest
 import requests
-from wavespeed import Client
 
 from playground import contract, pricing
 from playground.contract import SPICY
 from playground.local import LocalConfig, start_server
 from playground.media import probe
-from tests.support import call, download, submit, wait_until_done  # their default key is KEY
-
-KEY = "test-key"
+from tests.support import KEY, call, download, sdk_client, submit, wait_until_done  # their default key is KEY
 
 
-def sdk(server, key: str = KEY) -> Client:
-    return Client(api_key=key, base_url=server.url, retry_interval=0.05)
+def sdk(server, key: str = KEY):
+    return sdk_client(server, key, retry_interval=0.05)
 
 
 @pytest.mark.full_render
@@ -225,7 +222,7 @@ def test_history_lists_the_keys_tasks_newest_first_with_filters(local_api):
 
 
 def test_delete_cancels_unfinished_tasks_with_a_refund_and_removes_finished_ones(tmp_path, png_file):
-    with start_server(LocalConfig(timing="realistic", speed=1.0)) as server:
+    with start_server(LocalConfig(timing="realistic", speed=1.0, render="protocol")) as server:
         url = sdk(server).upload(str(png_file))
         task = submit(server, {"image": url, "resolution": "480p", "duration": 4}).json()["data"]
         assert server.balance(KEY) == pytest.approx(10.0 - 0.096)
@@ -262,7 +259,7 @@ def test_a_task_belongs_to_its_key(local_api):
 
 def test_tasks_beyond_the_concurrency_limit_wait_as_created(png_file):
     # 480p 4 s is modelled at 20 s; x0.1 keeps each task processing for about 2 s.
-    with start_server(LocalConfig(timing="realistic", speed=0.1, concurrency=2)) as server:
+    with start_server(LocalConfig(timing="realistic", speed=0.1, concurrency=2, render="protocol")) as server:
         url = sdk(server).upload(str(png_file))
         ids = [submit(server, {"image": url, "resolution": "480p", "duration": 4}).json()["data"]["id"]
                for _ in range(3)]
@@ -285,7 +282,8 @@ def test_tasks_beyond_the_concurrency_limit_wait_as_created(png_file):
 
 
 def test_realistic_timing_keeps_a_task_processing_for_the_modelled_time(png_file):
-    with start_server(LocalConfig(timing="realistic", speed=0.1, jitter=0.0)) as server:  # 480p 4 s -> 2 s
+    # 480p 4 s -> 2 s
+    with start_server(LocalConfig(timing="realistic", speed=0.1, jitter=0.0, render="protocol")) as server:
         url = sdk(server).upload(str(png_file))
         started = time.monotonic()
         task = submit(server, {"image": url, "resolution": "480p", "duration": 4}).json()["data"]
@@ -342,7 +340,7 @@ def test_sync_mode_answers_with_the_finished_task(local_api, png_file):
 
 
 def test_sync_mode_times_out_with_5004_and_the_task_goes_on(png_file):
-    with start_server(LocalConfig(timing="realistic", speed=0.05, sync_wait=0.3)) as server:
+    with start_server(LocalConfig(timing="realistic", speed=0.05, sync_wait=0.3, render="protocol")) as server:
         client = sdk(server)
         outcome = client.run_no_throw(SPICY, {"image": client.upload(str(png_file)), "resolution": "480p",
                                               "duration": 4}, enable_sync_mode=True)
@@ -368,7 +366,8 @@ def test_starting_and_stopping_leaves_no_thread_or_open_port(png_file):
 
 
 def test_realistic_times_vary_within_the_jitter_as_real_runs_do(png_file):
-    with start_server(LocalConfig(timing="realistic", speed=0.05, jitter=0.3, concurrency=4)) as server:  # ~1 s
+    with start_server(LocalConfig(timing="realistic", speed=0.05, jitter=0.3, concurrency=4,
+                                  render="protocol")) as server:  # ~1 s
         url = sdk(server).upload(str(png_file))
         ids = [submit(server, {"image": url, "resolution": "480p", "duration": 4}).json()["data"]["id"]
                for _ in range(4)]

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from wavespeed import Client
 
 from playground.contract import SPICY
 from playground.local import FaultPlan, LocalConfig, start_server
 from playground.local.faults import Fault
 from tests import support
+from tests.support import KEY, sdk_client
 
-KEY = "fault-key"
 PRICE_480P_4S = 0.096
 UNREACHABLE = {"image": "https://example.com/a.png", "resolution": "480p", "duration": 4}
 
@@ -32,7 +31,7 @@ wait_until_done = partial(support.wait_until_done, key=KEY)
 
 @pytest.fixture
 def image_url(local_api, png_file) -> str:
-    return Client(api_key=KEY, base_url=local_api.url).upload(str(png_file))
+    return sdk_client(local_api).upload(str(png_file))
 
 
 def quick(image_url: str, **extra) -> dict:
@@ -59,7 +58,7 @@ def test_drop_after_accept_loses_the_reply_but_the_task_exists_and_is_charged(lo
 def test_the_sdk_never_resends_a_submit_whose_reply_was_dropped(local_api, image_url):
     local_api.faults.add("submit:drop_after_accept")
     with pytest.raises(RuntimeError, match="did not return a response"):
-        Client(api_key=KEY, base_url=local_api.url).run(SPICY, quick(image_url))
+        sdk_client(local_api).run(SPICY, quick(image_url))
     assert local_api.submits == 1
     assert len(local_api.tasks()) == 1
 
@@ -79,7 +78,7 @@ def test_result_503_twice_then_the_prediction(local_api):
 
 def test_the_sdk_polls_through_5xx_and_dropped_result_gets(local_api, image_url):
     local_api.faults.add("result:500,result:502,result:drop,result:504,result:429:0")
-    output = Client(api_key=KEY, base_url=local_api.url, retry_interval=0.01).run(SPICY, quick(image_url),
+    output = sdk_client(local_api, retry_interval=0.01).run(SPICY, quick(image_url),
                                                                                  poll_interval=0.05)
     assert output["outputs"][0].endswith(".mp4")
     assert local_api.faults.fired("result") == 5
@@ -147,7 +146,7 @@ def test_injected_task_failures_report_status_code_and_refund(local_api, image_u
 def test_the_sdk_reports_a_moderation_failure(local_api, image_url):
     local_api.faults.add("task:fail:1200")
     with pytest.raises(RuntimeError, match="Prediction failed .*moderation"):
-        Client(api_key=KEY, base_url=local_api.url).run(SPICY, quick(image_url), poll_interval=0.05)
+        sdk_client(local_api).run(SPICY, quick(image_url), poll_interval=0.05)
 
 
 def test_nsfw_flags_mark_the_next_tasks_only(local_api, image_url):
@@ -213,8 +212,8 @@ def test_faults_in_the_config_are_copied_per_server():
 def test_the_cli_reads_faults_from_the_environment_and_stops_on_ctrl_c():
     env = {**os.environ, "PLAYGROUND_LOCAL_FAULTS": "balance:503x1"}
     root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen([sys.executable, "-m", "playground.local", "--port", "0", "--log-level", "WARNING"],
-                            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = support.spawn([sys.executable, "-m", "playground.local", "--port", "0", "--log-level", "WARNING"],
+                         cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:")
@@ -222,9 +221,7 @@ def test_the_cli_reads_faults_from_the_environment_and_stops_on_ctrl_c():
         assert requests.get(url + "/api/v3/balance", headers=headers, timeout=10).status_code == 503
         assert requests.get(url + "/api/v3/balance", headers=headers, timeout=10).status_code == 200
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=60) == 0
         assert "Traceback" not in proc.stderr.read()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        support.end(proc)

@@ -17,13 +17,12 @@ from functools import partial
 import pytest
 import requests
 from PIL import Image
-from wavespeed import Client
 
 from playground.contract import SPICY
 from playground.local import LocalConfig, start_server
 from tests import support
+from tests.support import KEY, local_client, sdk_client
 
-KEY = "hardening-key"
 SUBMIT = f"/api/v3/{SPICY}"
 FETCH_FAILED_START = "image: the image could not be fetched."
 
@@ -262,7 +261,7 @@ def _hang_up(server, data: bytes, *, read: int = 0) -> None:
 
 
 def test_clients_that_hang_up_mid_request_leave_no_error_or_traceback_in_the_log(local_api, png_file, caplog):
-    client = Client(api_key=KEY, base_url=local_api.url)
+    client = sdk_client(local_api)
     done = client.run(SPICY, {"image": client.upload(str(png_file)), "resolution": "480p", "duration": 4},
                       poll_interval=0.05)
     output_path = "/media/" + done["outputs"][0].split("/media/", 1)[1]
@@ -294,7 +293,7 @@ def test_an_upload_url_from_a_stopped_server_is_refused_by_the_next_one_on_the_s
     data_dir = tmp_path / "data"
     with start_server(LocalConfig(data_dir=data_dir)) as first:
         port = first.port
-        old_url = Client(api_key=KEY, base_url=first.url).upload(str(png_file))
+        old_url = sdk_client(first).upload(str(png_file))
         assert run_task(first, old_url)["status"] == "completed"
 
     with start_server(LocalConfig(data_dir=data_dir), port=port) as second:
@@ -302,7 +301,7 @@ def test_an_upload_url_from_a_stopped_server_is_refused_by_the_next_one_on_the_s
         served = requests.get(old_url, timeout=30)
         end = run_task(second, old_url)
         balance = second.balance(KEY)
-        fresh = Client(api_key=KEY, base_url=second.url).upload(str(png_file))
+        fresh = sdk_client(second).upload(str(png_file))
         assert run_task(second, fresh)["status"] == "completed"
 
     assert served.status_code == 404 and served.json()["code"] == 404
@@ -314,7 +313,7 @@ def test_an_upload_url_from_a_stopped_server_is_refused_by_the_next_one_on_the_s
 
 def test_an_expired_upload_is_no_longer_served_or_usable(png_file):
     with start_server(LocalConfig(upload_lifetime_seconds=1.0)) as server:
-        ticket_url = Client(api_key=KEY, base_url=server.url).upload(str(png_file))
+        ticket_url = sdk_client(server).upload(str(png_file))
         legacy = call(server, "POST", "/api/v3/media/upload/binary",
                       files={"file": ("frame.png", png_file.read_bytes(), "image/png")}).json()["data"]["download_url"]
         time.sleep(1.5)
@@ -329,7 +328,6 @@ def test_an_expired_upload_is_no_longer_served_or_usable(png_file):
 def test_after_a_restart_the_clients_cached_upload_costs_nothing_and_the_next_run_uploads_again(tmp_path, ledger,
                                                                                                   png_file):
     """The client caches upload URLs per content in its ledger; a new server run must not leave it stuck."""
-    from playground.client import Client as PlaygroundClient
     from playground.errors import TaskFailed
     from playground.pipeline import generate
     from playground.pricing import estimate_cost
@@ -337,10 +335,10 @@ def test_after_a_restart_the_clients_cached_upload_costs_nothing_and_the_next_ru
     params = dict(resolution="480p", duration=4, generate_audio=False, out_dir=tmp_path / "out", ledger=ledger)
     with start_server(LocalConfig()) as first:
         port = first.port
-        generate(png_file, client=PlaygroundClient(api_key=KEY, base_url=first.url), **params)
+        generate(png_file, client=local_client(first), **params)
 
     with start_server(LocalConfig(), port=port) as second:
-        client = PlaygroundClient(api_key=KEY, base_url=second.url)
+        client = local_client(second)
         completed = 0
         try:
             generate(png_file, client=client, **params)

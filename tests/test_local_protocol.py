@@ -18,8 +18,8 @@ from playground.contract import SPICY
 from playground.local import LocalConfig, start_server
 from playground.local.tasks import IllegalTransition, Task, TaskState
 from playground.media import probe
+from tests.support import KEY, end, sdk_client, spawn
 
-KEY = "protocol-key"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -63,7 +63,7 @@ def protocol_api():
 
 @pytest.fixture
 def image_url(protocol_api, png_file) -> str:
-    return Client(api_key=KEY, base_url=protocol_api.url).upload(str(png_file))
+    return sdk_client(protocol_api).upload(str(png_file))
 
 
 def test_each_task_serves_a_valid_h264_mp4_at_its_own_url_without_rendering(protocol_api, image_url, tmp_path):
@@ -100,7 +100,7 @@ def test_five_hundred_tasks_complete_quickly_and_history_counts_them(png_file):
         return local.session
 
     with start_server(config) as server:
-        url = Client(api_key=KEY, base_url=server.url).upload(str(png_file))
+        url = sdk_client(server).upload(str(png_file))
         started = time.monotonic()
         with ThreadPoolExecutor(16) as pool:
             ids = list(pool.map(lambda i: submit(server, quick(url, seed=i), session())["id"], range(500)))
@@ -123,7 +123,7 @@ def test_a_raised_concurrency_lets_hundreds_of_tasks_of_one_key_process_at_once(
     config = LocalConfig(render="protocol", timing="realistic", speed=0.1, jitter=0.0, concurrency=300,
                          balance=1000.0)
     with start_server(config) as server:
-        url = Client(api_key=KEY, base_url=server.url).upload(str(png_file))
+        url = sdk_client(server).upload(str(png_file))
         body = {"image": url, "resolution": "480p", "duration": 4}
         with ThreadPoolExecutor(8) as pool:
             ids = list(pool.map(lambda _: submit(server, body)["id"], range(60)))
@@ -175,8 +175,8 @@ def test_render_mode_comes_from_the_cli_flag_or_the_environment():
 
 def test_the_command_line_server_reads_the_render_mode_from_the_environment(png_file, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PLAYGROUND_LOCAL_RENDER": "protocol"}
-    proc = subprocess.Popen([sys.executable, "-m", "playground.local", "--log-level", "WARNING"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc = spawn([sys.executable, "-m", "playground.local", "--log-level", "WARNING"], env=env,
+                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tmp_path)
     try:
         base = proc.stdout.readline().strip()
         client = Client(api_key=KEY, base_url=base)
@@ -185,8 +185,7 @@ def test_the_command_line_server_reads_the_render_mode_from_the_environment(png_
         video.write_bytes(requests.get(output["outputs"][0], timeout=30).content)
         assert probe(video).size_bytes < 20_000
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        end(proc)
 
 
 def test_a_task_moves_only_along_its_life_cycle():

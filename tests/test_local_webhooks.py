@@ -11,9 +11,7 @@ import requests
 
 from playground.contract import SPICY
 from playground.webhooks import WebhookRejected, verify
-from tests.support import HookServer, call, make_image, wait_until_done
-
-KEY = "test-key"
+from tests.support import KEY, HookServer, call, local_client, make_image, wait_until_done
 
 
 @pytest.fixture
@@ -28,9 +26,7 @@ def hook():
 
 
 def _upload(api, tmp_path, key: str = KEY) -> str:
-    from playground.client import Client
-
-    return Client(api_key=key, base_url=api.url).upload(make_image(tmp_path / "in.png"))
+    return local_client(api, key).upload(make_image(tmp_path / "in.png"))
 
 
 def _submit(api, image_url: str, webhook: str, key: str = KEY) -> str:

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from browser_support import SAMPLES, choose_480p_4s_silent, chromium, free_port, open_page
+from browser_support import SAMPLES, choose_480p_4s_silent, free_port, open_page
 from install_support import ROOT, newcomer_env, newcomer_home
 from PIL import Image
+from support import end, spawn
 
 from playground.contract import output_size
 from playground.media import probe
@@ -30,10 +31,10 @@ def app_as_a_newcomer_starts_it() -> Iterator[tuple[str, Path]]:
     env = newcomer_env(home, GRADIO_SERVER_PORT=str(port))
     log = home / "app.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = spawn([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             assert proc.poll() is None, log.read_text()
             with contextlib.suppress(requests.ConnectionError):
@@ -41,18 +42,14 @@ def app_as_a_newcomer_starts_it() -> Iterator[tuple[str, Path]]:
                     break
             time.sleep(0.3)
         else:
-            pytest.fail("the app did not answer within 90 s:\n" + log.read_text())
+            pytest.fail("the app did not answer within 300 s:\n" + log.read_text())
         yield url, home
     finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(15)
-        if proc.poll() is None:
-            proc.kill()
+        end(proc)
         shutil.rmtree(home, ignore_errors=True)
 
 
-def test_a_newcomer_gets_the_video_from_the_api_endpoint_and_from_the_run_button(tmp_path):
+def test_a_newcomer_gets_the_video_from_the_api_endpoint_and_from_the_run_button(browser):
     from gradio_client import Client, handle_file
 
     with app_as_a_newcomer_starts_it() as (url, home):
@@ -65,21 +62,20 @@ def test_a_newcomer_gets_the_video_from_the_api_endpoint_and_from_the_run_button
         assert details["seed"] == 11 and details["cost_usd"] == pytest.approx(0.048)
         assert [p.name for p in outputs.glob("*.mp4")], "the video is kept in the newcomer's home"
 
-        with chromium() as browser:
-            page = open_page(browser, url)
-            page.locator("[data-testid='dataset-cell-3-0']").click()  # the koi pond sample, with its prompt
-            page.wait_for_function("() => [...document.querySelectorAll('textarea')]"
-                                   ".some(t => t.value.startsWith('The koi swim'))", timeout=30_000)
-            choose_480p_4s_silent(page)
-            page.locator("#run-button").click()
-            page.wait_for_function("() => /^(Done|Stopped)/.test(document.querySelector('#status-line').innerText)",
-                                   timeout=120_000)
-            status = page.locator("#status-line").inner_text()
-            assert status.startswith("Done"), status
-            page.wait_for_function("() => { const v = document.querySelector('#output-video video');"
-                                   " return !!v && v.readyState >= 2 && v.videoWidth > 0; }", timeout=30_000)
-            with Image.open(SAMPLES / "koi_pond.jpg") as picture:
-                width, _ = output_size("480p", image_size=picture.size)
-            assert page.locator("#output-video video").evaluate("v => v.videoWidth") == width
-            assert "Error" not in " ".join(page.locator(".toast-body").all_inner_texts())
+        page = open_page(browser, url)
+        page.locator("[data-testid='dataset-cell-3-0']").click()  # the koi pond sample, with its prompt
+        page.wait_for_function("() => [...document.querySelectorAll('textarea')]"
+                               ".some(t => t.value.startsWith('The koi swim'))", timeout=120_000)
+        choose_480p_4s_silent(page)
+        page.locator("#run-button").click()
+        page.wait_for_function("() => /^(Done|Stopped)/.test(document.querySelector('#status-line').innerText)",
+                               timeout=300_000)
+        status = page.locator("#status-line").inner_text()
+        assert status.startswith("Done"), status
+        page.wait_for_function("() => { const v = document.querySelector('#output-video video');"
+                               " return !!v && v.readyState >= 2 && v.videoWidth > 0; }", timeout=120_000)
+        with Image.open(SAMPLES / "koi_pond.jpg") as picture:
+            width, _ = output_size("480p", image_size=picture.size)
+        assert page.locator("#output-video video").evaluate("v => v.videoWidth") == width
+        assert "Error" not in " ".join(page.locator(".toast-body").all_inner_texts())
         assert len(list(outputs.glob("*.mp4"))) == 2

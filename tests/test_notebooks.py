@@ -71,7 +71,7 @@ def run(notebook: Path, tmp_path: Path, **parameters) -> nbformat.NotebookNode:
 def test_the_seed_sweep_notebook_runs_end_to_end_on_the_local_api_with_a_model_list(kernel_env):
     out = kernel_env / "out"
     run(SEED_SWEEP, kernel_env, output_dir=str(out), seeds=2, models=[SPICY, STANDARD], resolution="480p",
-        duration=4, generate_audio=True, max_cost=1.0, final_resolution="1080p")
+        duration=4, generate_audio=True, max_cost=1.0, final_resolution="720p")
 
     sweep = pd.read_csv(out / "sweep.csv")
     assert list(sweep.columns) == list(SWEEP_COLUMNS)
@@ -94,11 +94,11 @@ def test_the_seed_sweep_notebook_runs_end_to_end_on_the_local_api_with_a_model_l
     assert ranked["score"].is_monotonic_decreasing and len(ranked) == 4
     final = pd.read_csv(out / "final.csv").iloc[0]
     assert (final["model"], final["seed"]) == (ranked["model"][0], ranked["seed"][0])
-    assert final["resolution"] == "1080p"
-    assert final["cost"] == estimate_cost(final["model"], {"resolution": "1080p", "duration": 4,
+    assert final["resolution"] == "720p"
+    assert final["cost"] == estimate_cost(final["model"], {"resolution": "720p", "duration": 4,
                                                            "generate_audio": True})
     video = probe(final["output_path"])
-    assert (video.width, video.height, video.frames) == (1920, 1080, 96)
+    assert (video.width, video.height, video.frames) == (1280, 720, 96)
 
 
 @pytest.mark.slow

@@ -23,12 +23,10 @@ from playground.errors import WaveSpeedError
 from playground.jobs import UPLOAD_REUSE_S, Ledger, account_tag
 from playground.pipeline import generate
 from playground.status import COMPLETED, FAILED, LOST, PENDING, REJECTED
-from tests.support import fast_poll, make_image
+from tests.support import KEY, end, fast_poll, local_client, make_image, spawn
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.ledger_backends("sqlite", "postgres")
-
-KEY = "sk-one-payment-test-key-0123456789"
 CHEAP = {"resolution": "480p", "duration": 4, "generate_audio": False}  # $0.048 a job
 CHEAP_COST = 0.048
 
@@ -80,7 +78,7 @@ def run_workers(url: str, ledger: Ledger, image: Path, attempts_per_worker: list
         readies.append(ready)
         spec = {"url": url, "ledger": ledger.open_args(), "image": str(image), "out": str(home / f"out-{i}"),
                 "attempts": attempts, "caps": caps, "ready": str(ready), "go": str(go)}
-        procs.append(subprocess.Popen(
+        procs.append(spawn(
             [sys.executable, "-c", "from tests.test_one_payment import _worker_main; _worker_main()", json.dumps(spec)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     try:
@@ -98,8 +96,7 @@ def run_workers(url: str, ledger: Ledger, image: Path, attempts_per_worker: list
         return results
     finally:
         for p in procs:
-            if p.poll() is None:
-                p.kill()
+            end(p)
 
 
 @pytest.fixture
@@ -113,7 +110,7 @@ def _run_threads(server, ledger: Ledger, image: Path, out: Path, n: int, **param
     outcomes: list = [None] * n
 
     def one(i: int) -> None:
-        client = Client(api_key=KEY, base_url=server.url, poll=fast_poll())
+        client = local_client(server)
         barrier.wait()
         try:
             outcomes[i] = generate(image, "slow zoom in", client=client, ledger=ledger, out_dir=out,
@@ -180,7 +177,7 @@ def test_when_the_first_identical_request_fails_the_waiting_one_pays_again_and_g
 
 def test_a_reservation_whose_process_died_before_sending_does_not_block_for_ever(local_api, ledger, tmp_path):
     image = make_image(tmp_path / "in.png")
-    client = Client(api_key=KEY, base_url=local_api.url)
+    client = local_client(local_api)
     first = generate(image, "slow zoom in", client=client, ledger=ledger, seed=9, out_dir=tmp_path / "out",
                      probe_output=False, **CHEAP)
     # A process reserved the same request an hour ago and died while uploading: a pending row, never sent.
@@ -201,7 +198,7 @@ def test_a_reservation_whose_process_died_before_sending_does_not_block_for_ever
 def test_a_reservation_whose_upload_fails_stops_counting(local_api, ledger, tmp_path):
     local_api.faults.add("upload:500x*")
     image = make_image(tmp_path / "in.png")
-    client = Client(api_key=KEY, base_url=local_api.url)
+    client = local_client(local_api)
     with pytest.raises(WaveSpeedError):
         generate(image, "slow zoom in", client=client, ledger=ledger, seed=3, out_dir=tmp_path / "out",
                  probe_output=False, **CHEAP)

@@ -12,9 +12,7 @@ from playground.local import LocalConfig, start_server
 from playground.media import probe, read_frames
 from playground.pipeline import generate, resume
 from playground.pricing import estimate_cost
-from tests.support import GenerateEnv, fast_poll, make_image
-
-KEY = "test-key-pipeline"
+from tests.support import KEY, GenerateEnv, fast_poll, make_image
 
 
 @pytest.fixture
@@ -29,6 +27,7 @@ def env(server, tmp_path, ledger):
     return GenerateEnv(client, ledger, image, tmp_path)
 
 
+@pytest.mark.full_render
 def test_generate_makes_the_contracts_video_and_rerunning_the_seed_reproduces_it(server, env):
     client, ledger, image, tmp = env
     events = []

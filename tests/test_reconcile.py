@@ -8,7 +8,6 @@ A must never take B's task, pay-recorded, as its own.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -23,9 +22,8 @@ from playground.jobs import Ledger
 from playground.local import LocalConfig, start_server
 from playground.pipeline import claim, generate, resume
 from playground.status import COMPLETED, CREATED, UNKNOWN
-from tests.support import make_image, start_local_api
+from tests.support import KEY, make_image, run_process, start_local_api
 
-KEY = "sk-reconcile-test-0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = {"resolution": "480p", "duration": 4, "generate_audio": False}
 
@@ -154,7 +152,7 @@ def test_claim_checks_the_task_at_the_api_and_refuses_one_another_row_holds(serv
 
 
 def test_reconcile_without_inputs_claims_only_the_single_task_created_after_the_send(tmp_path):
-    with start_server(LocalConfig(history_inputs=False)) as srv:
+    with start_server(LocalConfig(history_inputs=False, render="protocol")) as srv:
         a = _client(srv)
         url = a.upload(make_image(tmp_path / "in.png"))
         early = a.submit(SPICY, {"image": url, "seed": 1, **PARAMS})
@@ -173,7 +171,7 @@ def test_reconcile_without_inputs_claims_only_the_single_task_created_after_the_
 
 
 def test_reconcile_with_inputs_rejects_a_task_whose_image_differs(tmp_path):
-    with start_server(LocalConfig()) as srv:
+    with start_server(LocalConfig(render="protocol")) as srv:
         a = _client(srv)
         url_1 = a.upload(make_image(tmp_path / "one.png", seed=1))
         url_2 = a.upload(make_image(tmp_path / "two.png", seed=2))
@@ -189,7 +187,7 @@ def test_reconcile_with_inputs_rejects_a_task_whose_image_differs(tmp_path):
 
 def test_the_cli_history_shows_the_candidates_and_claim_records_one(ledger_factory, tmp_path):
     home = tmp_path / "home"
-    with start_server(LocalConfig()) as srv:
+    with start_server(LocalConfig(render="protocol")) as srv:
         a = _client(srv)
         url = a.upload(make_image(tmp_path / "in.png"))
         one = a.submit(SPICY, {"image": url, "seed": 5, **PARAMS})
@@ -201,8 +199,7 @@ def test_the_cli_history_shows_the_candidates_and_claim_records_one(ledger_facto
         env.update(ledger.environment(), PYTHONPATH=str(ROOT), WAVESPEED_API_KEY=KEY, WAVESPEED_BASE_URL=srv.url)
 
         def cli(*args):
-            return subprocess.run([sys.executable, "-m", "playground", *args], env=env, capture_output=True,
-                                  text=True, timeout=120, cwd=ROOT)
+            return run_process([sys.executable, "-m", "playground", *args], env=env, timeout=300, cwd=ROOT)
 
         history = cli("history")
         assert history.returncode == 0, history.stderr

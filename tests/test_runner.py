@@ -14,9 +14,8 @@ from playground.local import LocalConfig, start_server
 from playground.pipeline import Result, read_media
 from playground.runner import END_PHASES, Runner
 from playground.status import CREATED, PROCESSING, REJECTED
-from tests.support import make_image
+from tests.support import KEY, make_image
 
-KEY = "test-key-runner"
 SMALL = {"resolution": "480p", "duration": 4, "generate_audio": False}
 FAST_POLLS = PollSchedule(floor=0.05, max_gap=0.2)
 
@@ -38,7 +37,8 @@ def run_all(server, ledger, picture, seeds, **runner_kw):
 
 
 def test_never_more_tasks_at_the_api_than_the_concurrency_and_results_come_in_input_order(ledger, picture):
-    with start_server(LocalConfig(timing="realistic", speed=0.02, concurrency=8, balance=100.0)) as server:
+    with start_server(LocalConfig(timing="realistic", speed=0.02, concurrency=8, balance=100.0,
+                                  render="protocol")) as server:
         results, ledger = run_all(server, ledger, picture, range(1, 7), concurrency=2)
         assert [r.seed for r in results] == [1, 2, 3, 4, 5, 6]
         assert all(isinstance(r, Result) and r.video_path.exists() for r in results)
@@ -81,7 +81,8 @@ def test_a_submit_refused_with_429_is_sent_again_and_nothing_else_is(local_api, 
 
 def test_cancel_stops_every_wait_at_once_and_every_sent_job_stays_in_the_ledger(ledger, picture):
     # Tasks take ~20 s here: the cancel must not wait for them.
-    with start_server(LocalConfig(timing="realistic", speed=1.0, concurrency=2, balance=100.0)) as server:
+    with start_server(LocalConfig(timing="realistic", speed=1.0, concurrency=2, balance=100.0,
+                                  render="protocol")) as server:
         cancel = threading.Event()
         sent = set()
 
@@ -107,7 +108,8 @@ def test_cancel_stops_every_wait_at_once_and_every_sent_job_stays_in_the_ledger(
 
 
 def test_two_hundred_waiting_jobs_need_a_handful_of_threads(ledger, picture):
-    with start_server(LocalConfig(timing="realistic", speed=1.0, concurrency=2, balance=1000.0)) as server:
+    with start_server(LocalConfig(timing="realistic", speed=1.0, concurrency=2, balance=1000.0,
+                                  render="protocol")) as server:
         cancel = threading.Event()
         sent, peak = set(), [threading.active_count()]
         before = threading.active_count()

@@ -51,7 +51,7 @@ def test_a_batch_runs_at_once_with_different_seeds_and_each_is_recorded(local_ap
 
 
 def test_cancel_stops_every_wait_and_keeps_the_jobs(ledger):
-    with start_server(LocalConfig(timing="realistic", speed=1.0)) as server:
+    with start_server(LocalConfig(timing="realistic", speed=1.0, render="protocol")) as server:
         pg = Playground(client_factory=client_factory_for(server), ledger=ledger, caps=Caps(), owner_key="")
         outcomes = []
         submitted = threading.Event()

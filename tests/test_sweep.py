@@ -34,16 +34,15 @@ from playground.sweep import (  # noqa: E402
     seed_sweep,
     sweep_cost,
 )
-from tests.support import GenerateEnv  # noqa: E402
+from tests.support import KEY, GenerateEnv, local_client  # noqa: E402
 
-KEY = "test-key-sweep"
 SMALL = {"resolution": "480p", "duration": 4, "generate_audio": True}
 PRICE_480P_4S = estimate_cost(SPICY, SMALL)
 
 
 def make_client(server) -> Client:
     # The contract's typical times put the first poll of a first 480p job ~7 s out; the local API is done in ~1 s.
-    return Client(api_key=KEY, base_url=server.url, poll=PollSchedule(max_gap=0.3))
+    return local_client(server, poll=PollSchedule(max_gap=0.3))
 
 
 @pytest.fixture
@@ -161,7 +160,7 @@ def test_a_rate_limited_wait_is_never_resubmitted_and_the_next_run_collects_the_
 
 def test_a_sweep_that_stopped_mid_flight_resumes_its_tasks_instead_of_paying_again(tmp_path, ledger):
     # Realistic timing: a 480p 4 s task takes ~1 s, so a short wait leaves it at the API, as a crash would.
-    with start_server(LocalConfig(timing="realistic", speed=0.05, concurrency=4)) as server:
+    with start_server(LocalConfig(timing="realistic", speed=0.05, concurrency=4, render="protocol")) as server:
         client = make_client(server)
         image = demo_image(tmp_path / "demo.png")
         with pytest.raises(Exception, match="not finished"):
@@ -176,7 +175,7 @@ def test_a_sweep_that_stopped_mid_flight_resumes_its_tasks_instead_of_paying_aga
 
 
 def test_never_more_tasks_at_the_api_than_the_concurrency(tmp_path, ledger):
-    with start_server(LocalConfig(timing="realistic", speed=0.02, concurrency=8)) as server:
+    with start_server(LocalConfig(timing="realistic", speed=0.02, concurrency=8, render="protocol")) as server:
         client = make_client(server)
         image = demo_image(tmp_path / "demo.png")
         df = seed_sweep(image, None, 5, concurrency=2, client=client, ledger=ledger, out_dir=tmp_path / "out",

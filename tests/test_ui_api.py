@@ -82,7 +82,7 @@ def test_the_hosts_daily_cap_refuses_the_second_job(local_api, ledger):
 
 
 def test_nsfw_outputs_are_flagged_and_hidden_when_the_host_says_so(ledger):
-    with start_server(LocalConfig(timing="instant", faults="task:nsfw")) as server:
+    with start_server(LocalConfig(timing="instant", faults="task:nsfw", render="protocol")) as server:
         demo = build_app(client_factory=client_factory_for(server), ledger=ledger,
                          caps=Caps(hide_nsfw=True), owner_key="")
         with launched(demo) as running:
