@@ -215,10 +215,12 @@ def installed_venv(tmp_path_factory):
 # Tests that drive chromium share one worker (one browser at a time keeps pages responsive on a busy machine), and
 # the renderer's tests share their module's clips.
 GROUPS = {"test_ui_browser.py": "chromium", "test_newcomer.py": "chromium", "test_ui_browser_drafts.py": "chromium",
-          "test_render.py": "render"}
+          "test_ui_browser_journeys.py": "chromium", "test_render.py": "render"}
 # The longest tests start first, so that no worker is left with one of them at the end (longest first scheduling).
 # Those that need the wheel venv come after a few that do not, while the controller builds it.
 LONGEST_FIRST = (
+    "test_attack_surface.py",
+    "test_findings.py",
     "test_downloads.py::test_an_html_output",
     "test_caps_processes.py",
     "test_sweep.py::test_grid_sweep",

@@ -16,10 +16,8 @@ import pytest
 from browser_support import (
     SAMPLES,
     choose_480p_4s_silent,
-    chromium,
     client_factory_for,
     open_page,
-    require_chromium,
     textbox_value,
 )
 from support import free_port
@@ -32,13 +30,6 @@ from playground.ui import build_app, launch_kwargs
 
 pytestmark = pytest.mark.browser
 V1_TITLE = "Seedance V1 Pro Fast Image-to-Video"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_chromium()
-    with chromium() as b:
-        yield b
 
 
 @contextlib.contextmanager

@@ -35,6 +35,8 @@ __all__ = ["API_LABEL", "LOCAL_LABEL", "MATCH_IMAGE", "SAMPLES_DIR", "Playground
 
 # Delete Gradio's copies of served files older than a day, checked hourly (the ledger keeps its own videos).
 DELETE_CACHE = (3600, 86400)
+QUEUE_MAX = 256
+QUEUE_IDLE_POLL_S = 0.02  # an event waits at most this long for an idle queue to notice it
 CSS = """
 #run-button, #cancel-button {min-height: 52px; font-size: 1.1rem; font-weight: 600;}
 #status-line {min-height: 1.6em;}
@@ -75,6 +77,10 @@ def build_app(*, client_factory=None, ledger=None, caps=None, owner_key: str | N
         model_form.wire(pg, page)
         final.wire(pg, page)
         sweep_tab.wire(pg, page)
+    # A bounded queue: a flood of events waits in at most QUEUE_MAX places, then is told the queue is full.
+    demo.queue(max_size=QUEUE_MAX)
+    if hasattr(demo._queue, "sleep_when_free"):  # Gradio polls its idle queue every 1 ms on Linux: 10% of a core
+        demo._queue.sleep_when_free = QUEUE_IDLE_POLL_S
     demo.playground = pg  # for tests and embedding: the server-side state behind the page
     demo.page = page  # and its components, for tests that call a handler as an event would
     return demo
