@@ -43,6 +43,7 @@ from support import call, make_image, start_local_api, wait_until_done
 from playground.contract import SPICY
 from playground.errors import ValidationError
 from playground.session import LOCAL_LABEL
+from playground.status import CREATED
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("attack"), pytest.mark.timeout(600)]
 
@@ -348,7 +349,7 @@ def test_a_delivery_that_beats_its_task_id_is_retried_not_dropped(proxied_host):
     row = ledger.get(job_id)
     assert (row.status, row.request_id, row.video_path, row.completed_by) == ("pending", None, None, "")
 
-    ledger.update(job_id, request_id=task_id, status="created")
+    ledger.move(job_id, CREATED, request_id=task_id)
     again = requests.post(app.url + "/webhooks/wavespeed", data=body, headers=headers, timeout=30)
     assert 200 <= again.status_code < 300, again.text
     deadline = time.monotonic() + 60
