@@ -61,7 +61,7 @@ class Outputs:
             duration=int(params["duration"]), seed=int(params["seed"]),
             prompt=params.get("prompt"), camera_fixed=bool(params.get("camera_fixed", False)),
             last_image=last, generate_audio=spec.has_audio and bool(params.get("generate_audio", False)),
-            sizes=spec.sizes,
+            sizes=spec.sizes, model_id=task.model,
         )
         return path, True
 

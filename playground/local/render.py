@@ -32,6 +32,7 @@ from PIL import Image
 from playground.contract import ASPECT_RATIOS, FPS, OUTPUT_SIZES, RESOLUTIONS, closest_ratio, frame_count
 
 from .camera import MAX_ZOOM, MOTIONS, CameraPath, motion_from_prompt, plan_camera
+from .looks import PLAIN_MODEL, Look, look_for
 
 log = logging.getLogger(__name__)
 
@@ -235,17 +236,21 @@ def _camera_part(graph: _Graph, first: Image.Image, size: tuple[int, int], n: in
 
 
 def _build_graph(work: Path, image: Image.Image, size: tuple[int, int], n: int, camera: CameraPath, seed: int,
-                 last_image: Image.Image | None) -> _Graph:
+                 last_image: Image.Image | None, look: Look) -> _Graph:
     graph = _Graph(work)
-    first = crop_to_ratio(image.convert("RGB"), size[0] / size[1])
+    first = look.grade(crop_to_ratio(image.convert("RGB"), size[0] / size[1]))
     _camera_part(graph, first, size, n, camera, seed)
     label = "cam"
+    if look.vignette:
+        # The lens darkens the frame's corners, so it goes on after the move; last_image stays as it was given.
+        graph.parts.append(f"[cam]vignette=angle={look.vignette:.4f}:dither=0[lens]")
+        label = "lens"
     if last_image is not None:
         fade = max(2, round(n * LAST_IMAGE_FADE))
         end = graph.picture("last", fit_to_size(last_image, size))
         # A linear crossfade over the last ``fade`` frames; the last frame is last_image itself.
         graph.parts += [f"[{end}:v]{_TO_YUV.format(fmt='yuv420p')},{_repeat(fade)}[end]",
-                        f"[cam][end]xfade=transition=fade:duration={(fade - 1) / FPS:.6f}:"
+                        f"[{label}][end]xfade=transition=fade:duration={(fade - 1) / FPS:.6f}:"
                         f"offset={(n - fade) / FPS:.6f}[mix]"]
         label = "mix"
     graph.parts.append(f"[{label}]format=yuv420p,{_TAG_BT709}[v]")
@@ -298,15 +303,17 @@ def render_video(
     last_image: Image.Image | None = None,
     generate_audio: bool = True,
     sizes: Sizes | None = None,
+    model_id: str = PLAIN_MODEL,
 ) -> RenderStats:
     """Render a clip from ``image`` to ``out_path`` (MP4, H.264 yuv420p, 24 fps, AAC mono when audio is on).
 
     The size comes from ``sizes`` (default: the Seedance 1.5 table) for the resolution and ``aspect_ratio``
     (omitted: the ratio closest to the image); the image is centre-cropped to it. The camera move is chosen by
     ``seed`` and steered by words in ``prompt`` ("zoom in", "pan left", "static", ...). With ``last_image`` the clip
-    crossfades into it and ends on it. The file appears at ``out_path`` only once complete; ``out_path`` None makes
-    every frame and discards it (the benchmark's measure of drawing alone). Raises ValueError for unsupported
-    parameters and RuntimeError when ffmpeg fails.
+    crossfades into it and ends on it. ``model_id`` gives the clip its model's look (:mod:`.looks`: a grade, a
+    vignette and a say in the camera move), so models differ at one seed. The file appears at ``out_path`` only
+    once complete; ``out_path`` None makes every frame and discards it (the benchmark's measure of drawing alone).
+    Raises ValueError for unsupported parameters and RuntimeError when ffmpeg fails.
 
     >>> render_video(img, "out.mp4", resolution="480p", aspect_ratio="16:9", prompt="slow zoom in")  # doctest: +SKIP
     """
@@ -315,10 +322,11 @@ def render_video(
     w, h = size = (sizes or OUTPUT_SIZES)[resolution][ratio]
     n = frame_count(duration)
     out = Path(out_path) if out_path is not None else None
-    camera = plan_camera(seed, prompt, camera_fixed)
+    look = look_for(model_id)
+    camera = plan_camera(seed, prompt, camera_fixed, salt=look.salt)
     name = out.name if out is not None else "(discarded)"
-    log.info("rendering %s: %dx%d, %d frames, seed %d, camera %s, audio %s, last_image %s",
-             name, w, h, n, seed, camera.name, generate_audio, last_image is not None)
+    log.info("rendering %s: %dx%d, %d frames, seed %d, camera %s, look %s, audio %s, last_image %s",
+             name, w, h, n, seed, camera.name, look.name, generate_audio, last_image is not None)
 
     started = time.perf_counter()
     if out is not None:
@@ -326,7 +334,7 @@ def render_video(
     work_parent = out.parent if out is not None else None
     with tempfile.TemporaryDirectory(prefix=f".{out.stem if out else 'render'}.", dir=work_parent) as tmp:
         work = Path(tmp)
-        graph = _build_graph(work, image, size, n, camera, seed, last_image)
+        graph = _build_graph(work, image, size, n, camera, seed, last_image, look)
         audio_input = None
         if generate_audio:
             _write_wav(work / "audio.wav", synthesize_audio(seed, float(duration)), AUDIO_SAMPLE_RATE)
