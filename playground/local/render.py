@@ -304,6 +304,7 @@ def render_video(
     generate_audio: bool = True,
     sizes: Sizes | None = None,
     model_id: str = PLAIN_MODEL,
+    continuation: bool = False,
 ) -> RenderStats:
     """Render a clip from ``image`` to ``out_path`` (MP4, H.264 yuv420p, 24 fps, AAC mono when audio is on).
 
@@ -311,7 +312,8 @@ def render_video(
     (omitted: the ratio closest to the image); the image is centre-cropped to it. The camera move is chosen by
     ``seed`` and steered by words in ``prompt`` ("zoom in", "pan left", "static", ...). With ``last_image`` the clip
     crossfades into it and ends on it. ``model_id`` gives the clip its model's look (:mod:`.looks`: a grade, a
-    vignette and a say in the camera move), so models differ at one seed. The file appears at ``out_path`` only
+    vignette and a say in the camera move), so models differ at one seed. A ``continuation`` (video-extend) starts on
+    ``image`` itself, whole and ungraded, and eases into its move. The file appears at ``out_path`` only
     once complete; ``out_path`` None makes every frame and discards it (the benchmark's measure of drawing alone).
     Raises ValueError for unsupported parameters and RuntimeError when ffmpeg fails.
 
@@ -323,7 +325,9 @@ def render_video(
     n = frame_count(duration)
     out = Path(out_path) if out_path is not None else None
     look = look_for(model_id)
-    camera = plan_camera(seed, prompt, camera_fixed, salt=look.salt)
+    if continuation:
+        look = look.without_grade()
+    camera = plan_camera(seed, prompt, camera_fixed, salt=look.salt, from_whole=continuation)
     name = out.name if out is not None else "(discarded)"
     log.info("rendering %s: %dx%d, %d frames, seed %d, camera %s, look %s, audio %s, last_image %s",
              name, w, h, n, seed, camera.name, look.name, generate_audio, last_image is not None)
