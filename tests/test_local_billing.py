@@ -1,5 +1,6 @@
 """What the local API charged, seen over raw HTTP: a deduction per task at submit, a refund for a task that failed,
-timed out or was cancelled by the service, searched as POST /api/v3/billings/search does."""
+timed out or was cancelled by the service, searched as POST /api/v3/billings/search does; and the submit whose reply
+is held while its task runs."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from wavespeed import Client
 
 from playground.contract import SPICY
 from tests import support
+from tests.support import HookServer
 
 KEY = "billing-key"
 PRICE = 0.048  # 480p, 4 s, no audio
@@ -103,3 +105,21 @@ def test_tasks_the_service_cancels_or_times_out_end_there_and_are_refunded(proto
     # Only the next task: the one after completes.
     assert wait_until_done(protocol_api, submit(protocol_api, quick(image_url)).json()["data"]["id"])[
         "status"] == "completed"
+
+
+def test_a_slow_reply_holds_the_submit_while_its_task_runs_and_its_webhook_arrives_first(protocol_api, image_url):
+    protocol_api.faults.add("submit:slow_reply:1.5")
+    with HookServer() as hook:
+        started = time.time()
+        reply = support.call(protocol_api, "POST", f"/api/v3/{SPICY}?webhook={hook.url}", key=KEY,
+                             json=quick(image_url))
+        answered = time.time()
+        deliveries = hook.wait_for(1)
+
+    assert reply.status_code == 200 and answered - started >= 1.5
+    task_id = reply.json()["data"]["id"]
+    assert len(deliveries) == 1 and json.loads(deliveries[0][1])["id"] == task_id
+    assert deliveries[0][2] < answered  # the delivery came before the submit's reply
+    assert protocol_api.submits == 1 and len(protocol_api.tasks()) == 1
+    assert protocol_api.balance(KEY) == pytest.approx(10.0 - PRICE)
+    assert protocol_api.faults.fired("submit", "slow_reply") == 1

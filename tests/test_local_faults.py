@@ -198,8 +198,10 @@ def test_the_fault_spec_language_round_trips_and_names_mistakes():
         FaultPlan.parse("nowhere:503")
     with pytest.raises(ValueError, match="drop_after_accept applies to submit only"):
         FaultPlan.parse("result:drop_after_accept")
-    assert [str(f) for f in FaultPlan.parse("task:cancelled,task:timeoutx2,billing:503").rules] == [
-        "task:cancelled", "task:timeoutx2", "billing:503"]
+    with pytest.raises(ValueError, match="slow_reply applies to submit only"):
+        FaultPlan.parse("history:slow_reply:2")
+    assert [str(f) for f in FaultPlan.parse("submit:slow_reply:2,task:cancelled,task:timeoutx2,billing:503").rules] == [
+        "submit:slow_reply:2", "task:cancelled", "task:timeoutx2", "billing:503"]
     with pytest.raises(ValueError, match="expected ENDPOINT:ACTION"):
         FaultPlan.parse("result-503")
     with pytest.raises(ValueError, match="fault action: '404' does not apply to 'result'"):

@@ -10,7 +10,8 @@ A plan is a list of rules. Each rule matches an endpoint and says what goes wron
 - ACTION on an endpoint: ``429`` (ARG = Retry-After seconds, default 1), ``500``, ``502``, ``503``, ``504``,
   ``slow`` (ARG = delay in seconds, default 1), ``drop`` (the connection is closed before anything is done),
   and on ``submit`` only ``drop_after_accept`` (the task is created and charged, then the connection is closed
-  with no reply).
+  with no reply) and ``slow_reply`` (ARG = seconds, default 1: the task is created and charged at once, and may
+  end and fire its webhook, but the reply is held that long: a webhook can arrive before the client knows the id).
 - ACTION on ``task``: ``fail`` (ARG = the task's error code, default 5000; 1200 moderation, 1402 media URL
   unreachable, ...), ``cancelled`` (the service cancels it once it starts), ``timeout`` (it times out when it
   would have completed, code 5004): failed, cancelled and timed-out tasks are refunded; ``nsfw`` (the task
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 
 ENDPOINTS = ("submit", "result", "upload", "balance", "price", "history", "delete", "download", "models", "billing")
 HTTP_ERRORS = ("429", "500", "502", "503", "504")
-SUBMIT_ONLY = ("drop_after_accept",)
+SUBMIT_ONLY = ("drop_after_accept", "slow_reply")
 ENDPOINT_ACTIONS = HTTP_ERRORS + ("slow", "drop") + SUBMIT_ONLY
 TASK_ACTIONS = ("fail", "cancelled", "timeout", "nsfw")
 OUTPUT_ACTIONS = ("404",)

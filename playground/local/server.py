@@ -205,6 +205,9 @@ def build_app(state: LocalState, media: Media, faults: FaultPlan) -> FastAPI:
         if faults.take("submit", ("drop_after_accept",)) is not None:
             request.scope[DROP_REPLY] = True
             return Response()
+        held = faults.take("submit", ("slow_reply",))
+        if held is not None:  # the task runs (and may end, webhook and all) while the reply waits
+            await asyncio.sleep(held.delay)
         if sync:
             return envelope(await _wait_for_end(state, media, account, task.id, base, config.sync_wait))
         return envelope(media.prediction(task, base))
