@@ -21,7 +21,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,10 +32,10 @@ from playground.contract import ASPECT_RATIOS, FPS, OUTPUT_SIZES, RESOLUTIONS, c
 
 from .camera import MAX_ZOOM, MOTIONS, CameraPath, motion_from_prompt, plan_camera
 from .looks import PLAIN_MODEL, Look, look_for
+from .sound import AUDIO_SAMPLE_RATE, synthesize_audio, write_wav
 
 log = logging.getLogger(__name__)
 
-AUDIO_SAMPLE_RATE = 48_000
 # veryfast costs little more than ultrafast and makes files about 5x smaller.
 X264_PRESET = "veryfast"
 X264_CRF = 20
@@ -126,41 +125,6 @@ class _LightBand:
         return f"{start:.3f}{step:+.6f}*n"
 
 
-def synthesize_audio(seed: int, seconds: float, sample_rate: int = AUDIO_SAMPLE_RATE) -> np.ndarray:
-    """A seeded ambient pad (a few sine tones) over band-passed noise, mono int16, exactly ``seconds`` long."""
-    rng = np.random.default_rng([seed, 0xA0D10])
-    n = int(round(seconds * sample_rate))
-    t = np.arange(n, dtype=np.float64) / sample_rate
-    root = 110.0 * 2 ** (int(rng.integers(0, 12)) / 12)
-    intervals = [0, int(rng.choice([3, 4])), 7, 12 + int(rng.choice([0, 2, 7]))]
-    signal = np.zeros(n)
-    for semitones in intervals:
-        freq = root * 2 ** (semitones / 12) * (1 + rng.uniform(-0.002, 0.002))
-        swell = 0.6 + 0.4 * np.sin(2 * np.pi * rng.uniform(0.05, 0.3) * t + rng.uniform(0, 2 * np.pi))
-        signal += swell * np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi)) / len(intervals)
-    # Noise band-passed in the frequency domain (no per-sample loop) sounds like air or distant surf.
-    spectrum = np.fft.rfft(rng.standard_normal(n))
-    freqs = np.fft.rfftfreq(n, 1 / sample_rate)
-    centre, width = rng.uniform(300, 1500), rng.uniform(200, 800)
-    spectrum *= np.exp(-(((freqs - centre) / width) ** 2))
-    noise = np.fft.irfft(spectrum, n)
-    noise /= max(1e-9, float(np.abs(noise).max()))
-    surf = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.08, 0.25) * t + rng.uniform(0, 2 * np.pi))
-    signal = 0.7 * signal + 0.3 * noise * surf
-    fade = np.minimum(1.0, np.minimum(t / 0.3, (seconds - t) / 0.5))
-    signal *= np.clip(fade, 0.0, 1.0)
-    peak = max(1e-9, float(np.abs(signal).max()))
-    return (signal / peak * 0.35 * 32767).astype(np.int16)
-
-
-def _write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(sample_rate)
-        wav.writeframes(samples.tobytes())
-
-
 @dataclass
 class _Graph:
     """What ffmpeg reads (input arguments) and the filter graph that makes the clip's frames, labelled ``[v]``."""
@@ -178,6 +142,14 @@ class _Graph:
         w, h = image.size
         self.inputs += ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{w}x{h}", "-framerate", str(FPS),
                         "-i", str(path)]
+        self.count += 1
+        return self.count - 1
+
+    def sound(self, samples: np.ndarray) -> int:
+        """Add a mono track as a WAV input; its input index."""
+        path = self.work / "audio.wav"
+        write_wav(path, samples, AUDIO_SAMPLE_RATE)
+        self.inputs += ["-i", str(path)]
         self.count += 1
         return self.count - 1
 
@@ -324,9 +296,7 @@ def render_video(
     w, h = size = (sizes or OUTPUT_SIZES)[resolution][ratio]
     n = frame_count(duration)
     out = Path(out_path) if out_path is not None else None
-    look = look_for(model_id)
-    if continuation:
-        look = look.without_grade()
+    look = look_for(model_id).without_grade() if continuation else look_for(model_id)
     camera = plan_camera(seed, prompt, camera_fixed, salt=look.salt, from_whole=continuation)
     name = out.name if out is not None else "(discarded)"
     log.info("rendering %s: %dx%d, %d frames, seed %d, camera %s, look %s, audio %s, last_image %s",
@@ -335,19 +305,13 @@ def render_video(
     started = time.perf_counter()
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-    work_parent = out.parent if out is not None else None
-    with tempfile.TemporaryDirectory(prefix=f".{out.stem if out else 'render'}.", dir=work_parent) as tmp:
-        work = Path(tmp)
-        graph = _build_graph(work, image, size, n, camera, seed, last_image, look)
-        audio_input = None
-        if generate_audio:
-            _write_wav(work / "audio.wav", synthesize_audio(seed, float(duration)), AUDIO_SAMPLE_RATE)
-            graph.inputs += ["-i", str(work / "audio.wav")]
-            audio_input = graph.count
-        part = work / "clip.mp4" if out is not None else None
+    with tempfile.TemporaryDirectory(prefix=f".{out.stem if out else 'render'}.", dir=out and out.parent) as tmp:
+        graph = _build_graph(Path(tmp), image, size, n, camera, seed, last_image, look)
+        audio = graph.sound(synthesize_audio(seed, float(duration))) if generate_audio else None
+        part = Path(tmp) / "clip.mp4" if out is not None else None
         prepared = time.perf_counter()
-        _run_ffmpeg([*graph.inputs, "-filter_complex", graph.filters(), *_encoder_args(n, audio_input, part)], name)
-        if out is not None:
+        _run_ffmpeg([*graph.inputs, "-filter_complex", graph.filters(), *_encoder_args(n, audio, part)], name)
+        if part is not None:
             part.replace(out)
     frame_seconds = prepared - started
     stats = RenderStats(w, h, n, FPS, generate_audio, frame_seconds, time.perf_counter() - prepared, camera.name)

@@ -21,26 +21,26 @@ import logging
 import socket
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from .accounts import account_id
-from .bodies import capped_receive, json_object, pop_flag
+from .bodies import json_object, pop_flag
 from .config import LocalConfig
 from .errors import ServiceError
 from .faults import FaultPlan
 from .gateway import DROP_REPLY, ApiError, Gateway, envelope, error_reply
-from .history import HistoryQuery, iso_time
+from .history import HistoryQuery
 from .media import Media, authorize
 from .routes_account import add_account_routes
+from .routes_files import add_file_routes
 from .state import LocalState
 from .tasks import TERMINAL, TaskView
 from .webhooks import Delivery, WebhookSender, webhook_allowed
@@ -48,14 +48,10 @@ from .webhooks import Delivery, WebhookSender, webhook_allowed
 log = logging.getLogger(__name__)
 
 LISTEN_BACKLOG = 2048  # a benchmark may open a thousand connections at once
-MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around a legacy upload's file
 
 
-def build_app(state: LocalState, media: Media, faults: FaultPlan) -> FastAPI:
-    """The FastAPI app of one server (without the gateway layer)."""
-    config = state.config
-    app = FastAPI(title="playground local WaveSpeed-compatible API", docs_url=None, redoc_url=None,
-                  openapi_url=None)
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error the app can meet answers as the contract's envelope (never a traceback)."""
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
@@ -88,78 +84,22 @@ def build_app(state: LocalState, media: Media, faults: FaultPlan) -> FastAPI:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_reply(500, f"internal error of the local API: {type(exc).__name__}")
 
-    # --- uploads and files (the PUT URL and downloads need no key) ---
 
-    @app.post("/api/v3/media/uploads")
-    async def upload_ticket(request: Request):
-        authorize(request, config)
-        body = await json_object(request, config.json_max_bytes)
-        upload = state.uploads.new_ticket(body.get("filename"), body.get("size"), body.get("content_type"))
-        base = media.base_url(request)
-        return envelope({
-            "download_url": media.download_url(base, upload),
-            "upload": {"method": "PUT", "url": media.put_url(base, upload),
-                       "headers": {"Content-Type": upload.content_type}, "expires_at": iso_time(upload.expires_at)},
-        })
+def build_app(state: LocalState, media: Media, faults: FaultPlan) -> FastAPI:
+    """The FastAPI app of one server (without the gateway layer)."""
+    app = FastAPI(title="playground local WaveSpeed-compatible API", docs_url=None, redoc_url=None,
+                  openapi_url=None)
 
-    @app.put("/media/put/{upload_id}")
-    async def upload_put(upload_id: str, request: Request):
-        upload = state.uploads.for_put(upload_id, request.query_params.get("token", ""),
-                                       request.query_params.get("expires", ""))
-        tmp = state.uploads_dir / f".incoming-{uuid.uuid4().hex}"
-        received = 0
-        try:
-            with tmp.open("wb") as out:
-                async for chunk in request.stream():
-                    received += len(chunk)
-                    if received > upload.size:
-                        raise ApiError(400, f"size: the upload is over the {upload.size} bytes the ticket declared")
-                    out.write(chunk)
-            state.uploads.finish(upload, received, tmp)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return envelope(None)
-
-    @app.post("/api/v3/media/upload/binary")
-    async def upload_binary(request: Request):
-        authorize(request, config)
-        capped = Request(request.scope, capped_receive(request, config.upload_max_bytes + MULTIPART_OVERHEAD,
-                                                          shown_limit=config.upload_max_bytes))
-        try:
-            form = await capped.form(max_files=1, max_fields=10)
-        except (ApiError, ClientDisconnect):
-            raise
-        except Exception as exc:  # malformed multipart bodies raise several types
-            raise ApiError(400, f"file: expected a multipart/form-data body with a file field ({exc})") from None
-        item = form.get("file")
-        if item is None or isinstance(item, str):
-            raise ApiError(400, "file: is required (a multipart/form-data file field named 'file')")
-        data = await item.read()
-        await form.close()
-        upload = state.uploads.store(item.filename or "upload", data)
-        return envelope({"type": upload.kind, "download_url": media.download_url(media.base_url(request), upload),
-                         "filename": upload.filename, "size": upload.size})
-
-    @app.get("/media/uploads/{instance}/{upload_id}/{filename}")
-    async def download_upload(instance: str, upload_id: str, filename: str):
-        path, ctype = state.uploads.file(instance, upload_id, filename)
-        if path is None:
-            raise ApiError(404, "File not found: it was never uploaded or has expired")
-        return FileResponse(path, media_type=ctype)
-
-    @app.get("/media/outputs/{name}")
-    async def download_output(name: str):
-        task_id = media.output_task_id(name)
-        path = state.output_path(task_id) if task_id else None
-        if task_id is not None and faults.take("output", ("404",), task_id=task_id) is not None:
-            raise ApiError(404, "File not found: the output has expired (outputs are kept 7 days)")
-        if path is None:
-            raise ApiError(404, "File not found: no such output, or the task has not completed")
-        return FileResponse(path, media_type="video/mp4")
-
+    _add_error_handlers(app)
+    add_file_routes(app, state, media, faults)
     add_account_routes(app, state, media)
+    _add_prediction_routes(app, state, media, faults)
+    return app
 
-    # --- predictions ---
+
+def _add_prediction_routes(app: FastAPI, state: LocalState, media: Media, faults: FaultPlan) -> None:
+    """Submit, result, history and delete."""
+    config = state.config
 
     @app.post("/api/v3/predictions/delete")
     async def delete(request: Request):
@@ -211,8 +151,6 @@ def build_app(state: LocalState, media: Media, faults: FaultPlan) -> FastAPI:
         if sync:
             return envelope(await _wait_for_end(state, media, account, task.id, base, config.sync_wait))
         return envelope(media.prediction(task, base))
-
-    return app
 
 
 async def _wait_for_end(state: LocalState, media: Media, account: str, task_id: str, base: str,
