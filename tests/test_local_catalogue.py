@@ -166,7 +166,9 @@ def test_both_price_endpoints_price_omitted_fields_at_their_defaults_and_show_a_
 def test_a_catalogue_file_named_in_the_environment_adds_models_and_a_broken_one_stops_the_start(tmp_path):
     path = tmp_path / "catalogue.json"
     odd = invented_model(model_id="acme/odd-one/image-to-video")
-    odd["api_schema"]["api_schemas"][0]["request_schema"]["properties"]["mask"] = {"type": "object"}
+    odd_fields = odd["api_schema"]["api_schemas"][0]["request_schema"]["properties"]
+    odd_fields["mask"] = {"type": "object"}
+    odd_fields["duration"] = {"type": "string", "enum": ["5", "10"], "default": "10"}
     path.write_text(json.dumps({"code": 200, "message": "success", "data": [invented_model(), odd]}))
     config = LocalConfig.from_env({"PLAYGROUND_LOCAL_CATALOGUE": str(path)}, render="protocol")
 
@@ -177,6 +179,9 @@ def test_a_catalogue_file_named_in_the_environment_adds_models_and_a_broken_one_
         reply = submit(server, {"image": "https://example.com/a.png", "mask": {"x": 1}},
                        model="acme/odd-one/image-to-video")
         assert reply.status_code == 200
+        # A duration given as text still prices (and renders) by its seconds.
+        quote = call(server, "POST", "/api/v3/model/price", json={"model_id": "acme/odd-one/image-to-video"})
+        assert quote.json()["data"]["price"] == pytest.approx(0.2)
 
     path.write_text(json.dumps([{"model_id": "acme/broken", "api_schema": {}}]))
     with pytest.raises(ValueError, match="catalogue entry acme/broken: api_schema.api_schemas"):

@@ -15,6 +15,7 @@ preview, a video field a continuation, neither a picture drawn from the prompt.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -141,8 +142,7 @@ class ModelEntry:
     def list_price(self, inputs: Mapping[str, Any]) -> float:
         """USD before any discount for checked ``inputs``; omitted fields are priced at their defaults."""
         params = self.with_defaults(inputs)
-        duration = params.get("duration") if "duration" in self._names() else None
-        seconds = duration if isinstance(duration, (int, float)) and not isinstance(duration, bool) else None
+        seconds = _seconds(params.get("duration")) if "duration" in self._names() else None
         if not self.rates:
             base = float(self.raw.get("base_price", 0))
             return round(base * (seconds / DEFAULT_DURATION if seconds is not None else 1), 6)
@@ -212,11 +212,11 @@ class ModelEntry:
             kind, source = "text", None
         last = ("last_image", params["last_image"]) if isinstance(params.get("last_image"), str) else None
         ratio = params.get("aspect_ratio")
-        duration = params.get("duration", DEFAULT_DURATION)
+        seconds = _seconds(params.get("duration"))
         prompt = params.get("prompt")
         return RenderPlan(
             model=self.model_id, kind=kind, sizes=self.sizes, resolution=render_resolution(params.get("resolution")),
-            duration=max(1, round(duration)) if isinstance(duration, (int, float)) else DEFAULT_DURATION,
+            duration=max(1, round(seconds)) if seconds is not None else DEFAULT_DURATION,
             seed=int(params["seed"]), aspect_ratio=ratio if ratio in ASPECT_RATIOS else None,
             prompt=prompt if isinstance(prompt, str) else None, camera_fixed=params.get("camera_fixed") is True,
             audio=params.get("generate_audio") is True, source=source, last_image=last if kind != "extend" else None,
@@ -228,6 +228,18 @@ class ModelEntry:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             params["seed"] = secrets.randbelow(SEED_MAX + 1)
         return params
+
+
+def _seconds(value: Any) -> float | None:
+    """A duration as a number: 5, 5.0 or "5" (an enum of strings, or "5s"); None when it is none of these."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip().lower().removesuffix("s"))
+        except ValueError:
+            return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+        return float(value)
+    return None
 
 
 def _first(fields: list[schema.Field], params: Mapping[str, Any], kind: str, named: str | None = None):
