@@ -1,6 +1,6 @@
 """How fast the local renderer makes 5 s clips, against its real-time targets on this machine.
 
-Usage: python bench/bench_render.py [--quick] [--repeats N] [--preset veryfast]
+Usage: python bench/bench_render.py [--quick] [--repeats N] [--preset superfast]
 Targets (5 s clips, 16:9, audio on): 480p at least 8x real time, 720p at least 3x; 1080p is reported only. Making
 the frames (the pictures, the camera move, the crossfade: the same render with its frames discarded instead of
 encoded) must take under 30% of a render, so that encoding sets the pace.
