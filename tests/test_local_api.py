@@ -184,7 +184,7 @@ def test_price_endpoint_equals_the_pricing_module(shared_local_api, inputs):
     data = reply.json()["data"]
     expected = pricing.estimate_cost(SPICY, inputs)
     assert data == {"model_id": SPICY, "price": pytest.approx(expected), "discounted_price": pytest.approx(expected),
-                    "currency": "USD"}
+                    "discount_rate": 0.0, "currency": "USD"}
 
 
 def test_price_endpoint_refuses_bad_inputs_by_name(shared_local_api):
@@ -221,21 +221,34 @@ def test_history_lists_the_keys_tasks_newest_first_with_filters(local_api):
     assert bad.status_code == 400 and bad.json()["message"].startswith("created_after:")
 
 
-def test_delete_cancels_unfinished_tasks_with_a_refund_and_removes_finished_ones(tmp_path, png_file):
-    with start_server(LocalConfig(timing="realistic", speed=1.0, render="protocol")) as server:
+def test_delete_removes_predictions_from_history_without_stopping_or_refunding_them(png_file):
+    with start_server(LocalConfig(timing="realistic", speed=0.05, render="protocol")) as server:  # 480p 4 s: ~1 s
         url = sdk(server).upload(str(png_file))
-        task = submit(server, {"image": url, "resolution": "480p", "duration": 4}).json()["data"]
-        assert server.balance(KEY) == pytest.approx(10.0 - 0.096)
+        running, done = (submit(server, {"image": url, "resolution": "480p", "duration": 4}).json()["data"]
+                         for _ in range(2))
+        wait_until_done(server, done["id"])
+        charged = server.balance(KEY)
+        assert charged == pytest.approx(10.0 - 2 * 0.096)
 
-        reply = call(server, "POST", "/api/v3/predictions/delete", json={"ids": [task["id"]]})
-        assert reply.status_code == 200
-        data = call(server, "GET", f"/api/v3/predictions/{task['id']}/result").json()["data"]
-        assert data["status"] == "cancelled"
-        assert server.balance(KEY) == pytest.approx(10.0)
+        reply = call(server, "POST", "/api/v3/predictions/delete",
+                     json={"ids": [running["id"], done["id"], "0" * 32, running["id"]]})
 
-        call(server, "POST", "/api/v3/predictions/delete", json={"ids": [task["id"]]})
-        gone = call(server, "GET", f"/api/v3/predictions/{task['id']}/result")
-        assert gone.status_code == 404 and gone.json()["message"] == "Prediction not found"
+        assert reply.status_code == 200 and reply.json()["data"] == {"deleted_count": 2}
+        for task in (running, done):
+            gone = call(server, "GET", f"/api/v3/predictions/{task['id']}/result")
+            assert gone.status_code == 404 and gone.json()["message"] == "Prediction not found"
+        assert call(server, "POST", "/api/v3/predictions", json={}).json()["data"]["total"] == 0
+        assert requests.get(f"{server.url}/media/outputs/{done['id']}.mp4", timeout=30).status_code == 404
+        # The running task was not stopped: it ends as it would have, still charged, its output never served.
+        deadline = time.monotonic() + 30
+        while server.finished_at(running["id"]) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.finished_at(running["id"]) is not None
+        assert server.balance(KEY) == pytest.approx(charged)
+        assert requests.get(f"{server.url}/media/outputs/{running['id']}.mp4", timeout=30).status_code == 404
+        # Another key's delete of these ids is ignored.
+        assert call(server, "POST", "/api/v3/predictions/delete", key="another-key",
+                    json={"ids": [done["id"]]}).json()["data"] == {"deleted_count": 0}
 
 
 def test_configured_keys_refuse_everyone_else_with_401():
@@ -274,10 +287,8 @@ def test_tasks_beyond_the_concurrency_limit_wait_as_created(png_file):
                 time.sleep(0.02)
 
         assert statuses_become(["processing", "processing", "created"]) == ["processing", "processing", "created"]
-        # Cancelling one frees its slot for the waiting task.
-        call(server, "POST", "/api/v3/predictions/delete", json={"ids": [ids[0]]})
-        assert statuses_become(["cancelled", "processing", "processing"]) == ["cancelled", "processing", "processing"]
-        assert [wait_until_done(server, i)["status"] for i in ids[1:]] == ["completed", "completed"]
+        # The first to end frees its slot for the waiting task.
+        assert [wait_until_done(server, i)["status"] for i in ids] == ["completed"] * 3
         assert server.max_in_flight(KEY) == 2
 
 

@@ -103,7 +103,7 @@ def test_drop_on_a_get_closes_the_connection_and_does_nothing(local_api):
     assert local_api.requests_log[-2:] == [("GET", "/api/v3/balance", None), ("GET", "/api/v3/balance", 200)]
 
 
-@pytest.mark.parametrize("endpoint", ["upload", "price", "history", "delete", "download"])
+@pytest.mark.parametrize("endpoint", ["upload", "price", "history", "delete", "download", "models", "billing"])
 def test_every_endpoint_can_answer_an_injected_error(local_api, image_url, endpoint):
     local_api.faults.add(f"{endpoint}:502")
     attempts = {
@@ -112,6 +112,8 @@ def test_every_endpoint_can_answer_an_injected_error(local_api, image_url, endpo
         "history": lambda: call(local_api, "POST", "/api/v3/predictions", json={}),
         "delete": lambda: call(local_api, "POST", "/api/v3/predictions/delete", json={"ids": []}),
         "download": lambda: requests.get(image_url, timeout=30),
+        "models": lambda: call(local_api, "GET", "/api/v3/models"),
+        "billing": lambda: call(local_api, "POST", "/api/v3/billings/search", json={"page": 1, "page_size": 5}),
     }
     assert attempts[endpoint]().status_code == 502
     assert attempts[endpoint]().status_code == 200
@@ -195,6 +197,10 @@ def test_the_fault_spec_language_round_trips_and_names_mistakes():
         FaultPlan.parse("nowhere:503")
     with pytest.raises(ValueError, match="drop_after_accept applies to submit only"):
         FaultPlan.parse("result:drop_after_accept")
+    with pytest.raises(ValueError, match="slow_reply applies to submit only"):
+        FaultPlan.parse("history:slow_reply:2")
+    assert [str(f) for f in FaultPlan.parse("submit:slow_reply:2,task:cancelled,task:timeoutx2,billing:503").rules] == [
+        "submit:slow_reply:2", "task:cancelled", "task:timeoutx2", "billing:503"]
     with pytest.raises(ValueError, match="expected ENDPOINT:ACTION"):
         FaultPlan.parse("result-503")
     with pytest.raises(ValueError, match="fault action: '404' does not apply to 'result'"):

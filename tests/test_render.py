@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from itertools import pairwise
+from itertools import combinations, pairwise
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from playground.contract import OUTPUT_SIZES
+from playground.contract import OUTPUT_SIZES, SPICY, STANDARD
 from playground.local import render
+from playground.local.looks import look_for
 from playground.local.render import fit_to_size, motion_from_prompt, plan_camera, render_video
 from playground.media import probe, read_frames
 
@@ -190,6 +191,26 @@ def test_zoom_in_and_zoom_out_prompts_move_the_camera_opposite_ways(clips):
     zoom_out = zoom_between(*read_frames(clips("zoom_out")[0], [0, -1]))
     assert zoom_in > 1.08
     assert zoom_out < 0.92
+
+
+def test_models_look_and_move_differently_at_one_seed_and_each_keeps_its_clip(tmp_path):
+    """A sweep compares models at one seed: their previews must differ plainly, and each must render the same clip
+    again (a model no catalogue has seen included)."""
+    models = (SPICY, STANDARD, "acme/never-seen-before/image-to-video")
+    settings = dict(resolution="480p", aspect_ratio="16:9", duration=2, seed=11, generate_audio=False)
+
+    def frames(model: str, name: str) -> list[np.ndarray]:
+        render_video(LANDSCAPE, tmp_path / f"{name}.mp4", model_id=model, **settings)
+        return read_frames(tmp_path / f"{name}.mp4", [0, 24, 47])
+
+    clips = {model: frames(model, f"model{i}") for i, model in enumerate(models)}
+    for a, b in combinations(models, 2):
+        assert min(mad(x, y) for x, y in zip(clips[a][1:], clips[b][1:], strict=True)) > 10, (a, b)
+    # Only the default model keeps the plain picture; the others are graded from the first frame on.
+    assert mad(clips[SPICY][0], clips[STANDARD][0]) > 10
+    assert look_for(SPICY).plain and not look_for(STANDARD).plain
+    again = frames(STANDARD, "again")
+    assert max(mad(x, y) for x, y in zip(again, clips[STANDARD], strict=True)) < 0.01
 
 
 @pytest.mark.parametrize(

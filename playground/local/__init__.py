@@ -3,11 +3,14 @@
 It speaks the v3 contract (``shared/contract/wavespeed-v3.md``) over real HTTP, so the official ``wavespeed`` SDK
 and our client run against it unchanged, and it injects faults on demand (see :mod:`playground.local.faults`).
 
-Parts: :mod:`.server` (routes, URLs), :mod:`.gateway` (envelopes, status mapping, request log, injected faults) and
-:mod:`.bodies` (bounded bodies) are the HTTP layer; behind it the service model, with :mod:`.state` as its facade:
-:mod:`.accounts` (balances, charges, refunds, rpm and concurrency limits), :mod:`.tasks` (the ``TaskState`` life
-cycle), :mod:`.history`, :mod:`.uploads` (tickets, files, per-run ids, expiry), :mod:`.scheduler` (created ->
-processing -> ended), :mod:`.outputs` (a full render by :mod:`.render`, or with ``render="protocol"`` one tiny shared
+Parts: :mod:`.server`, :mod:`.routes_files` and :mod:`.routes_account` (routes), :mod:`.media` (URLs, keys),
+:mod:`.gateway` (envelopes, status mapping, request log, injected faults) and :mod:`.bodies` (bounded bodies) are the
+HTTP layer; behind it the service model, with :mod:`.state` as its facade: :mod:`.catalogue` (the models served at
+``GET /api/v3/models``, their schemas (:mod:`.schema`), checks and prices; built-ins in :mod:`.catalogue_data`),
+:mod:`.accounts` (balances, rpm and concurrency limits), :mod:`.billing` (deductions and refunds), :mod:`.tasks`
+(the ``TaskState`` life cycle), :mod:`.history`, :mod:`.uploads` (tickets, files, per-run ids, expiry),
+:mod:`.scheduler` (created -> processing -> ended), :mod:`.outputs` (a full render by :mod:`.render` with
+:mod:`.camera`, :mod:`.looks`, :mod:`.pictures` and :mod:`.sound`, or with ``render="protocol"`` one tiny shared
 MP4), :mod:`.webhooks`; refusals are :mod:`.errors`, mapped to HTTP by the server alone.
 
 >>> with start_server(LocalConfig(timing="instant")) as server:   # doctest: +SKIP

@@ -7,6 +7,8 @@ Faults come from ``--faults`` or the ``PLAYGROUND_LOCAL_FAULTS`` environment var
 rendered clip: same API, timing and faults, next to no CPU, for benchmarks.
 ``--allow-private-fetch`` (or ``PLAYGROUND_LOCAL_ALLOW_PRIVATE_FETCH=1``) lets tasks fetch image URLs on loopback and
 private hosts: for tests only, as anyone who can submit could then make the server probe its network.
+``--catalogue models.json`` (or ``PLAYGROUND_LOCAL_CATALOGUE``) adds catalogue entries (in ``GET /api/v3/models``'s
+shape) to the built-in models, or replaces ones of the same id.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=None, help="keep uploads and outputs here (default: temp)")
     p.add_argument("--render-workers", type=int, default=2)
     p.add_argument("--sync-wait", type=float, default=60.0, help="seconds enable_sync_mode holds a submit")
+    p.add_argument("--catalogue", type=Path, default=os.environ.get("PLAYGROUND_LOCAL_CATALOGUE", "").strip() or None,
+                   help="a JSON file of catalogue entries to serve besides the built-in models "
+                        "(default: $PLAYGROUND_LOCAL_CATALOGUE)")
     p.add_argument("--faults", default=os.environ.get("PLAYGROUND_LOCAL_FAULTS", ""),
                    help="fault spec (default: $PLAYGROUND_LOCAL_FAULTS)")
     p.add_argument("--log-level", default="INFO")
@@ -70,12 +75,12 @@ def main(argv: list[str] | None = None) -> int:
             fetch_timeout=args.fetch_timeout, upload_lifetime_seconds=args.upload_lifetime,
             json_max_bytes=args.json_max_bytes, submit_max_bytes=args.submit_max_bytes, data_dir=args.data_dir,
             render_workers=args.render_workers,
-            sync_wait=args.sync_wait, faults=FaultPlan.parse(args.faults),
+            sync_wait=args.sync_wait, faults=FaultPlan.parse(args.faults), catalogue_path=args.catalogue,
         )
+        server = start_server(config, host=args.host, port=args.port)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    server = start_server(config, host=args.host, port=args.port)
     print(server.url, flush=True)
     stop = threading.Event()
     # Handlers rather than KeyboardInterrupt: a shell may start background jobs with SIGINT ignored.

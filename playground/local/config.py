@@ -1,4 +1,4 @@
-"""How one local API server behaves: timing, keys, limits, balance, faults."""
+"""How one local API server behaves: timing, keys, limits, balance, faults, its catalogue and discounts."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ ENV_SETTINGS: dict[str, tuple[str, Any]] = {
     "BALANCE": ("balance", float),
     "FAULTS": ("faults", str),
     "ALLOW_PRIVATE_FETCH": ("allow_private_fetch", lambda text: text.strip().lower() in _TRUE),
+    "CATALOGUE": ("catalogue_path", Path),
 }
 
 
@@ -40,6 +41,11 @@ class LocalConfig:
     ``render="full"`` renders each task's clip from its image; ``"protocol"`` gives every task the same tiny valid
     MP4 (64x64 H.264, encoded once per process), so thousands of tasks cost next to nothing while the timing model,
     limits and faults apply as usual: for tests and benchmarks that count requests rather than look at videos.
+
+    The catalogue (``GET /api/v3/models``) is the built-in models (:mod:`.catalogue_data`), then the entries of the
+    JSON file ``catalogue_path`` (``PLAYGROUND_LOCAL_CATALOGUE``), then ``extra_models``, each in the live
+    catalogue's shape; an entry replaces a built-in one of the same id. ``discounts`` maps model ids to the share
+    taken off their price (0.2: 20% off), as an account's discount shows in ``discounted_price`` and in the charge.
     """
 
     timing: str = "instant"
@@ -70,6 +76,9 @@ class LocalConfig:
     json_max_bytes: int = 1024 * 1024  # a JSON body of price, history, delete, upload tickets; larger ones get 413
     # A submit body: the contract's whole-request limit, as its images may come inline as data: URIs.
     submit_max_bytes: int = IMAGE_LIMITS.max_request_bytes
+    extra_models: list[dict[str, Any]] = field(default_factory=list)  # catalogue entries added (or replacing ones)
+    catalogue_path: Path | None = None  # a JSON file of catalogue entries (a list, or the API's own reply)
+    discounts: dict[str, float] = field(default_factory=dict)  # model id -> share off its price, 0 to below 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **defaults: Any) -> LocalConfig:
@@ -117,3 +126,10 @@ class LocalConfig:
             self.data_dir = Path(self.data_dir)
         if isinstance(self.faults, str):
             self.faults = FaultPlan.parse(self.faults)
+        if self.catalogue_path is not None:
+            self.catalogue_path = Path(self.catalogue_path)
+        if not isinstance(self.extra_models, (list, tuple)):
+            raise ValueError("extra_models: expected a list of catalogue entries")
+        for model_id, rate in self.discounts.items():
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+                raise ValueError(f"discounts: {model_id}: {rate!r} is out of range; allowed 0 to below 1")

@@ -4,14 +4,18 @@ A plan is a list of rules. Each rule matches an endpoint and says what goes wron
 
     ENDPOINT:ACTION[:ARG][xN | x*][@P]
 
-- ENDPOINT: ``submit``, ``result``, ``upload``, ``balance``, ``price``, ``history``, ``delete``, ``download``
-  or ``*`` (any of them); ``task`` for what happens to the next tasks; ``output`` for output files.
+- ENDPOINT: ``submit``, ``result``, ``upload``, ``balance``, ``price`` (both price endpoints), ``history``,
+  ``delete``, ``download``, ``models``, ``billing`` or ``*`` (any of them); ``task`` for what happens to the next
+  tasks; ``output`` for output files.
 - ACTION on an endpoint: ``429`` (ARG = Retry-After seconds, default 1), ``500``, ``502``, ``503``, ``504``,
   ``slow`` (ARG = delay in seconds, default 1), ``drop`` (the connection is closed before anything is done),
   and on ``submit`` only ``drop_after_accept`` (the task is created and charged, then the connection is closed
-  with no reply).
+  with no reply) and ``slow_reply`` (ARG = seconds, default 1: the task is created and charged at once, and may
+  end and fire its webhook, but the reply is held that long: a webhook can arrive before the client knows the id).
 - ACTION on ``task``: ``fail`` (ARG = the task's error code, default 5000; 1200 moderation, 1402 media URL
-  unreachable, ...), ``nsfw`` (the task completes with ``has_nsfw_contents == [true]``).
+  unreachable, ...), ``cancelled`` (the service cancels it once it starts), ``timeout`` (it times out when it
+  would have completed, code 5004): failed, cancelled and timed-out tasks are refunded; ``nsfw`` (the task
+  completes with ``has_nsfw_contents == [true]``).
 - ACTION on ``output``: ``404`` (the output file answers 404, as an expired one does).
 - ACTION on ``webhook`` (a task's webhook delivery): ``drop`` (never sent), ``delay`` (ARG = seconds, default 1),
   ``duplicate`` (sent twice with the same webhook-id), ``bad_signature`` (signed with another secret).
@@ -38,10 +42,11 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-ENDPOINTS = ("submit", "result", "upload", "balance", "price", "history", "delete", "download")
+ENDPOINTS = ("submit", "result", "upload", "balance", "price", "history", "delete", "download", "models", "billing")
 HTTP_ERRORS = ("429", "500", "502", "503", "504")
-ENDPOINT_ACTIONS = HTTP_ERRORS + ("slow", "drop", "drop_after_accept")
-TASK_ACTIONS = ("fail", "nsfw")
+SUBMIT_ONLY = ("drop_after_accept", "slow_reply")
+ENDPOINT_ACTIONS = HTTP_ERRORS + ("slow", "drop") + SUBMIT_ONLY
+TASK_ACTIONS = ("fail", "cancelled", "timeout", "nsfw")
 OUTPUT_ACTIONS = ("404",)
 WEBHOOK_ACTIONS = ("drop", "delay", "duplicate", "bad_signature")
 
@@ -80,8 +85,8 @@ class Fault:
         if self.action not in allowed:
             raise ValueError(f"fault action: {self.action!r} does not apply to {self.endpoint!r}; "
                              f"choose one of {', '.join(allowed)}")
-        if self.action == "drop_after_accept" and self.endpoint != "submit":
-            raise ValueError("fault action: drop_after_accept applies to submit only")
+        if self.action in SUBMIT_ONLY and self.endpoint != "submit":
+            raise ValueError(f"fault action: {self.action} applies to submit only")
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError(f"fault probability: {self.probability} is out of range; allowed 0 to 1")
         if self.times is not None and self.times < 0:

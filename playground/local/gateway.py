@@ -59,7 +59,8 @@ def error_reply(status: int, message: str, *, code: int | None = None,
 
 
 def classify(method: str, path: str) -> str:
-    """The endpoint name faults and counts use for a request: submit, result, upload, ..., or "other"."""
+    """The endpoint name faults and counts use for a request: submit, result, upload, models, billing, ..., or
+    "other"."""
     if path.startswith("/media/put/"):
         return "upload"
     if path.startswith("/media/"):
@@ -68,15 +69,16 @@ def classify(method: str, path: str) -> str:
         return "other"
     rest = path[len("/api/v3/"):].rstrip("/")
     if method == "GET":
-        if rest == "balance":
-            return "balance"
+        if rest in ("balance", "models"):
+            return rest
         if rest.startswith("predictions/"):
             return "result"
         return "other"
     if method != "POST":
         return "other"
     fixed = {"media/uploads": "upload", "media/upload/binary": "upload", "model/price": "price",
-             "predictions": "history", "predictions/delete": "delete"}
+             "model/pricing": "price", "predictions": "history", "predictions/delete": "delete",
+             "billings/search": "billing"}
     return fixed.get(rest, "submit")
 
 

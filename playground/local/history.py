@@ -1,4 +1,5 @@
-"""The history query (``POST /api/v3/predictions``): its filters, checked, and one page of an account's tasks."""
+"""The history query (``POST /api/v3/predictions``): its filters, checked, and one page of an account's tasks; and
+the API's way of writing times."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ from .tasks import Task, TaskState
 
 MAX_PAGE_SIZE = 100
 HISTORY_STATUSES = tuple(s.value for s in TaskState)
+
+
+def iso_time(epoch: float) -> str:
+    """ISO 8601 in UTC with milliseconds and Z, as the API writes ``created_at``."""
+    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def parse_time(value: Any, name: str) -> float | None:

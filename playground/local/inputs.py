@@ -1,4 +1,5 @@
-"""Reading a task's input images: this server's own uploads from disk, data: URIs, and fetched http(s) URLs.
+"""Reading a task's input images and clips: this server's own uploads and outputs from disk, data: URIs, and fetched
+http(s) URLs.
 
 Fetching on a submitter's behalf is a server-side request forgery risk, so it is narrow: public hosts only (every
 address the name resolves to is checked, and the connection goes to a checked address, so a name cannot re-resolve
@@ -28,12 +29,13 @@ from playground.contract import IMAGE_LIMITS
 
 log = logging.getLogger(__name__)
 
-FETCH_FAILED = ("{field}: the image could not be fetched. The local API reads files uploaded to it, data: URIs and "
+FETCH_FAILED = ("{field}: the {what} could not be fetched. The local API reads files uploaded to it, data: URIs and "
                 "(when started with allow_fetch) public http(s) URLs without redirects; upload the file and use the "
                 "URL the upload returns.")
 UNKNOWN_UPLOAD = ("{field}: this server holds no such upload: it was made to an earlier run of the server, never "
                   "finished, or has expired (uploads are kept {lifetime}); upload the file again.")
 _USER_AGENT = "playground-local-api"
+_WHAT = {"image/*": "image", "video/*": "clip"}
 
 
 class InputError(Exception):
@@ -94,7 +96,7 @@ def load_image(url: str, *, field: str, own_netlocs: set[str], own_port: int,
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         if fetched:  # what a fetched URL served is nobody's business but this server's log
             log.info("%s: the fetched file is not an image (%s)", field, type(exc).__name__)
-            raise InputError(1402, FETCH_FAILED.format(field=field)) from None
+            raise InputError(1402, FETCH_FAILED.format(field=field, what="image")) from None
         raise InputError(1401, f"{field}: could not be read as an image ({exc})") from None
     width, height = image.size
     limits = IMAGE_LIMITS
@@ -108,8 +110,30 @@ def load_image(url: str, *, field: str, own_netlocs: set[str], own_port: int,
     return image
 
 
+def load_video(url: str, *, field: str, own_netlocs: set[str], own_port: int,
+               local_file: Callable[[str], Path | None], policy: FetchPolicy) -> bytes:
+    """The bytes of the clip at ``url``, fetched under the same rules as images; InputError names ``field``.
+
+    Only the container is checked here (MP4/MOV, WebM/MKV or AVI, by signature, so a picture is not taken for a
+    one-frame clip); decoding is the renderer's job (an undecodable clip fails the task there, with 1401).
+    """
+    data, _ = _read_bytes(url, field=field, own_netlocs=own_netlocs, own_port=own_port, local_file=local_file,
+                          policy=policy, accept="video/*")
+    if len(data) > IMAGE_LIMITS.max_bytes:
+        raise InputError(1401, f"{field}: the file has {len(data)} bytes; at most {IMAGE_LIMITS.max_bytes} allowed")
+    if not is_video(data):
+        raise InputError(1401, f"{field}: is not a video file; MP4, MOV, WebM, MKV and AVI are read")
+    return data
+
+
+def is_video(data: bytes) -> bool:
+    """True when ``data`` starts like an MP4/MOV (ftyp), WebM/MKV (EBML) or AVI file."""
+    return data[4:8] == b"ftyp" or data[:4] == b"\x1a\x45\xdf\xa3" or (data[:4] == b"RIFF" and data[8:12] == b"AVI ")
+
+
 def _read_bytes(url: str, *, field: str, own_netlocs: set[str], own_port: int,
-                local_file: Callable[[str], Path | None], policy: FetchPolicy) -> tuple[bytes, bool]:
+                local_file: Callable[[str], Path | None], policy: FetchPolicy,
+                accept: str = "image/*") -> tuple[bytes, bool]:
     """(bytes, whether they were fetched over the network)."""
     if not isinstance(url, str) or not url.strip():
         raise InputError(1401, f"{field}: expected a URL")
@@ -120,7 +144,7 @@ def _read_bytes(url: str, *, field: str, own_netlocs: set[str], own_port: int,
         port = parts.port
     except ValueError:  # a malformed netloc or port
         log.info("%s: refused to fetch a malformed URL", field)
-        raise InputError(1402, FETCH_FAILED.format(field=field)) from None
+        raise InputError(1402, FETCH_FAILED.format(field=field, what=_WHAT[accept])) from None
     scheme = parts.scheme.lower()
     if scheme in ("http", "https") and parts.hostname:
         own = parts.netloc.lower() in own_netlocs or (is_loopback(parts.hostname) and port == own_port)
@@ -130,13 +154,13 @@ def _read_bytes(url: str, *, field: str, own_netlocs: set[str], own_port: int,
                 raise InputError(1402, UNKNOWN_UPLOAD.format(field=field, lifetime=policy.upload_lifetime))
             return path.read_bytes(), False
     try:
-        return _fetch(parts, policy), True
+        return _fetch(parts, policy, accept), True
     except _FetchFailed as exc:
-        log.info("%s: image fetch from host %r failed: %s", field, parts.hostname, exc)
-        raise InputError(1402, FETCH_FAILED.format(field=field)) from None
+        log.info("%s: fetch from host %r failed: %s", field, parts.hostname, exc)
+        raise InputError(1402, FETCH_FAILED.format(field=field, what=_WHAT[accept])) from None
 
 
-def _fetch(parts: urllib.parse.SplitResult, policy: FetchPolicy) -> bytes:
+def _fetch(parts: urllib.parse.SplitResult, policy: FetchPolicy, accept: str) -> bytes:
     """GET one URL without redirects, connecting only to an address the policy allows."""
     import certifi
     import urllib3
@@ -175,7 +199,7 @@ def _fetch(parts: urllib.parse.SplitResult, policy: FetchPolicy) -> bytes:
     try:
         with pool:
             response = pool.urlopen("GET", target, headers={"Host": host_header, "User-Agent": _USER_AGENT,
-                                                            "Accept": "image/*"},
+                                                            "Accept": accept},
                                     redirect=False, retries=False, preload_content=False, assert_same_host=False)
             try:
                 return _read_reply(response, deadline)

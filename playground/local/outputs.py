@@ -1,7 +1,11 @@
 """What a task produces: a full render of its inputs, or (protocol mode) one tiny clip shared by every task.
 
-Protocol mode still reads each task's inputs (headers only), so unreachable or invalid images fail the task with the
-same codes as a full render, but nothing is rendered: thousands of tasks cost next to nothing.
+What is rendered follows the task's :class:`~.catalogue.RenderPlan`: an image-to-video preview moves the camera over
+its image; a text-to-video one over a landscape drawn from the prompt and seed; a video-extend one starts on the last
+frame of the given clip and continues it (same look, no grade, so the join is seamless).
+
+Protocol mode still reads each task's inputs (image headers, clip bytes), so unreachable or invalid ones fail the
+task with the same codes as a full render, but nothing is rendered: thousands of tasks cost next to nothing.
 """
 
 from __future__ import annotations
@@ -14,27 +18,32 @@ from typing import Protocol
 
 from PIL import Image
 
-from playground import contract
-
+from .catalogue import RenderPlan
 from .config import RENDERS
 from .tasks import Task
 
 PROTOCOL_FILE = "protocol-clip.mp4"  # not a task id, so never served under its own name
+TEXT_RATIO = "16:9"  # a text-to-video model without an aspect_ratio field
 
 
 class LoadInput(Protocol):
     def __call__(self, url: str, field: str, *, decode: bool = True) -> Image.Image: ...
 
 
+class LoadVideo(Protocol):
+    def __call__(self, url: str, field: str) -> bytes: ...
+
+
 class Outputs:
     """Makes tasks' output files in ``directory`` (``<task id>.mp4``, or the shared clip in protocol mode)."""
 
-    def __init__(self, directory: Path, *, mode: str, load_input: LoadInput):
+    def __init__(self, directory: Path, *, mode: str, load_input: LoadInput, load_video: LoadVideo):
         if mode not in RENDERS:
             raise ValueError(f"render: {mode!r} is not known; choose one of {', '.join(RENDERS)}")
         self.directory = directory
         self.mode = mode
         self.load_input = load_input
+        self.load_video = load_video
         self._shared: Path | None = None
         self._shared_lock = threading.Lock()
 
@@ -43,27 +52,29 @@ class Outputs:
 
     def make(self, task: Task) -> tuple[Path, bool]:
         """(the file, whether it is the task's own) for ``task``; InputError when an input cannot be used."""
-        params = task.params
+        plan = task.plan
         if self.mode == "protocol":
-            self.load_input(params["image"], "image", decode=False)
-            if params.get("last_image"):
-                self.load_input(params["last_image"], "last_image", decode=False)
+            for field, url, kind in plan.inputs:
+                if kind == "video":
+                    self.load_video(url, field)
+                else:
+                    self.load_input(url, field, decode=False)
             return self.shared_clip(), False
-        from .render import render_video  # numpy and the renderer only where a video is really made
-
-        image = self.load_input(params["image"], "image")
-        last = self.load_input(params["last_image"], "last_image") if params.get("last_image") else None
-        spec = contract.get_model(task.model)
         path = self.path_for(task.id)
-        render_video(
-            image, path,
-            resolution=params["resolution"], aspect_ratio=params.get("aspect_ratio"),
-            duration=int(params["duration"]), seed=int(params["seed"]),
-            prompt=params.get("prompt"), camera_fixed=bool(params.get("camera_fixed", False)),
-            last_image=last, generate_audio=spec.has_audio and bool(params.get("generate_audio", False)),
-            model_id=task.model,
-        )
+        render(plan, self._first_frame(plan), path,
+               last_image=self.load_input(plan.last_image[1], plan.last_image[0]) if plan.last_image else None)
         return path, True
+
+    def _first_frame(self, plan: RenderPlan) -> Image.Image:
+        from .pictures import last_frame, prompt_picture
+        from .render import SOURCE_MARGIN
+
+        if plan.kind == "extend":
+            return last_frame(self.load_video(plan.source[1], plan.source[0]), plan.source[0])
+        if plan.kind == "image":
+            return self.load_input(plan.source[1], plan.source[0])
+        w, h = plan.sizes[plan.resolution][plan.aspect_ratio or TEXT_RATIO]
+        return prompt_picture(plan.prompt, plan.seed, (round(w * SOURCE_MARGIN), round(h * SOURCE_MARGIN)))
 
     def shared_clip(self) -> Path:
         """The protocol clip in this directory, written on first use."""
@@ -78,3 +89,15 @@ class Outputs:
                 os.replace(tmp, path)
                 self._shared = path
             return self._shared
+
+
+def render(plan: RenderPlan, first: Image.Image, path: Path, *, last_image: Image.Image | None = None) -> None:
+    """Render ``plan`` from its first frame ``first`` to ``path``."""
+    from .render import render_video  # numpy and the renderer only where a video is really made
+
+    ratio = plan.aspect_ratio or (TEXT_RATIO if plan.kind == "text" else None)
+    render_video(
+        first, path, resolution=plan.resolution, aspect_ratio=ratio, duration=plan.duration, seed=plan.seed,
+        prompt=plan.prompt, camera_fixed=plan.camera_fixed, last_image=last_image, generate_audio=plan.audio,
+        sizes=plan.sizes, model_id=plan.model, continuation=plan.kind == "extend",
+    )

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from playground import contract
 
 from .accounts import Accounts
+from .billing import BillingBook
 from .inputs import InputError
 from .outputs import Outputs
 from .tasks import REFUNDED, Task, TaskState
@@ -42,6 +43,11 @@ FAULT_MESSAGES: dict[int, str] = {
 }
 
 
+CANCELLED_MESSAGE = "The task was cancelled by the service; it was refunded (injected fault)"
+TIMEOUT_CODE = 5004
+TIMEOUT_MESSAGE = "The task timed out at the model server; it was refunded (injected fault)"
+
+
 def fault_message(code: int) -> str:
     return FAULT_MESSAGES.get(code, f"Task failed with code {code} (injected fault)")
 
@@ -52,10 +58,12 @@ class Scheduler:
     ``on_end`` is called (``cond`` held) with each task that ends, while the server is not stopping.
     """
 
-    def __init__(self, cond: threading.Condition, accounts: Accounts, outputs: Outputs, *, timing: str,
-                 speed: float, jitter: float, workers: int, on_end: Callable[[Task], None] | None = None):
+    def __init__(self, cond: threading.Condition, accounts: Accounts, billing: BillingBook, outputs: Outputs, *,
+                 timing: str, speed: float, jitter: float, workers: int,
+                 on_end: Callable[[Task], None] | None = None):
         self._cond = cond
         self._accounts = accounts
+        self._billing = billing
         self._outputs = outputs
         self._timing = timing
         self._speed = speed
@@ -93,9 +101,6 @@ class Scheduler:
         self._waiting.setdefault(task.account, collections.deque()).append(task)
         self._cond.notify_all()
 
-    def cancel(self, task: Task, reason: str) -> None:
-        self._end(task, TaskState.CANCELLED, code=None, error=reason)
-
     # --- the thread ---
 
     def _run(self) -> None:
@@ -114,19 +119,18 @@ class Scheduler:
             task = self._ready.popleft()
             if task.state is not TaskState.PROCESSING:
                 continue
-            code, message = task.outcome
-            if code is not None:
-                self._end(task, TaskState.FAILED, code=code, error=message)
-                finished = True
-            elif task.due is None or now >= task.due:
-                self._end(task, TaskState.COMPLETED, code=None, error="")
+            to, code, message = task.outcome
+            # A failure or a cancellation ends at once; a completion or a timeout waits for its modelled time.
+            if to in (TaskState.FAILED, TaskState.CANCELLED) or task.due is None or now >= task.due:
+                self._end(task, to, code=code, error=message)
                 finished = True
             else:
                 heapq.heappush(self._due, (task.due, next(self._order), task))
         while self._due and self._due[0][0] <= now:
             task = heapq.heappop(self._due)[2]
             if task.state is TaskState.PROCESSING:
-                self._end(task, TaskState.COMPLETED, code=None, error="")
+                to, code, message = task.outcome
+                self._end(task, to, code=code, error=message)
                 finished = True
         return finished
 
@@ -147,24 +151,27 @@ class Scheduler:
         task.move(TaskState.PROCESSING)
         self._accounts.occupy(task.account)
         if self._timing == "realistic":
-            modelled = contract.typical_inference_seconds(task.params["resolution"], task.params["duration"])
+            modelled = contract.typical_inference_seconds(task.plan.resolution, task.plan.duration)
             spread = self._jitter
             task.due = now + modelled * self._speed * self._jitter_rng.uniform(1 - spread, 1 + spread)
-        if task.planned_failure is not None:
-            task.outcome = (task.planned_failure, fault_message(task.planned_failure))
+        if task.planned_end is not None:
+            task.outcome = task.planned_end
             self._ready.append(task)
         else:
             self._pool.submit(self._make_output, task)
         log.info("task %s processing", task.id)
 
     def _end(self, task: Task, to: TaskState, *, code: int | None, error: str) -> None:
-        """Move ``task`` to a terminal state; failed and cancelled tasks are refunded."""
+        """Move ``task`` to a terminal state; failed, timed-out and cancelled tasks are refunded."""
         was_processing = task.state is TaskState.PROCESSING
         task.move(to, code=code, error=error)
         if was_processing:
             self._accounts.release(task.account)
         if to in REFUNDED:
             self._accounts.refund(task.account, task.price)
+            self._billing.refund(task)
+        if task.deleted and task.owns_output and task.output is not None:
+            task.output.unlink(missing_ok=True)  # out of history: nobody may fetch it
         log.info("task %s %s%s", task.id, to.value, f" (code {code}: {error})" if code else "")
         if self.on_end is not None and not self.stopping:
             self.on_end(task)
@@ -178,12 +185,12 @@ class Scheduler:
         output: tuple = (None, False)
         try:
             output = self._outputs.make(task)
-            outcome: tuple[int | None, str] = (None, "")
+            outcome: tuple[TaskState, int | None, str] = (TaskState.COMPLETED, None, "")
         except InputError as exc:
-            outcome = (exc.code, str(exc))
+            outcome = (TaskState.FAILED, exc.code, str(exc))
         except Exception as exc:  # a render bug must end the task, not the worker
             log.exception("task %s: render failed", task.id)
-            outcome = (5000, f"internal error while rendering: {exc}")
+            outcome = (TaskState.FAILED, 5000, f"internal error while rendering: {exc}")
         path, owned = output
         with self._cond:
             task.outcome = outcome
@@ -191,5 +198,5 @@ class Scheduler:
             if task.state is TaskState.PROCESSING:
                 self._ready.append(task)
                 self._cond.notify_all()
-            elif path is not None and owned:  # cancelled meanwhile: nobody will fetch the file
+            elif path is not None and owned:  # ended meanwhile: nobody will fetch the file
                 path.unlink(missing_ok=True)

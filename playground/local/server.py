@@ -8,147 +8,50 @@ Bodies are bounded (:mod:`.bodies`): a declared or streamed body over its limit 
 contract's 64 MB, an upload: the 30 MB image limit), malformed or too deeply nested JSON gets 400, and a client that
 hangs up mid-request is logged as such, not as a server error.
 
-The server layer (this module, :mod:`.gateway`, :mod:`.bodies`) is the only one that knows HTTP, and this module the
-only one that knows URLs: the service (:class:`LocalState` and its parts) returns plain data and raises
-:class:`~.errors.ServiceError`, which :data:`.gateway.SERVICE_ERRORS` maps to statuses; :class:`_Media` composes
-every URL the API hands out and maps this server's own URLs back to files.
+The server layer (this module with :mod:`.routes_account`, :mod:`.media`, :mod:`.gateway` and :mod:`.bodies`) is the
+only one that knows HTTP, and :mod:`.media` the only one that knows URLs: the service (:class:`LocalState` and its
+parts) returns plain data and raises :class:`~.errors.ServiceError`, which :data:`.gateway.SERVICE_ERRORS` maps to
+statuses; :class:`~.media.Media` composes every URL the API hands out and maps this server's own URLs back to files.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import socket
 import threading
 import time
-import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from playground import contract, pricing
-
 from .accounts import account_id
-from .bodies import capped_receive, json_object, pop_flag
+from .bodies import json_object, pop_flag
 from .config import LocalConfig
 from .errors import ServiceError
 from .faults import FaultPlan
 from .gateway import DROP_REPLY, ApiError, Gateway, envelope, error_reply
 from .history import HistoryQuery
-from .inputs import FetchPolicy, load_image
+from .media import Media, authorize
+from .routes_account import add_account_routes
+from .routes_files import add_file_routes
 from .state import LocalState
 from .tasks import TERMINAL, TaskView
-from .uploads import Upload
 from .webhooks import Delivery, WebhookSender, webhook_allowed
 
 log = logging.getLogger(__name__)
 
 LISTEN_BACKLOG = 2048  # a benchmark may open a thousand connections at once
-MAX_OWN_NETLOCS = 64
-MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around a legacy upload's file
 
 
-def iso_time(epoch: float) -> str:
-    """ISO 8601 in UTC with milliseconds and Z, as the API writes ``created_at``."""
-    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _duration_text(seconds: float) -> str:
-    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
-        if seconds >= size:
-            return f"{seconds / size:g} {unit}"
-    return f"{seconds:g} seconds"
-
-
-class _Media:
-    """This server's URLs: composes every URL the API hands out, and maps its own back to files for task inputs."""
-
-    def __init__(self, config: LocalConfig):
-        self.state: LocalState | None = None  # set once the state exists (the state reads inputs through us)
-        self.own_port = 0
-        self.own_netlocs: set[str] = set()
-        self.policy = FetchPolicy(allow_public=config.allow_fetch, allow_private=config.allow_private_fetch,
-                                  timeout=config.fetch_timeout,
-                                  upload_lifetime=_duration_text(config.upload_lifetime_seconds))
-
-    def base_url(self, request: Request) -> str:
-        """The request's base URL, remembered as one of ours (so task inputs on it are read from disk)."""
-        base = str(request.base_url).rstrip("/")
-        if len(self.own_netlocs) < MAX_OWN_NETLOCS:  # Host headers are the client's to choose: keep the set bounded
-            self.own_netlocs.add(base.split("://", 1)[1].lower())
-        return base
-
-    @staticmethod
-    def prediction(view: TaskView, base: str) -> dict[str, Any]:
-        """The prediction object exactly as the contract shows it (plus ``code`` when the task did not succeed)."""
-        done = view.completed
-        data: dict[str, Any] = {
-            "id": view.id,
-            "model": view.model,
-            "outputs": [f"{base}/media/outputs/{view.id}.mp4"] if done else [],
-            "urls": {"get": f"{base}/api/v3/predictions/{view.id}/result"},
-            "has_nsfw_contents": [view.nsfw] if done else [],
-            "status": view.status,
-            "created_at": iso_time(view.created_at),
-            "error": view.error,
-            "timings": {"inference": view.inference_ms},
-        }
-        if view.code is not None:
-            data["code"] = view.code
-        return data
-
-    def download_url(self, base: str, upload: Upload) -> str:
-        return f"{base}/media/uploads/{self.state.uploads.instance}/{upload.id}/{upload.filename}"
-
-    @staticmethod
-    def put_url(base: str, upload: Upload) -> str:
-        return f"{base}/media/put/{upload.id}?expires={int(upload.expires_at)}&token={upload.token}"
-
-    @staticmethod
-    def output_task_id(name: str) -> str | None:
-        """The task id of an output file name ``<id>.mp4``, else None."""
-        match = re.fullmatch(r"([0-9a-f]{32})\.mp4", name)
-        return match.group(1) if match else None
-
-    def local_file(self, url_path: str) -> Path | None:
-        """The file behind one of this server's own media URL paths, for reading task inputs without HTTP."""
-        parts = url_path.strip("/").split("/")
-        if len(parts) == 5 and parts[:2] == ["media", "uploads"]:
-            return self.state.uploads.file(parts[2], parts[3], parts[4])[0]
-        if len(parts) == 3 and parts[:2] == ["media", "outputs"]:
-            task_id = self.output_task_id(parts[2])
-            return self.state.output_path(task_id) if task_id else None
-        return None
-
-    def load_input(self, url: str, field: str, *, decode: bool = True):
-        return load_image(url, field=field, own_netlocs=self.own_netlocs, own_port=self.own_port,
-                          local_file=self.local_file, policy=self.policy, decode=decode)
-
-
-def _authorize(request: Request, config: LocalConfig) -> str:
-    """The account of the request's bearer key; ApiError 401 when it is missing, empty or not accepted."""
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key or (config.keys is not None and key not in config.keys):
-        raise ApiError(401, "Unauthorized")
-    return account_id(key)
-
-
-def build_app(state: LocalState, media: _Media, faults: FaultPlan) -> FastAPI:
-    """The FastAPI app of one server (without the gateway layer)."""
-    config = state.config
-    app = FastAPI(title="playground local WaveSpeed-compatible API", docs_url=None, redoc_url=None,
-                  openapi_url=None)
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error the app can meet answers as the contract's envelope (never a traceback)."""
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
@@ -181,118 +84,32 @@ def build_app(state: LocalState, media: _Media, faults: FaultPlan) -> FastAPI:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_reply(500, f"internal error of the local API: {type(exc).__name__}")
 
-    # --- uploads and files (the PUT URL and downloads need no key) ---
 
-    @app.post("/api/v3/media/uploads")
-    async def upload_ticket(request: Request):
-        _authorize(request, config)
-        body = await json_object(request, config.json_max_bytes)
-        upload = state.uploads.new_ticket(body.get("filename"), body.get("size"), body.get("content_type"))
-        base = media.base_url(request)
-        return envelope({
-            "download_url": media.download_url(base, upload),
-            "upload": {"method": "PUT", "url": media.put_url(base, upload),
-                       "headers": {"Content-Type": upload.content_type}, "expires_at": iso_time(upload.expires_at)},
-        })
+def build_app(state: LocalState, media: Media, faults: FaultPlan) -> FastAPI:
+    """The FastAPI app of one server (without the gateway layer)."""
+    app = FastAPI(title="playground local WaveSpeed-compatible API", docs_url=None, redoc_url=None,
+                  openapi_url=None)
 
-    @app.put("/media/put/{upload_id}")
-    async def upload_put(upload_id: str, request: Request):
-        upload = state.uploads.for_put(upload_id, request.query_params.get("token", ""),
-                                       request.query_params.get("expires", ""))
-        tmp = state.uploads_dir / f".incoming-{uuid.uuid4().hex}"
-        received = 0
-        try:
-            with tmp.open("wb") as out:
-                async for chunk in request.stream():
-                    received += len(chunk)
-                    if received > upload.size:
-                        raise ApiError(400, f"size: the upload is over the {upload.size} bytes the ticket declared")
-                    out.write(chunk)
-            state.uploads.finish(upload, received, tmp)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return envelope(None)
+    _add_error_handlers(app)
+    add_file_routes(app, state, media, faults)
+    add_account_routes(app, state, media)
+    _add_prediction_routes(app, state, media, faults)
+    return app
 
-    @app.post("/api/v3/media/upload/binary")
-    async def upload_binary(request: Request):
-        _authorize(request, config)
-        capped = Request(request.scope, capped_receive(request, config.upload_max_bytes + MULTIPART_OVERHEAD,
-                                                          shown_limit=config.upload_max_bytes))
-        try:
-            form = await capped.form(max_files=1, max_fields=10)
-        except (ApiError, ClientDisconnect):
-            raise
-        except Exception as exc:  # malformed multipart bodies raise several types
-            raise ApiError(400, f"file: expected a multipart/form-data body with a file field ({exc})") from None
-        item = form.get("file")
-        if item is None or isinstance(item, str):
-            raise ApiError(400, "file: is required (a multipart/form-data file field named 'file')")
-        data = await item.read()
-        await form.close()
-        upload = state.uploads.store(item.filename or "upload", data)
-        return envelope({"type": upload.kind, "download_url": media.download_url(media.base_url(request), upload),
-                         "filename": upload.filename, "size": upload.size})
 
-    @app.get("/media/uploads/{instance}/{upload_id}/{filename}")
-    async def download_upload(instance: str, upload_id: str, filename: str):
-        path, ctype = state.uploads.file(instance, upload_id, filename)
-        if path is None:
-            raise ApiError(404, "File not found: it was never uploaded or has expired")
-        return FileResponse(path, media_type=ctype)
-
-    @app.get("/media/outputs/{name}")
-    async def download_output(name: str):
-        task_id = media.output_task_id(name)
-        path = state.output_path(task_id) if task_id else None
-        if task_id is not None and faults.take("output", ("404",), task_id=task_id) is not None:
-            raise ApiError(404, "File not found: the output has expired (outputs are kept 7 days)")
-        if path is None:
-            raise ApiError(404, "File not found: no such output, or the task has not completed")
-        return FileResponse(path, media_type="video/mp4")
-
-    # --- account ---
-
-    @app.get("/api/v3/webhook/secret")
-    async def webhook_secret(request: Request):
-        return envelope({"secret": state.webhook_secrets.of(_authorize(request, config))})
-
-    @app.get("/api/v3/balance")
-    async def balance(request: Request):
-        account = _authorize(request, config)
-        return envelope({"balance": state.balance(account)})
-
-    @app.post("/api/v3/model/price")
-    async def price(request: Request):
-        _authorize(request, config)
-        body = await json_object(request, config.json_max_bytes)
-        model_id = body.get("model_id")
-        if not isinstance(model_id, str) or not model_id:
-            raise ApiError(400, "model_id: is required (e.g. bytedance/seedance-v1.5-pro/image-to-video-spicy)")
-        inputs = body.get("inputs") or {}
-        if not isinstance(inputs, dict):
-            raise ApiError(400, f"inputs: expected a JSON object of the model's inputs, got {inputs!r}")
-        try:
-            problems = contract.validate(model_id, inputs, allow_unknown=True)
-        except contract.UnknownModel as exc:
-            raise ApiError(400, str(exc)) from None
-        # A price needs no image: only problems with the values given count.
-        problems = [p for p in problems if not p.endswith(": is required")]
-        if problems:
-            raise ApiError(400, "; ".join(problems))
-        usd = round(pricing.estimate_cost(model_id, inputs), 6)
-        return envelope({"model_id": model_id, "price": usd, "discounted_price": usd, "currency": "USD"})
-
-    # --- predictions ---
+def _add_prediction_routes(app: FastAPI, state: LocalState, media: Media, faults: FaultPlan) -> None:
+    """Submit, result, history and delete."""
+    config = state.config
 
     @app.post("/api/v3/predictions/delete")
     async def delete(request: Request):
-        account = _authorize(request, config)
+        account = authorize(request, config)
         body = await json_object(request, config.json_max_bytes)
         return envelope(state.delete(account, body.get("ids")))
 
     @app.post("/api/v3/predictions")
     async def history(request: Request):
-        account = _authorize(request, config)
+        account = authorize(request, config)
         query = HistoryQuery.from_body(await json_object(request, config.json_max_bytes))
         total, views = state.history(account, query)
         base = media.base_url(request)
@@ -306,15 +123,15 @@ def build_app(state: LocalState, media: _Media, faults: FaultPlan) -> FastAPI:
 
     @app.get("/api/v3/predictions/{task_id}/result")
     async def result(task_id: str, request: Request):
-        return envelope(media.prediction(state.get(_authorize(request, config), task_id), media.base_url(request)))
+        return envelope(media.prediction(state.get(authorize(request, config), task_id), media.base_url(request)))
 
     @app.get("/api/v3/predictions/{task_id}")
     async def prediction(task_id: str, request: Request):
-        return envelope(media.prediction(state.get(_authorize(request, config), task_id), media.base_url(request)))
+        return envelope(media.prediction(state.get(authorize(request, config), task_id), media.base_url(request)))
 
     @app.post("/api/v3/{model_id:path}")
     async def submit(model_id: str, request: Request):
-        account = _authorize(request, config)
+        account = authorize(request, config)
         state.check_rate(account)
         body = await json_object(request, config.submit_max_bytes)
         sync = pop_flag(body, "enable_sync_mode")
@@ -328,14 +145,15 @@ def build_app(state: LocalState, media: _Media, faults: FaultPlan) -> FastAPI:
         if faults.take("submit", ("drop_after_accept",)) is not None:
             request.scope[DROP_REPLY] = True
             return Response()
+        held = faults.take("submit", ("slow_reply",))
+        if held is not None:  # the task runs (and may end, webhook and all) while the reply waits
+            await asyncio.sleep(held.delay)
         if sync:
             return envelope(await _wait_for_end(state, media, account, task.id, base, config.sync_wait))
         return envelope(media.prediction(task, base))
 
-    return app
 
-
-async def _wait_for_end(state: LocalState, media: _Media, account: str, task_id: str, base: str,
+async def _wait_for_end(state: LocalState, media: Media, account: str, task_id: str, base: str,
                         wait: float) -> dict[str, Any]:
     """Hold a sync-mode submit until the task ends; past ``wait`` answer "processing" with code 5004."""
     deadline = time.monotonic() + wait
@@ -362,9 +180,14 @@ class LocalServer:
         self.host, self.port = host, bound_port
         shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
         self.url = f"http://[{shown}]:{bound_port}" if ":" in shown else f"http://{shown}:{bound_port}"
-        self._media = _Media(config)
+        self._media = Media(config)
         self._media.own_port = bound_port
-        self._state = LocalState(config, self.faults, load_input=self._media.load_input, notify=self._notify)
+        try:
+            self._state = LocalState(config, self.faults, load_input=self._media.load_input,
+                                     load_video=self._media.load_video, notify=self._notify)
+        except BaseException:  # a catalogue entry that cannot be served: no server, no open port
+            self._socket.close()
+            raise
         self._webhooks = WebhookSender(self._state.webhook_secrets, self.faults, attempts=config.webhook_attempts,
                                        backoff=config.webhook_backoff)
         self._media.state = self._state
@@ -378,7 +201,7 @@ class LocalServer:
         self._stopped = False
 
     def _notify(self, webhook: str, account: str, view: TaskView) -> None:
-        self._webhooks.send(webhook, account, _Media.prediction(view, self.url))
+        self._webhooks.send(webhook, account, Media.prediction(view, self.url))
 
     def _serve(self) -> None:
         try:
@@ -443,7 +266,7 @@ class LocalServer:
 
     def tasks(self) -> list[dict[str, Any]]:
         """Every task the server holds, as prediction objects, oldest first."""
-        return [_Media.prediction(view, self.url) for view in self._state.tasks()]
+        return [Media.prediction(view, self.url) for view in self._state.tasks()]
 
     def webhook_deliveries(self, task_id: str | None = None) -> list[Delivery]:
         """Every webhook delivery attempt so far (of one task when given), oldest first."""

@@ -1,7 +1,10 @@
 """Tasks of the local service: the life cycle as an explicit state type, one task's record, and the task book.
 
     created ──> processing ──> completed | failed | timeout
-       └──────────┴──────────> cancelled (by the user; refunded)
+       └──────────┴──────────> cancelled (by the service)
+
+Failed, timed-out and cancelled tasks are refunded. Deleting a prediction only takes it out of the book (history
+and result): the task itself runs on and stays charged.
 
 :meth:`Task.move` is the one place a task changes state and the one place the allowed moves are checked.
 A :class:`TaskView` is what leaves the service: plain data, no URLs (the server composes those).
@@ -9,7 +12,7 @@ A :class:`TaskView` is what leaves the service: plain data, no URLs (the server 
 
 from __future__ import annotations
 
-import secrets
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,9 +21,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from playground import contract, pricing, status
+from playground import status
 
+from .catalogue import ModelEntry, RenderPlan
 from .errors import InvalidRequest, NotFound
+
+log = logging.getLogger(__name__)
 
 
 class TaskState(str, Enum):
@@ -47,7 +53,7 @@ TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     TaskState.TIMEOUT: frozenset(),
 }
 TERMINAL = frozenset(s.value for s in TaskState if s.terminal)
-REFUNDED = frozenset({TaskState.FAILED, TaskState.CANCELLED})  # the price goes back to the account
+REFUNDED = frozenset({TaskState.FAILED, TaskState.CANCELLED, TaskState.TIMEOUT})  # the price goes back
 
 
 class IllegalTransition(RuntimeError):
@@ -80,37 +86,45 @@ class Task:
     id: str
     model: str
     account: str
-    input: dict[str, Any]
+    input: dict[str, Any]  # the submit's fields the model knows (unknown keys are dropped, as the real server does)
     params: dict[str, Any]  # input with the model's defaults filled in and the seed resolved
-    price: float
+    plan: RenderPlan
+    list_price: float  # before any discount
+    price: float  # what was charged
     created_at: float  # epoch
     state: TaskState = TaskState.CREATED
     error: str = ""
     code: int | None = None
     nsfw: bool = False
-    planned_failure: int | None = None  # an injected task:fail code
+    planned_end: tuple[TaskState, int | None, str] | None = None  # an injected fault: how the task will end
     started: float | None = None  # monotonic
     due: float | None = None  # monotonic: the earliest end in realistic timing
     finished: float | None = None  # monotonic
-    outcome: tuple[int | None, str] | None = None  # what making the output gave: (None, "") ok, else (code, message)
+    ended_at: float | None = None  # epoch
+    # What making the output gave: COMPLETED with no code, else how the task ends (state, code, message).
+    outcome: tuple[TaskState, int | None, str] | None = None
     output: Path | None = None  # the file served once completed
     owns_output: bool = True  # False when the file is shared (protocol mode): never removed with the task
     webhook: str | None = None  # the submitter's URL to call when the task ends
+    deleted: bool = False  # taken out of history by its owner; it runs on, and its output is never served
+    order: str = ""  # the billing order of its charge
 
     @classmethod
-    def create(cls, account: str, model: str, inputs: dict[str, Any]) -> Task:
-        """A new task from a submit's body; InvalidRequest naming every problem when the contract refuses it."""
-        try:
-            problems = contract.validate(model, inputs, allow_unknown=True)
-        except contract.UnknownModel as exc:
-            raise InvalidRequest(str(exc)) from None
-        if problems:
-            raise InvalidRequest("; ".join(problems))
-        params = contract.with_defaults(model, inputs)
-        if params.get("seed", -1) == -1:
-            params["seed"] = secrets.randbelow(contract.SEED_MAX + 1)
-        price = round(pricing.estimate_cost(model, inputs), 6)
-        return cls(uuid.uuid4().hex, model, account, dict(inputs), params, price, time.time())
+    def create(cls, account: str, entry: ModelEntry, inputs: dict[str, Any], *, discount: float = 0.0) -> Task:
+        """A new task from a submit's body; InvalidRequest naming every problem when the model's schema refuses it.
+
+        Keys the schema does not have are dropped and the task is priced with defaults, as the real server does.
+        """
+        checked = entry.accept(inputs)
+        if checked.problems:
+            raise InvalidRequest("; ".join(checked.problems))
+        if checked.dropped:
+            log.info("submit to %s: unknown keys dropped: %s", entry.model_id, ", ".join(checked.dropped[:20]))
+        params = entry.resolve_seed(entry.with_defaults(checked.kept))
+        list_price = entry.list_price(checked.kept)
+        price = round(list_price * (1 - discount), 6)
+        return cls(uuid.uuid4().hex, entry.model_id, account, dict(checked.kept), params, entry.render_plan(params),
+                   list_price, price, time.time(), order=uuid.uuid4().hex)
 
     @property
     def status(self) -> str:
@@ -130,6 +144,7 @@ class Task:
             self.started = now
         if to.terminal:
             self.finished = now
+            self.ended_at = time.time()
             self.code = code
             self.error = error
 
@@ -147,6 +162,7 @@ class TaskBook:
     def __init__(self) -> None:
         self._tasks: dict[str, Task] = {}
         self._by_account: dict[str, dict[str, Task]] = {}
+        self._deleted: dict[str, Task] = {}  # out of history, kept for the service's own bookkeeping
 
     def add(self, task: Task) -> None:
         self._tasks[task.id] = task
@@ -163,8 +179,18 @@ class TaskBook:
         return task
 
     def remove(self, task: Task) -> None:
+        """Take ``task`` out of history and results for good (the scheduler may still hold it)."""
+        task.deleted = True
         self._tasks.pop(task.id, None)
         self._by_account.get(task.account, {}).pop(task.id, None)
+        self._deleted[task.id] = task
+
+    def was_deleted(self, task_id: str) -> bool:
+        return task_id in self._deleted
+
+    def deleted(self, task_id: str) -> Task | None:
+        """A task its owner deleted from history (it may still be running)."""
+        return self._deleted.get(task_id)
 
     def __iter__(self) -> Iterator[Task]:
         return iter(self._tasks.values())
