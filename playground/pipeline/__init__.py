@@ -3,7 +3,8 @@
 * :mod:`.run`: :func:`generate`, :func:`resume` and :func:`wait`, thin compositions over the runner;
 * :mod:`.runner`: the :class:`Runner`, the one driver of every job (page, sweeps, finals, webhooks, library);
 * :mod:`.schedule`: a job's stages and the scheduler that moves jobs through them;
-* :mod:`.steps`: :func:`plan` (reserve or reuse), :func:`submit` (the one POST), :func:`record_end` (once);
+* :mod:`.steps`: :func:`plan` (reserve or reuse), :func:`submit` (the one POST), :func:`record_end` (once),
+  :func:`collect`;
 * :mod:`.waiting`: one look at a task (a delivery, else a GET) on its poll clock;
 * :mod:`.collect`: the checked download, the probe, the :class:`Result`; a paid video served again;
 * :mod:`.recover`: rows whose task is not known yet, and :func:`claim`;
@@ -11,12 +12,12 @@
 """
 
 from ..progress import ProgressEvent, ProgressHook
-from .collect import Result, collect
+from .collect import Result
 from .inputs import Media, ensure_uploaded, read_media
 from .recover import ambiguity_message, claim
 from .run import ResumeOutcome, generate, generate_request, resume, wait
 from .runner import Runner
-from .steps import Guard, Planned, Twin, plan, record_end, submit
+from .steps import Guard, Planned, Twin, collect, plan, record_end, submit
 from .waiting import expected_seconds
 
 __all__ = ["generate", "generate_request", "resume", "wait", "claim", "read_media", "ensure_uploaded", "Media",

@@ -13,7 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..client import Client, Prediction, check_video
 from ..contract import VideoRequest
@@ -22,9 +22,6 @@ from ..jobs import Job, Ledger
 from ..progress import Emitter
 from ..status import COMPLETED
 from ..videotags import write_tags
-
-if TYPE_CHECKING:  # steps imports this module: the type only, for the signature
-    from .steps import Planned
 
 log = logging.getLogger(__name__)
 
@@ -91,24 +88,10 @@ def probe(path: Path, emit: Emitter):
     return probe_video(path)
 
 
-def collect(planned: Planned, pred: Prediction, *, client: Client, ledger: Ledger, emit: Emitter | None = None,
-            probe_output: bool = True) -> Result:
-    """Download the completed task's video of a :class:`~playground.pipeline.steps.Planned` request (checked before
-    it counts), probe it, and return the Result."""
-    emit = emit or planned.emit
-    request = planned.request
-    video = download(client, ledger, ledger.get(planned.job_id), pred, planned.out_dir, emit)
-    info = probe(video, emit) if probe_output else None
-    emit("done", "done", status=COMPLETED, request_id=pred.id, job_id=planned.job_id)
-    return Result(planned.job_id, pred.id, request.model, dict(planned.body or request.fields), request.seed,
-                  planned.cost, video, pred.outputs[0], pred.nsfw, pred.inference_ms,
-                  time.monotonic() - planned.t0, False, info, request,
-                  completed_by=ledger.get(planned.job_id).completed_by)
-
-
 def collect_row(row: Job, pred: Prediction, *, client: Client, ledger: Ledger, out_dir: Path, emit: Emitter,
                 probe_output: bool = True) -> Result:
-    """:func:`collect` for a ledger row (resumed, or finished for a webhook with nobody waiting)."""
+    """:func:`~playground.pipeline.collect` for a ledger row (resumed, or finished for a webhook with nobody
+    waiting)."""
     video = download(client, ledger, row, pred, out_dir, emit)
     info = probe(video, emit) if probe_output else None
     emit("done", "done", status=COMPLETED, request_id=pred.id, job_id=row.id)
@@ -148,5 +131,5 @@ def reuse_paid(row: Job, *, client: Client, ledger: Ledger, out_dir: Path, emit:
     return result_of(row, video, info, time.monotonic() - emit.t0, reused=True)
 
 
-__all__ = ["Result", "collect", "collect_row", "download", "downloading_elsewhere", "result_of", "reuse_paid",
+__all__ = ["Result", "collect_row", "download", "downloading_elsewhere", "result_of", "reuse_paid",
            "DOWNLOAD_GRACE_S"]

@@ -25,11 +25,11 @@ from ..jobs import Job, Ledger
 from ..progress import Emitter, ProgressHook, phase_of
 from ..status import COMPLETED, IN_FLIGHT, REJECTED
 from ..webhooks import Webhooks
-from .collect import Result, collect, collect_row, downloading_elsewhere, probe, result_of
+from .collect import Result, collect_row, downloading_elsewhere, probe, result_of
 from .inputs import Media
 from .recover import find_task
 from .schedule import Next, RunJob, Scheduler, Stage
-from .steps import Guard, Planned, Twin, ended_without_video, plan, record_end, submit
+from .steps import Guard, Planned, Twin, collect, ended_without_video, plan, record_end, submit
 from .waiting import ADOPT, ENDED, Learned, TwinWatch, look, new_clock, setting_of, watch_gap, watch_twin
 
 log = logging.getLogger("playground.runner")

@@ -1,6 +1,7 @@
 """The steps of one job, plain functions of it that never sleep or poll: :func:`plan` (price, reserve the ledger row
-under the caps, or reuse an identical request), :func:`submit` (uploads and the ONE POST) and :func:`record_end`
-(how the task ended, written once). The one :class:`~playground.pipeline.runner.Runner` drives them, and waits.
+under the caps, or reuse an identical request), :func:`submit` (uploads and the ONE POST), :func:`record_end` (how
+the task ended, written once) and :func:`collect` (its video). The one :class:`~playground.pipeline.runner.Runner`
+drives them, and waits between them.
 
 Every request is in the ledger before its POST is sent and after every change, so
 :func:`~playground.pipeline.resume` can collect what a crash, a kill or a cancelled wait left behind, and nothing
@@ -33,7 +34,7 @@ from ..jobs import Job, Ledger, SpentReader
 from ..pricing import quote
 from ..progress import Emitter
 from ..status import COMPLETED, CREATED, FAILED, REJECTED, UNKNOWN
-from .collect import Result, downloading_elsewhere, reuse_paid
+from .collect import Result, download, downloading_elsewhere, probe, reuse_paid
 from .inputs import Media, ensure_uploaded
 from .recover import reconcile_now
 
@@ -188,9 +189,23 @@ def ended_without_video(pred: Prediction, planned: Planned | None, client: Clien
     return task_failed(pred)
 
 
+def collect(planned: Planned, pred: Prediction, *, client: Client, ledger: Ledger, emit: Emitter | None = None,
+            probe_output: bool = True) -> Result:
+    """Download the completed task's video (checked before it counts), probe it, and return the Result."""
+    emit = emit or planned.emit
+    request = planned.request
+    video = download(client, ledger, ledger.get(planned.job_id), pred, planned.out_dir, emit)
+    info = probe(video, emit) if probe_output else None
+    emit("done", "done", status=COMPLETED, request_id=pred.id, job_id=planned.job_id)
+    return Result(planned.job_id, pred.id, request.model, dict(planned.body or request.fields), request.seed,
+                  planned.cost, video, pred.outputs[0], pred.nsfw, pred.inference_ms,
+                  time.monotonic() - planned.t0, False, info, request,
+                  completed_by=ledger.get(planned.job_id).completed_by)
+
+
 def _recordable(params: dict[str, Any], media: Media) -> dict[str, Any]:
     """The params to reserve a row with before uploading: each image to upload named by its content hash."""
     return {k: (f"upload:sha256:{media.hashes[k]}" if isinstance(v, bytes) else v) for k, v in params.items()}
 
 
-__all__ = ["Guard", "Planned", "Twin", "plan", "submit", "record_end", "ended_without_video"]
+__all__ = ["Guard", "Planned", "Twin", "plan", "submit", "record_end", "ended_without_video", "collect"]
