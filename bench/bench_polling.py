@@ -3,11 +3,11 @@
 All three run against one local API in realistic mode, in the same waves (jobs of each side by side), so the
 machine's noise hits them alike. Lag = when the client knew the task was done minus when the server finished it.
 "webhook": ``generate(..., webhook_url=...)`` with this process serving the playground's receiver
-(:func:`playground.web.add_receiver`) on loopback; the local API signs and POSTs each end. "polling": our client,
-which learns its estimate from the ledger as it goes (the first wave runs on the contract's typical time). "sdk":
-the official SDK, polling every second.
-Targets: polling's median lag no worse than the SDK's with at most half its result GETs per job; webhook lag p95
-under 0.1 s with 0 result GETs.
+(:func:`playground.web.add_receiver`) on loopback, sharing its webhooks with the runs as the app does; the local API
+signs and POSTs each end. "polling": our client, which learns its estimate from the ledger as it goes (the first wave
+has no history: it polls densely around the contract's typical time). "sdk": the official SDK, polling every second.
+Targets: polling's median and p95 lag both below the SDK's with at most half its result GETs per job; webhook lag
+p95 under 0.1 s with 0 result GETs.
 
     python bench/bench_polling.py [--waves 4] [--per-wave 8] [--speed 0.4]
 """
@@ -36,6 +36,7 @@ from playground.local import LocalConfig, start_server  # noqa: E402
 from playground.pipeline import generate  # noqa: E402
 from playground.receiver import WebhookReceiver  # noqa: E402
 from playground.web import add_receiver  # noqa: E402
+from playground.webhooks import Webhooks  # noqa: E402
 from tests.support import free_port, make_image  # noqa: E402
 
 PARAMS = {"resolution": "480p", "duration": 4, "generate_audio": False}
@@ -59,7 +60,8 @@ def main() -> None:
         url = ours.upload(make_image(tmp / "in.png"))
         lags: dict[str, list[float]] = {"webhook": [], "ours": [], "sdk": []}
         lock = threading.Lock()
-        webhook_url, stop_receiver = serve_receiver(ledger, hooked)
+        hooks = Webhooks()  # the receiver's and the webhook runs' (as one app shares them)
+        webhook_url, stop_receiver = serve_receiver(ledger, hooked, hooks)
 
         def run_generate(client: Client, name: str, **extra) -> None:
             knew: dict[str, float] = {}
@@ -77,7 +79,7 @@ def main() -> None:
             run_generate(ours, "ours")
 
         def run_hooked() -> None:
-            run_generate(hooked, "webhook", webhook_url=webhook_url)
+            run_generate(hooked, "webhook", webhook_url=webhook_url, webhooks=hooks)
 
         def run_sdk() -> None:
             output = sdk.run(SPICY, {"image": url, **PARAMS}, poll_interval=1.0)
@@ -105,11 +107,13 @@ def main() -> None:
     for name, label in (("webhook", "webhook"), ("ours", "polling"), ("sdk", "sdk")):
         print(f"{label:10} {statistics.median(lags[name]):8.3f}s {p95(lags[name]):8.3f}s {gets[name]:16.1f}")
     ours_lag, sdk_lag = statistics.median(lags["ours"]), statistics.median(lags["sdk"])
+    ours_p95, sdk_p95 = p95(lags["ours"]), p95(lags["sdk"])
     hook_p95 = p95(lags["webhook"])
-    print(f"ratio polling/sdk: lag {ours_lag / sdk_lag:.2f}, GETs {gets['ours'] / gets['sdk']:.2f}; "
-          f"ratio webhook/sdk: lag {statistics.median(lags['webhook']) / sdk_lag:.2f}")
-    ok = ours_lag <= sdk_lag and gets["ours"] <= gets["sdk"] / 2
-    print(f"target polling (lag no worse, at most half the GETs): {'met' if ok else 'NOT met'}")
+    hook_ratio = statistics.median(lags["webhook"]) / sdk_lag
+    print(f"ratio polling/sdk: lag p50 {ours_lag / sdk_lag:.2f}, p95 {ours_p95 / sdk_p95:.2f}, "
+          f"GETs {gets['ours'] / gets['sdk']:.2f}; ratio webhook/sdk: lag {hook_ratio:.2f}")
+    ok = ours_lag < sdk_lag and ours_p95 < sdk_p95 and gets["ours"] <= gets["sdk"] / 2
+    print(f"target polling (p50 and p95 below the SDK's, at most half the GETs): {'met' if ok else 'NOT met'}")
     hook_ok = hook_p95 < 0.1 and gets["webhook"] == 0
     print(f"target webhook (p95 under 0.1 s, 0 result GETs): {'met' if hook_ok else 'NOT met'}")
 
@@ -119,10 +123,10 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def serve_receiver(ledger: Ledger, client: Client):
+def serve_receiver(ledger: Ledger, client: Client, webhooks: Webhooks):
     """The playground's webhook receiver on a loopback port of this process; returns its URL and a stop function."""
     app = FastAPI()
-    add_receiver(app, WebhookReceiver(ledger, client_for=lambda job: client))
+    add_receiver(app, WebhookReceiver(ledger, client_for=lambda job: client, webhooks=webhooks))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

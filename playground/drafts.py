@@ -269,7 +269,7 @@ def run_sweep(pg: Playground, form: RunForm, seeds: Any, models: Iterable[str] |
         with pg.cancellable(session) as cancel:
             hooks = SweepHooks(on_event=on_event, cancel=cancel, guard=guard, session=owner,
                                account=payer.account, visitor=visitor, webhook_url=pg.webhook_for(payer),
-                               public=pg.caps.public)
+                               webhooks=pg.webhooks, public=pg.caps.public)
             rows = seed_sweep(source, form.prompt, parse_seeds(seeds), model=chosen, client=client,
                               ledger=pg.ledger, last_image=last, out_dir=pg.outputs_dir, progress=False,
                               verbose=False, concurrency=min(SWEEP_CONCURRENCY, len(plan.jobs)), hooks=hooks,

@@ -2,16 +2,18 @@
 
 :meth:`WebhookReceiver.handle` takes a delivery's headers and raw body and answers at once (the work happens after,
 on a small pool). It checks the signature with the secret of the key that submitted the task (the ledger row names
-the account; :data:`playground.webhooks.SECRETS` holds secrets in memory only), so an unsigned, forged, tampered, stale,
-oversized or malformed delivery is refused (400/401/413) and changes nothing. A verified delivery of a task the
-ledger does not know yet, while a request of that key was sent and its reply (the task id) is not recorded, is
-answered 503 with ``Retry-After``: the service delivers it again, by when the id is recorded. Any other verified
-delivery of an unknown task is acknowledged and ignored. Deliveries are idempotent by task id, across every process
-and replica sharing the ledger (:meth:`playground.jobs.Ledger.record_delivery`).
+the account; the app's :class:`playground.webhooks.Webhooks` hold secrets in memory only), so an unsigned, forged,
+tampered, stale, oversized or malformed delivery is refused (400/401/413) and changes nothing. A verified delivery
+of a task the ledger does not know yet, while a request of that key was sent and its reply (the task id) is not
+recorded, is answered 503 with ``Retry-After``: the service delivers it again, by when the id is recorded. Any other
+verified delivery of an unknown task is acknowledged and ignored. Deliveries are recorded once in the ledger
+(:meth:`playground.jobs.Ledger.record_delivery`), idempotent by task id across every process and replica sharing it.
 
-A verified delivery wakes the ``generate`` or run waiting for that task in this process, which downloads the video
-with no result GET. When nobody waits (the visitor closed the tab, or the app restarted since the submit), the
-receiver records the end and downloads the video itself, so the job shows in History with its video.
+A verified delivery wakes the run waiting for that task in this process at once (through the ``webhooks`` it shares
+with the app's runs); a run waiting on another replica reads it from the ledger on its next look. Either downloads
+the video with no result GET. When nobody waits here (the visitor closed the tab, or the app restarted since the
+submit), the receiver hands the job to a :class:`~playground.runner.Runner` of its own, which records the end and
+downloads the video (only one writer records an end, so a run elsewhere never downloads it a second time).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from dataclasses import dataclass
 from .client import Client
 from .errors import WaveSpeedError
 from .jobs import Job, Ledger
-from .pipeline import finish_delivered
-from .webhooks import INBOX, MAX_BODY_BYTES, SECRETS, Inbox, SecretBook, WebhookRejected, task_id_of, verify
+from .pipeline import Runner
+from .webhooks import MAX_BODY_BYTES, WebhookRejected, Webhooks, task_id_of, verify
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +54,18 @@ class Answer:
 class WebhookReceiver:
     """Verifies deliveries and completes their jobs; see the module docstring.
 
-    ``client_for(job)`` gives a client able to download ``job`` 's output (its backend); ``secret_for(account)``
-    may supply a secret :data:`SECRETS` lacks (e.g. fetched with the host's key after a restart).
+    ``client_for(job)`` gives a client able to download ``job`` 's output (its backend); ``webhooks`` are the app's
+    (the secrets its runs learned, the inbox they listen on); ``secret_for(account)`` may supply a secret they lack
+    (e.g. fetched with the host's key after a restart).
     """
 
-    def __init__(self, ledger: Ledger, *, client_for: Callable[[Job], Client],
-                 secret_for: Callable[[str], str | None] | None = None, secrets: SecretBook = SECRETS,
-                 inbox: Inbox = INBOX, grace: float = ORPHAN_GRACE_S, workers: int = 4):
+    def __init__(self, ledger: Ledger, *, client_for: Callable[[Job], Client], webhooks: Webhooks | None = None,
+                 secret_for: Callable[[str], str | None] | None = None, grace: float = ORPHAN_GRACE_S,
+                 workers: int = 4):
         self.ledger, self.client_for = ledger, client_for
         self.secret_for = secret_for
-        self.secrets, self.inbox, self.grace = secrets, inbox, grace
+        self.webhooks = webhooks or Webhooks()
+        self.secrets, self.inbox, self.grace = self.webhooks.secrets, self.webhooks.inbox, grace
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="webhook-receiver")
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -130,10 +134,14 @@ class WebhookReceiver:
                 return
             client = self.client_for(job)
             try:
-                finish_delivered(client, self.ledger, job, prediction)
+                # Its first look finds the delivery in the ledger: no result GET.
+                (outcome,) = Runner(client, self.ledger, webhooks=self.webhooks, probe_output=False).resume([job])
             finally:
                 client.close()
-            log.info("job %s completed by webhook with nobody waiting", job_id)
+            if isinstance(outcome, WaveSpeedError):
+                log.warning("job %s: completing it from its webhook failed: %s; resume collects it", job_id, outcome)
+            else:
+                log.info("job %s completed by webhook with nobody waiting", job_id)
         except WaveSpeedError as exc:
             log.warning("job %s: completing it from its webhook failed: %s; resume collects it", job_id, exc)
         except Exception:  # noqa: BLE001 - a bug here must not kill the pool; the job stays for resume

@@ -34,10 +34,11 @@ from .identity import BrowserIdentity, load_secret
 from .jobs import Job, Ledger, account_tag
 from .pipeline import Result, read_media, resume
 from .pricing import Quote, format_usd, quote
+from .progress import job_fraction
 from .receiver import WebhookReceiver
 from .runner import END_PHASES, RunEvent, Runner
 from .status import COMPLETED, CREATED, PENDING, PROCESSING, REUSED, UNKNOWN
-from .webhooks import SECRETS, public_webhook_url
+from .webhooks import Webhooks, public_webhook_url
 
 __all__ = ["API_LABEL", "IDENTITY_KEY", "LOCAL_LABEL", "MATCH_IMAGE", "MAX_BATCH", "SAMPLES_DIR", "Job", "Payer",
            "Playground", "Result", "RunForm", "RunOutcome", "default_outputs_dir", "job_fraction", "progress_line",
@@ -136,24 +137,6 @@ class RunForm:
         return batch
 
 
-_PHASE_FRACTIONS = {"validating": 0.0, "uploading": 0.02, "submitting": 0.05, "downloading": 0.95, "probing": 0.98,
-                    "done": 1.0, "reused": 1.0}
-
-
-def job_fraction(phase: str, elapsed: float, estimate: float | None) -> float | None:
-    """A rough 0..1 figure for one job: fixed steps around the wait, the wait itself against its estimate; None
-    while waiting without an estimate.
-
-    >>> job_fraction("submitting", 1.0, None), job_fraction("processing", 20.0, 40.0)
-    (0.05, 0.5)
-    """
-    if phase in _PHASE_FRACTIONS:
-        return _PHASE_FRACTIONS[phase]
-    if estimate:
-        return 0.05 + 0.9 * min(elapsed / estimate, 0.97)
-    return None
-
-
 def progress_line(latest: Mapping[int, Any], total: int, done: int, elapsed: float) -> tuple[float | None, str]:
     """A progress fraction and a status line for a run of ``total`` jobs: the leading job's phase, the elapsed
     time and its estimate. ``latest`` holds each job's last event by index: anything with ``phase``, ``elapsed``
@@ -245,9 +228,11 @@ class Playground:
         # Where the service delivers the end of each run's tasks (None: polling only). PLAYGROUND_PUBLIC_URL, or the
         # Space's own address; the receiver (see receiver()) must be served there.
         self.webhook_url = webhook_url if webhook_url is not None else public_webhook_url()
+        # This app's webhook secrets and the inbox where its receiver meets its runs (shared by both, never global).
+        self.webhooks = Webhooks()
         owner_secret = os.environ.get("WAVESPEED_WEBHOOK_SECRET", "").strip()
         if owner_secret and self._owner_key:
-            SECRETS.set(account_tag(self._owner_key), owner_secret)
+            self.webhooks.secrets.set(account_tag(self._owner_key), owner_secret)
         self._quotes: dict[tuple, tuple[float, Quote]] = {}
         self._cancels: dict[str, threading.Event] = {}
         self._failures: dict[str, tuple[str, bool]] = {}  # session -> why its run stopped, and whether it sent
@@ -491,7 +476,7 @@ class Playground:
         events: queue.SimpleQueue[RunEvent] = queue.SimpleQueue()
         runner = Runner(client, self.ledger, concurrency=concurrency, workers=min(8, 2 * concurrency),
                         on_event=events.put, cancel=cancel, guard=guard, session=session, account=payer.account,
-                        visitor=visitor, webhook_url=self.webhook_for(payer))
+                        visitor=visitor, webhook_url=self.webhook_for(payer), webhooks=self.webhooks)
         slots: list[list[Result | WaveSpeedError]] = []
         t0 = time.monotonic()
 
@@ -653,7 +638,8 @@ class Playground:
 
     def receiver(self) -> WebhookReceiver:
         """The webhook receiver for this playground's ledger (serve it at ``/webhooks/wavespeed``: playground.web)."""
-        return WebhookReceiver(self.ledger, client_for=self._download_client, secret_for=self._known_secret)
+        return WebhookReceiver(self.ledger, client_for=self._download_client, webhooks=self.webhooks,
+                               secret_for=self._known_secret)
 
     def _download_client(self, job: Job) -> Client:
         """A client that can fetch ``job`` 's output: its own backend's, keyless for a visitor's key (downloads send
@@ -675,7 +661,7 @@ class Playground:
             return None
         client = self.client(payer)
         try:
-            return SECRETS.learn(account, client)
+            return self.webhooks.secrets.learn(account, client)
         finally:
             client.close()
 

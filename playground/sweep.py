@@ -81,8 +81,9 @@ class PlannedJob:
 class SweepHooks:
     """How a caller that serves visitors (the page's Sweep tab, ``/sweep``) takes part in a run: ``on_event`` sees
     each job's :class:`~playground.runner.RunEvent` (``index`` is the row's place in the plan), ``cancel`` stops the
-    rest, and ``guard``, ``session``, ``account``, ``visitor`` and ``webhook_url`` are the runner's (caps, ledger rows
-    and History visibility), ``public`` the rule for visitors' image URLs (see :func:`~playground.pipeline.read_media`).
+    rest, and ``guard``, ``session``, ``account``, ``visitor``, ``webhook_url`` and ``webhooks`` are the runner's
+    (caps, ledger rows, History visibility, the app's webhook state), ``public`` the rule for visitors' image URLs (see
+    :func:`~playground.pipeline.read_media`).
     """
 
     on_event: Any = None
@@ -92,6 +93,7 @@ class SweepHooks:
     account: str = ""
     visitor: str = ""
     webhook_url: str | None = None
+    webhooks: Any = None
     public: bool = False  # a hosted playground: visitors' image URLs are never fetched on private addresses
 
 
@@ -537,7 +539,7 @@ def _run(estimate: SweepEstimate, media: Media, client: Client, ledger: Ledger, 
 
     runner = Runner(client, ledger, concurrency=concurrency, on_event=on_event, out_dir=out_dir, probe_output=False,
                     cancel=hooks.cancel, guard=hooks.guard, session=hooks.session, account=hooks.account,
-                    visitor=hooks.visitor, webhook_url=hooks.webhook_url)
+                    visitor=hooks.visitor, webhook_url=hooks.webhook_url, webhooks=hooks.webhooks)
     try:
         results = runner.run((job.request, media) for job in to_run)
     finally:

@@ -100,7 +100,7 @@ def task_id_of(body: bytes) -> str | None:
     return task_id if isinstance(task_id, str) and task_id else None
 
 
-# ---- turning it on, and waiting for deliveries in this process ------------------------------------------------------
+# ---- turning it on, and the deliveries of this process ------------------------------------------------------------
 
 RECEIVER_PATH = "/webhooks/wavespeed"
 
@@ -164,8 +164,8 @@ class SecretBook:
 
 
 class Inbox:
-    """Verified deliveries meeting the waits of this process: a waiter :meth:`expect` s a task, the receiver
-    :meth:`deliver` s it. A delivery that comes first is kept (a bounded number) for a waiter that comes later."""
+    """Verified deliveries meeting the runs of this process: a run :meth:`expect` s a task, the receiver
+    :meth:`deliver` s it. A delivery that comes first is kept (a bounded number) for a run that comes later."""
 
     def __init__(self, keep: int = 10_000):
         self._lock = threading.Lock()
@@ -216,31 +216,17 @@ class Inbox:
         while len(self._taken) > self._keep:
             self._taken.popitem(last=False)
 
-    def wait(self, task_id: str, timeout: float, cancel: threading.Event | None = None) -> dict | None:
-        """The task's delivery, or None after ``timeout`` seconds or when ``cancel`` is set."""
-        got: list[dict] = []
-        arrived = threading.Event()
 
-        def receive(prediction: dict) -> None:
-            got.append(prediction)
-            arrived.set()
+class Webhooks:
+    """A playground's webhook state: the secrets of the keys its runs submit with (``secrets``) and the inbox where
+    verified deliveries meet the runs waiting for them (``inbox``). One per app (:class:`playground.session.Playground`
+    makes it), handed to its runs and its receiver; nothing of it is global. A run on another replica learns of a
+    delivery from the ledger (:meth:`playground.jobs.Ledger.delivery`), not from this object."""
 
-        self.expect(task_id, receive)
-        deadline = time.monotonic() + max(0.0, timeout)
-        try:
-            while not arrived.is_set():
-                left = deadline - time.monotonic()
-                if left <= 0 or (cancel is not None and cancel.is_set()):
-                    break
-                arrived.wait(min(left, 0.05) if cancel is not None else left)
-        finally:
-            self.forget(task_id, receive)
-        return got[0] if got else None
+    def __init__(self, secrets: SecretBook | None = None, inbox: Inbox | None = None):
+        self.secrets = secrets if secrets is not None else SecretBook()
+        self.inbox = inbox if inbox is not None else Inbox()
 
-
-# The process's own: the playground's receiver delivers into INBOX; submits with a webhook learn into SECRETS.
-INBOX = Inbox()
-SECRETS = SecretBook()
 
 __all__ = ["WebhookRejected", "sign", "verify", "task_id_of", "public_webhook_url", "RECEIVER_PATH", "SecretBook",
-           "Inbox", "INBOX", "SECRETS", "TOLERANCE_S", "MAX_BODY_BYTES"]
+           "Inbox", "Webhooks", "TOLERANCE_S", "MAX_BODY_BYTES"]

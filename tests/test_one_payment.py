@@ -221,3 +221,26 @@ def test_resume_leaves_a_fresh_reservation_to_its_process_and_gives_up_an_old_on
     assert outcomes[old].status == LOST and ledger.get(old).status == LOST
     assert local_api.submits == 0
     client.close()
+
+
+def test_an_identical_request_whose_process_died_while_waiting_is_finished_by_the_next_and_never_sent_again(
+        local_api, ledger, tmp_path, monkeypatch):
+    from playground.contract import VideoRequest
+    from playground.pipeline import plan, read_media, submit, waiting
+
+    # A row silent this long, whose task the API says ended this long ago, has lost its process (2 minutes and a
+    # minute in production; shortened here so the test does not wait for them).
+    monkeypatch.setattr(waiting, "TWIN_SILENT_S", 0.3)
+    monkeypatch.setattr(waiting, "DOWNLOAD_GRACE_S", 0.3)
+    image = make_image(tmp_path / "in.png")
+    client = Client(api_key=KEY, base_url=local_api.url, poll=fast_poll())
+    # Process A planned and sent the request, then died: no wait, no download.
+    request = VideoRequest.build(prompt="slow zoom in", seed=21, **CHEAP)
+    planned = plan(request, read_media(image, client=client, ledger=ledger), client=client, ledger=ledger)
+    submit(planned, client=client, ledger=ledger)
+    result = generate(image, "slow zoom in", client=client, ledger=ledger, seed=21, out_dir=tmp_path / "out",
+                      probe_output=False, timeout=60, **CHEAP)
+    assert result.reused and result.job_id == planned.job_id and result.video_path.exists()
+    assert local_api.submits == 1 and local_api.count_endpoint("download") == 1
+    assert [(j.status, j.video_path) for j in ledger.jobs()] == [(COMPLETED, str(result.video_path))]
+    client.close()

@@ -7,13 +7,15 @@ import time
 
 import pytest
 
+from playground.caps import Caps
 from playground.client import Client, PollSchedule
 from playground.contract import VideoRequest
 from playground.errors import Cancelled, TaskFailed
 from playground.local import LocalConfig, start_server
-from playground.pipeline import Result, read_media
+from playground.pipeline import Result, generate, read_media
 from playground.runner import END_PHASES, Runner
-from playground.status import CREATED, PROCESSING, REJECTED
+from playground.session import LOCAL_LABEL, Playground
+from playground.status import CREATED, MOVES, PROCESSING, REJECTED
 from tests.support import KEY, make_image
 
 SMALL = {"resolution": "480p", "duration": 4, "generate_audio": False}
@@ -126,3 +128,60 @@ def test_two_hundred_waiting_jobs_need_a_handful_of_threads(ledger, picture):
         assert len(sent) == 200 and server.submits == 200 and len(ledger.jobs()) == 200
         assert all(isinstance(r, Cancelled) and r.task_id for r in results)
         assert peak[0] - before <= 8 + 2  # the pool, not a thread per waiting job
+
+
+def test_generate_and_the_page_poll_on_one_clock(ledger, picture):
+    # Tasks take about 2.2 s; the schedule looks every 1.5 s. A wait with a clock of its own (the SDK's second, say)
+    # would ask more often: both callers ask exactly twice, at about 1.5 s (processing) and 3 s (completed).
+    every_1_5 = PollSchedule(floor=1.5, probe=1.5, max_gap=1.5, ceiling=1.5)
+    with start_server(LocalConfig(timing="realistic", speed=0.11, jitter=0.05, balance=100.0,
+                                  render="protocol")) as server:
+        def factory(kind: str, key: str) -> Client:
+            return Client(api_key=key or "local-preview", base_url=server.url, backend_id="local", poll=every_1_5)
+
+        generate(picture, client=factory("local", ""), ledger=ledger, probe_output=False, **SMALL)
+        by_generate = server.count_endpoint("result")
+        pg = Playground(client_factory=factory, ledger=ledger, caps=Caps(), owner_key="", webhook_url="")
+        outcome = pg.run(picture, None, None, {**SMALL, "seed": -1}, batch=1, payer=pg.payer(LOCAL_LABEL, ""),
+                         session="s")
+        assert len(outcome.results) == 1
+        by_page = server.count_endpoint("result") - by_generate
+    assert by_generate == by_page == 2
+
+
+class _Watcher:
+    """Reads every row of the ledger every few milliseconds and keeps each one's statuses in the order seen."""
+
+    def __init__(self, ledger):
+        self.ledger, self.seen, self._stop = ledger, {}, threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.005):
+            for job in self.ledger.jobs():
+                path = self.seen.setdefault(job.id, [])
+                if not path or path[-1] != job.status:
+                    path.append(job.status)
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join(5)
+        return self.seen
+
+
+def test_a_job_never_moves_backwards_whatever_its_path(local_api, ledger, picture):
+    # A submit refused with 429 and sent again, a submit whose reply is lost and found in the history, result GETs
+    # answered 503: every row's statuses, as another reader of the ledger sees them, only go forward.
+    local_api.faults.add("submit:429:0.1x1, submit:drop_after_accept, result:503x2")
+    watcher = _Watcher(ledger)
+    try:
+        results, _ = run_all(local_api, ledger, picture, [1, 2, 3], concurrency=1)
+    finally:
+        seen = watcher.stop()
+    assert all(isinstance(r, Result) for r in results), results
+    for job in ledger.jobs():
+        path = seen.get(job.id, []) + ([job.status] if seen.get(job.id, [None])[-1] != job.status else [])
+        assert all(b in MOVES[a] for a, b in zip(path, path[1:], strict=False)), (job.id, path)
+    assert sorted(j.status for j in ledger.jobs()) == ["completed"] * 3 + [REJECTED]
+    assert local_api.faults.fired("submit", "drop_after_accept") == 1

@@ -20,7 +20,7 @@ from playground.client import Client, PollSchedule
 from playground.jobs import Ledger, account_tag
 from playground.pipeline import generate
 from playground.session import API_LABEL, Playground
-from playground.webhooks import SECRETS, sign
+from playground.webhooks import sign
 from tests.support import free_port, make_image
 
 IMAGE = str(SAMPLES / "koi_pond.jpg")
@@ -76,13 +76,6 @@ def served(ledger: Ledger, server, port: int, *, margin: float = 30.0, page: boo
 def api(local_api_factory):
     # Realistic timing (about a second a task): a poll would have time to happen, so "0 result GETs" means something.
     return local_api_factory(timing="realistic", speed=0.04, render="protocol", webhook_backoff=0.2)
-
-
-@pytest.fixture(autouse=True)
-def fresh_secrets():
-    SECRETS.clear()
-    yield
-    SECRETS.clear()
 
 
 def _run(pg: Playground, session: str = "s1"):
@@ -189,8 +182,8 @@ def test_a_job_submitted_before_a_restart_is_completed_by_a_delivery_after_it(ap
         assert done.wait(10)
     (job,) = ledger.jobs()
     assert not job.has_video
-    SECRETS.clear()  # a new process remembers nothing
-    with served(ledger_factory(), api, port):  # the same ledger, opened anew
+    # A new process remembers nothing: a new Playground, with webhook secrets of its own, over the ledger opened anew.
+    with served(ledger_factory(), api, port):
         deadline = time.monotonic() + 20
         while not ledger.get(job.id).has_video and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -209,3 +202,87 @@ def test_the_local_preview_never_waits_for_a_webhook(local_api_factory, ledger):
     outcome = pg.run(IMAGE, "static camera", None, CHEAP, batch=1, payer=pg.payer(LOCAL_LABEL, ""), session="s")
     (result,) = outcome.results
     assert result.completed_by == "" and result.wall_s < 15 and api.count_endpoint("result") >= 1
+
+
+# A second replica of the app, in a process of its own: the receiver the service delivers to, over the same ledger.
+REPLICA = """
+import json, sys
+import uvicorn
+from fastapi import FastAPI
+from playground.client import Client
+from playground.jobs import Ledger
+from playground.receiver import WebhookReceiver
+from playground.web import add_receiver
+
+spec = json.loads(sys.argv[1])
+ledger = Ledger(**spec["ledger"])
+
+def client_for(job):
+    return Client(api_key=spec["key"], base_url=spec["api"])
+
+def secret_for(account):
+    with Client(api_key=spec["key"], base_url=spec["api"]) as client:
+        return client.webhook_secret()
+
+app = FastAPI()
+# No grace: this replica races the waiting run for the end at once.
+add_receiver(app, WebhookReceiver(ledger, client_for=client_for, secret_for=secret_for, grace=0.0))
+uvicorn.run(app, host="127.0.0.1", port=spec["port"], log_level="warning")
+"""
+
+
+@contextlib.contextmanager
+def replica(api, ledger: Ledger, port: int) -> Iterator[str]:
+    """Replica B: the receiver in another process, sharing ``ledger``; yields its webhook URL, ended at teardown."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WAVESPEED_", "PLAYGROUND_"))}
+    env["PYTHONPATH"] = str(root)
+    spec = {"ledger": ledger.open_args(), "key": HOST_KEY, "api": api.url, "port": port}
+    proc = subprocess.Popen([sys.executable, "-c", REPLICA, json.dumps(spec)], cwd=root, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "replica B did not start"
+            try:
+                requests.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/webhooks/wavespeed"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_a_delivery_received_by_another_replica_completes_the_waiting_run_with_no_get_and_one_download(
+        api, ledger, tmp_path):
+    # Replica A waits (this process: no receiver here); the service delivers to replica B (another process), which
+    # records it in the shared ledger and races A for the end. A learns of it from the ledger on its clock.
+    with replica(api, ledger, free_port()) as url_b:
+        client = factory_for(api, 60.0)("api", HOST_KEY)  # no result GET before a minute has passed
+        t0 = time.monotonic()
+        result = generate(make_image(tmp_path / "in.png"), client=client, ledger=ledger, out_dir=tmp_path / "out",
+                          account=account_tag(HOST_KEY), webhook_url=url_b, probe_output=False, **CHEAP)
+        waited = time.monotonic() - t0
+        job = ledger.get(result.job_id)
+        deadline = time.monotonic() + 10  # B answered and finished its side: nothing more is fetched after
+        while time.monotonic() < deadline and not (api.webhook_deliveries(job.request_id) and job.has_video):
+            time.sleep(0.05)
+        time.sleep(1.0)
+    assert waited < 30 and result.video_path.exists() and result.completed_by == "webhook"
+    assert client.requests_sent.get("result", 0) == 0 and api.count_endpoint("result") == 0
+    assert api.count_endpoint("download") == 1  # one writer recorded the end; only it downloaded
+    job = ledger.get(result.job_id)
+    assert (job.status, job.completed_by, job.video_path) == ("completed", "webhook", str(result.video_path))
+    assert [d.status for d in api.webhook_deliveries(job.request_id)] == [200]
