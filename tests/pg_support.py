@@ -68,6 +68,9 @@ class PostgresServer:
         self._watchdog: subprocess.Popen | None = None
         if self.prefix:
             shutil.chown(self.root, "postgres", "postgres")
+            # The server user must be able to pass through the run's own temp folder (made 0700) to reach its data.
+            parent = self.root.parent
+            parent.chmod(parent.stat().st_mode | 0o001)
 
     def _run(self, *args: str, timeout: float = 120) -> None:
         done = subprocess.run([*self.prefix, *args], capture_output=True, text=True, timeout=timeout, cwd=self.root)

@@ -18,6 +18,7 @@ from playground.errors import OutputInvalid, ServerError, UnsafeURL
 from playground.jobs import Ledger
 from playground.media import probe
 from playground.pipeline import generate, resume
+from playground.videotags import read_tags
 from tests.support import KEY, local_client, make_image, start_local_api
 
 FAST = RetryPolicy(attempts=3, base_delay=0.05, max_delay=0.1)
@@ -254,7 +255,13 @@ def test_an_html_output_is_never_recorded_as_the_paid_video_and_resume_fetches_i
     # The CDN recovers: resume fetches the real video, and only then is it the job's video.
     (api.data_dir / "outputs" / f"{job.request_id}.mp4").write_bytes(real_video)
     (outcome,) = resume(client, ledger, out_dir=out)
-    assert outcome.status == "completed" and outcome.video_path.read_bytes() == real_video
+    assert outcome.status == "completed"
+    served = tmp_path / "served.mp4"
+    served.write_bytes(real_video)
+    # The real video, as served (the saved file also carries the job's tags in its metadata).
+    got, sent = probe(outcome.video_path), probe(served)
+    assert (got.width, got.height, got.frames, got.has_audio) == (sent.width, sent.height, sent.frames, sent.has_audio)
+    assert read_tags(outcome.video_path)["job_id"] == str(job.id)
     row = ledger.get(job.id)
     assert row.video_path == str(outcome.video_path) and row.error == ""
     assert api.submits - before == 1  # never paid twice
