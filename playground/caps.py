@@ -11,6 +11,7 @@ Set by environment (a Hugging Face Space's variables), all optional:
 | ``PLAYGROUND_MAX_RESOLUTION`` | ``480p``, ``720p`` or ``1080p`` |
 | ``PLAYGROUND_MAX_DURATION`` | seconds |
 | ``PLAYGROUND_HIDE_NSFW`` | ``1``: outputs the API flags NSFW are not shown |
+| ``PLAYGROUND_REQUIRE_LOGIN`` | ``1``: only visitors signed in with Hugging Face may spend the host's key |
 | ``PLAYGROUND_PUBLIC`` | ``1`` (automatic on a Space): the history shows each visitor only their own jobs |
 | ``PLAYGROUND_TRUSTED_PROXIES`` | proxies in front of the app whose ``X-Forwarded-For`` is believed (default: 1 on a
   Space, else 0) |
@@ -45,10 +46,14 @@ from typing import Any
 
 from .contract import RESOLUTIONS
 from .errors import CapExceeded, ValidationError
+from .identity import SIGNED_IN_PREFIX, login_required
 from .jobs import SpentReader
 from .pricing import format_usd
 
 _BRING_YOUR_OWN = "Enter your own WaveSpeed API key (Backend) to go beyond it, or use the free local preview."
+SIGN_IN_FIRST = ("This playground lets only visitors signed in with Hugging Face use the host's key: sign in with "
+                 "the button at the top of the page, enter your own WaveSpeed API key (Backend), or use the free "
+                 "local preview. Nothing was sent.")
 
 
 def _env_float(env: Mapping[str, str], name: str) -> float | None:
@@ -86,6 +91,7 @@ class Caps:
     max_duration: int | None = None
     hide_nsfw: bool = False
     public: bool = False
+    require_login: bool = False
 
     def __post_init__(self) -> None:
         if self.max_resolution is not None and self.max_resolution not in RESOLUTIONS:
@@ -108,18 +114,19 @@ class Caps:
             max_duration=int(duration) if duration else None,
             hide_nsfw=_env_flag(env, "PLAYGROUND_HIDE_NSFW"),
             public=_env_flag(env, "PLAYGROUND_PUBLIC") or bool(env.get("SPACE_ID")),
+            require_login=login_required(env),
         )
 
     @property
     def any(self) -> bool:
-        """Whether any spending or size limit is set."""
-        return any(v is not None for v in (self.max_cost_per_request, self.max_cost_per_session,
-                                           self.max_cost_per_visitor, self.max_cost_per_day, self.max_resolution,
-                                           self.max_duration))
+        """Whether any spending or size limit is set, or sign-in is required."""
+        return self.require_login or any(v is not None for v in (
+            self.max_cost_per_request, self.max_cost_per_session, self.max_cost_per_visitor, self.max_cost_per_day,
+            self.max_resolution, self.max_duration))
 
     def describe(self) -> list[str]:
         """One line per limit, for the page."""
-        lines = []
+        lines = ["visitors signed in with Hugging Face only"] if self.require_login else []
         if self.max_cost_per_request is not None:
             lines.append(f"at most {format_usd(self.max_cost_per_request)} per request")
         if self.max_cost_per_session is not None:
@@ -181,6 +188,8 @@ class CapGuard:
     def __call__(self, cost: float, params: Mapping[str, Any], spent: SpentReader | None = None) -> None:
         """Raise CapExceeded when a job of ``cost`` may not be sent. ``spent`` reads the ledger inside the
         reserving transaction (see :meth:`playground.jobs.Ledger.reserve`); without it this is a plain check."""
+        if self.caps.require_login and not self.visitor.startswith(SIGNED_IN_PREFIX):
+            raise CapExceeded(SIGN_IN_FIRST)
         spent = spent or self.ledger.spent
         day = start_of_utc_day(self.now())
         self.caps.check(cost, params,

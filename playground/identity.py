@@ -16,6 +16,11 @@ page in ``/config``; it only has to stay the same across restarts so the browser
 
 The server's secret: ``PLAYGROUND_BROWSER_SECRET``, else a random one kept in ``PLAYGROUND_HOME/browser-secret``
 (mode 0600), made on first use. It is never logged.
+
+Signed-in visitors (optional, switched on by the host: ``hf_oauth: true`` in a Space's README front matter, which
+sets ``OAUTH_CLIENT_ID``, or ``PLAYGROUND_LOGIN=1``): the page shows "Sign in with Hugging Face", and a visitor who
+signed in is ``hf:<username>`` (:func:`signed_in_owner`), read from Gradio's signed session cookie on every event, so
+their history, caps and private outputs follow the Hugging Face account across reloads, browsers and restarts.
 """
 
 from __future__ import annotations
@@ -26,8 +31,12 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
+import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +47,11 @@ MIN_SECRET_CHARS = 32
 _ID_BYTES = 16   # 128 random bits per browser
 _TAG_BYTES = 16
 OWNER_PREFIX = "b:"
+SIGNED_IN_PREFIX = "hf:"
+LOGIN_ENV = "PLAYGROUND_LOGIN"
+REQUIRE_LOGIN_ENV = "PLAYGROUND_REQUIRE_LOGIN"
+# A Hugging Face user name: letters, digits, "-", "_" and "." (at most 96 here, far above what the Hub allows).
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 
 
 def load_secret(home: str | os.PathLike) -> str:
@@ -103,4 +117,46 @@ class BrowserIdentity:
         return self._mac(b"browser-state", b"", 24).hex()
 
 
-__all__ = ["BrowserIdentity", "load_secret", "SECRET_ENV", "STORAGE_KEY", "OWNER_PREFIX"]
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def login_required(env: Mapping[str, str] | None = None) -> bool:
+    """``PLAYGROUND_REQUIRE_LOGIN=1``: only visitors signed in with Hugging Face may spend the host's key."""
+    return _flag(os.environ if env is None else env, REQUIRE_LOGIN_ENV)
+
+
+def login_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """Whether the page offers "Sign in with Hugging Face": on a Space with ``hf_oauth: true`` (Hugging Face then
+    sets ``OAUTH_CLIENT_ID``), with ``PLAYGROUND_LOGIN=1`` (outside a Space Gradio signs in the account of the
+    machine's Hugging Face token: for trying it out), or when the host requires sign-in."""
+    env = os.environ if env is None else env
+    return bool(env.get("OAUTH_CLIENT_ID", "").strip()) or _flag(env, LOGIN_ENV) or login_required(env)
+
+
+def signed_in_owner(request: Any) -> str | None:
+    """``hf:<username>`` for an event (a ``gr.Request``) of a visitor signed in with Hugging Face, else None.
+
+    Read from the session cookie Gradio signs when the page has a login button (its ``SessionMiddleware``): a
+    visitor cannot write it, and without a login button there is no session at all, so nobody is signed in. An
+    expired sign-in names nobody, as Gradio itself treats it."""
+    underlying = getattr(request, "request", None) or request
+    scope = getattr(underlying, "scope", None)
+    # Starlette keeps the session in the scope (reading ``.session`` without the middleware raises); a request that
+    # Gradio rebuilt for its queue may carry a plain ``session`` instead.
+    session = scope.get("session") if isinstance(scope, dict) else getattr(underlying, "session", None)
+    info = session.get("oauth_info") if isinstance(session, Mapping) else None
+    if not isinstance(info, Mapping):
+        return None
+    expires = info.get("expires_at")
+    if isinstance(expires, (int, float)) and expires < time.time():
+        return None
+    user = info.get("userinfo")
+    name = user.get("preferred_username") if isinstance(user, Mapping) else None
+    if not isinstance(name, str) or not _USERNAME.fullmatch(name):
+        return None
+    return SIGNED_IN_PREFIX + name
+
+
+__all__ = ["BrowserIdentity", "load_secret", "login_enabled", "login_required", "signed_in_owner", "SECRET_ENV",
+           "STORAGE_KEY", "OWNER_PREFIX", "SIGNED_IN_PREFIX"]

@@ -13,9 +13,10 @@ the visitor ticks "remember on this browser", and never the environment, a log, 
 key (``WAVESPEED_API_KEY``) never leaves the server and is spent only within :mod:`playground.caps`.
 
 History: the browser keeps a token only this server can mint or read (:mod:`playground.identity`); on load it names
-the owner, a per-session ``gr.State`` on the server, under which runs are filed. On a private machine History shows
-the whole ledger; on a public host (``PLAYGROUND_PUBLIC=1``, a Space) each browser's own runs, across reloads and
-restarts.
+the owner, a per-session ``gr.State`` on the server, under which runs are filed. A visitor signed in with Hugging
+Face (when the host offers it) is their account instead, read from the request by every event. On a private
+machine History shows the whole ledger; on a public host (``PLAYGROUND_PUBLIC=1``, a Space) each browser's own
+runs, across reloads and restarts.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import gradio as gr
 
+from ..identity import login_enabled
 from ..session import API_LABEL, LOCAL_LABEL, MATCH_IMAGE, SAMPLES_DIR, Playground, default_outputs_dir
 from . import events, final, keys, model_form, sweep_tab
 from .guard import GuardedBlocks
@@ -68,7 +70,7 @@ def build_app(*, client_factory=None, ledger=None, caps=None, owner_key: str | N
     gr.set_static_paths([str(SAMPLES_DIR)])
     with GuardedBlocks(title="Seedance Playground", delete_cache=DELETE_CACHE, analytics_enabled=False) as demo:
         page = build_page(default_backend=pg.default_backend, has_owner_key=pg.has_owner_key,
-                          storage_secret=pg.identity.storage_secret())
+                          storage_secret=pg.identity.storage_secret(), login=login_enabled())
         events.wire_form(pg, page, demo)
         keys.wire(pg, page, demo)
         events.wire_run(pg, page)

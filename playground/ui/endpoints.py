@@ -10,6 +10,7 @@ import gradio as gr
 from .. import drafts
 from ..contract import SPICY, VideoRequest
 from ..errors import WaveSpeedError
+from ..identity import signed_in_owner
 from ..pricing import price_of
 from ..session import MATCH_IMAGE, Playground, RunForm
 from . import present
@@ -40,13 +41,18 @@ def generate(pg: Playground, image=None, image_url: str | None = None, prompt: s
                    generate_audio, seed, batch=1, model=model)
     try:
         payer = pg.payer(pg.default_backend, "")
-        outcome = pg.run_form(form, payer=payer, session="api:" + session_of(request), visitor=visitor(request))
+        outcome = pg.run_form(form, payer=payer, session=api_owner(request), visitor=visitor(request))
     except WaveSpeedError as exc:
         raise readable(exc) from None
     if not outcome.results:
         raise readable(outcome.errors[0] if outcome.errors else WaveSpeedError("The job was cancelled."))
     result = outcome.results[0]
     return (None if pg.hides(result.nsfw) else str(result.video_path)), present.api_details(result)
+
+
+def api_owner(request: gr.Request | None) -> str:
+    """Who a client's runs are filed under: its Hugging Face account when signed in, else its session."""
+    return signed_in_owner(request) or "api:" + session_of(request)
 
 
 def price(resolution: str = "720p", duration: int = 5, generate_audio: bool = True) -> float:
@@ -76,7 +82,7 @@ def render_final(pg: Playground, job_id: int, resolution: str = "1080p", duratio
         duration: the final's length in whole seconds, 4 to 12 (2 to 12 on V1 Pro Fast)
     """
     try:
-        outcome = drafts.render_final(pg, job_id, resolution, duration, session="api:" + session_of(request),
+        outcome = drafts.render_final(pg, job_id, resolution, duration, session=api_owner(request),
                                       user_key=None, visitor=visitor(request), whole=False)
     except WaveSpeedError as exc:
         raise readable(exc) from None
@@ -109,7 +115,7 @@ def sweep(pg: Playground, image=None, image_url: str | None = None, prompt: str 
                    -1, batch=1)
     try:
         swept = drafts.run_sweep(pg, form, seeds, models or [SPICY], payer=pg.payer(pg.default_backend, ""),
-                                 session="api:" + session_of(request), visitor=visitor(request))
+                                 session=api_owner(request), visitor=visitor(request))
     except WaveSpeedError as exc:
         raise readable(exc) from None
     rows = [_clip_row(row) for row in swept.rows.to_dict("records")]

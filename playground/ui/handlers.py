@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from ..errors import ValidationError, WaveSpeedError
+from ..identity import signed_in_owner
 from ..pricing import format_usd
 from ..session import Payer, Playground, RunOutcome, visitor_of
 from ..snippets import curl_snippet, python_snippet, webhook_snippet
@@ -23,16 +24,19 @@ def session_of(request: gr.Request | None) -> str:
 
 
 def visitor(request: gr.Request | None) -> str:
-    """The per-visitor cap's identity: the client address (not the session, which a reload renews)."""
+    """The per-visitor cap's identity: the Hugging Face account of a signed-in visitor, else the client address (not
+    the session, which a reload renews)."""
     if request is None:
         return ""
-    return visitor_of(getattr(request, "headers", None), getattr(getattr(request, "client", None), "host", None))
+    return signed_in_owner(request) or visitor_of(getattr(request, "headers", None),
+                                                  getattr(getattr(request, "client", None), "host", None))
 
 
 def owner_of(owner: Any, request: gr.Request | None) -> str:
-    """Who the ledger files this visitor's runs under: the browser's identity (set on load, kept on the server), or
-    the session before the page has loaded (a script over the queue protocol)."""
-    return owner if isinstance(owner, str) and owner else session_of(request)
+    """Who the ledger files this visitor's runs under: their Hugging Face account when signed in (read from the
+    request each time, never from a value the page sends), else the browser's identity (set on load, kept on the
+    server), or the session before the page has loaded (a script over the queue protocol)."""
+    return signed_in_owner(request) or (owner if isinstance(owner, str) and owner else session_of(request))
 
 
 def _history(pg: Playground, page: Page, owner: str, key: str | None) -> dict:

@@ -11,6 +11,7 @@ from typing import Any
 import gradio as gr
 
 from ..errors import WaveSpeedError
+from ..identity import signed_in_owner
 from ..session import API_LABEL, IDENTITY_KEY, LOCAL_LABEL, Playground
 from . import present
 
@@ -101,11 +102,12 @@ def remember_key(pg: Playground, page: Any, key: str, keep: bool) -> dict:
 
 def restore(pg: Playground, page: Any, saved: str, token: str, request: gr.Request) -> dict:
     """On load: this browser's identity (a new one minted when it has none this server made), the key remembered on
-    this browser (if any), the backend line and this visitor's history."""
+    this browser (if any), the backend line and this visitor's history (a signed-in visitor's: their account's)."""
     owner = pg.identity.owner(token)
     if owner is None:
         token = pg.identity.mint()
         owner = pg.identity.owner(token)
+    owner = signed_in_owner(request) or owner
     key = (saved or "").strip() if isinstance(saved, str) else ""
     choice = API_LABEL if key else pg.default_backend
     if choice == LOCAL_LABEL:

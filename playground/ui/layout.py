@@ -122,12 +122,15 @@ class Page:
     api: ApiOutputs
     final: FinalRow
     sweep: SweepTab
+    login: gr.LoginButton | None = None
 
 
-def build_page(*, default_backend: str, has_owner_key: bool, storage_secret: str) -> Page:
+def build_page(*, default_backend: str, has_owner_key: bool, storage_secret: str, login: bool = False) -> Page:
     """Lay the page out, top to bottom. Call inside ``gr.Blocks``. ``storage_secret`` is ``gr.BrowserState`` 's
-    (stable across restarts, and no secret: see :mod:`playground.identity`)."""
+    (stable across restarts, and no secret: see :mod:`playground.identity`); ``login`` adds "Sign in with Hugging
+    Face" under the heading (see :func:`playground.identity.login_enabled`)."""
     header = gr.Markdown(header_text(SPICY), elem_classes="playground-header", elem_id="page-header")
+    login_button = gr.LoginButton(size="sm", elem_id="login-button") if login else None
     keys = key_box(default_backend, has_owner_key, storage_secret)
     # On a narrow screen the columns stack; the CSS (ui.CSS) then puts the result right under the Run button.
     with gr.Row(elem_id="main-row"):
@@ -137,7 +140,7 @@ def build_page(*, default_backend: str, has_owner_key: bool, storage_secret: str
             output, history, final, sweep, pricing = output_column()
     with gr.Row(visible=False):
         api = ApiOutputs(gr.Video(label="video"), gr.JSON(label="details"), gr.Button("generate"))
-    return Page(header, pricing, keys, form, output, history, api, final, sweep)
+    return Page(header, pricing, keys, form, output, history, api, final, sweep, login_button)
 
 
 def form_column() -> Form:
