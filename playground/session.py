@@ -30,7 +30,7 @@ from .client import Client, RetryPolicy
 from .contract import MODELS, SEED_MAX, SPICY, VideoRequest, show, validate
 from .errors import Cancelled, ValidationError, WaveSpeedError
 from .identity import STORAGE_KEY as IDENTITY_KEY
-from .identity import BrowserIdentity, load_secret
+from .identity import BrowserIdentity, load_secret, login_enabled, signed_in_owner
 from .jobs import Job, Ledger, account_tag
 from .pipeline import Result, read_media, resume
 from .pricing import Quote, format_usd, quote
@@ -42,7 +42,7 @@ from .webhooks import Webhooks, public_webhook_url
 
 __all__ = ["API_LABEL", "IDENTITY_KEY", "LOCAL_LABEL", "MATCH_IMAGE", "MAX_BATCH", "SAMPLES_DIR", "Job", "Payer",
            "Playground", "Result", "RunForm", "RunOutcome", "default_outputs_dir", "job_fraction", "progress_line",
-           "visitor_of"]
+           "visitor_of", "login_enabled", "signed_in_owner"]
 
 log = logging.getLogger(__name__)
 

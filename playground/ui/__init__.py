@@ -26,8 +26,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..identity import login_enabled
-from ..session import API_LABEL, LOCAL_LABEL, MATCH_IMAGE, SAMPLES_DIR, Playground, default_outputs_dir
+from ..session import API_LABEL, LOCAL_LABEL, MATCH_IMAGE, SAMPLES_DIR, Playground, default_outputs_dir, login_enabled
 from . import events, final, keys, model_form, sweep_tab
 from .guard import GuardedBlocks
 from .layout import build_page

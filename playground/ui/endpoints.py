@@ -10,9 +10,8 @@ import gradio as gr
 from .. import drafts
 from ..contract import SPICY, VideoRequest
 from ..errors import WaveSpeedError
-from ..identity import signed_in_owner
 from ..pricing import price_of
-from ..session import MATCH_IMAGE, Playground, RunForm
+from ..session import MATCH_IMAGE, Playground, RunForm, signed_in_owner
 from . import present
 from .handlers import readable, session_of, visitor
 

@@ -10,9 +10,8 @@ from typing import Any
 import gradio as gr
 
 from ..errors import ValidationError, WaveSpeedError
-from ..identity import signed_in_owner
 from ..pricing import format_usd
-from ..session import Payer, Playground, RunOutcome, visitor_of
+from ..session import Payer, Playground, RunOutcome, signed_in_owner, visitor_of
 from ..snippets import curl_snippet, python_snippet, webhook_snippet
 from . import final, present
 from .guard import readable

@@ -11,8 +11,7 @@ from typing import Any
 import gradio as gr
 
 from ..errors import WaveSpeedError
-from ..identity import signed_in_owner
-from ..session import API_LABEL, IDENTITY_KEY, LOCAL_LABEL, Playground
+from ..session import API_LABEL, IDENTITY_KEY, LOCAL_LABEL, Playground, signed_in_owner
 from . import present
 
 
