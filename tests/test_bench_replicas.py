@@ -1,0 +1,34 @@
+"""The replica benchmark's invariants on a short run (bench/bench_replicas.py): app processes sharing one throwaway
+PostgreSQL and one local API, half the requests repeats, under a daily cap, webhooks delivered to another replica."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from pg_support import SKIP_NOTE, find_binaries
+from support import run_process
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def test_replicas_pay_once_stay_within_the_cap_reuse_every_repeat_and_complete_every_delivery(tmp_path):
+    if find_binaries() is None:
+        pytest.skip(SKIP_NOTE.format(why="no PostgreSQL server binaries"))
+    figures = tmp_path / "figures.json"
+    done = run_process([sys.executable, str(ROOT / "bench" / "bench_replicas.py"), "--jobs", "16", "--replicas", "2",
+                        "--concurrency", "4", "--single-jobs", "0", "--json", str(figures)], timeout=540, cwd=ROOT)
+    assert figures.exists(), done.stdout[-3000:] + done.stderr[-3000:]
+    run = json.loads(figures.read_text())["replicas"]
+    assert run["jobs"] == 16 and run["repeats"] == 8
+    assert run["double_payments"] == 0 and run["posts"] == run["paid"] > 0
+    assert run["refused_by_cap"] > 0                          # the cap did bind
+    assert run["spend"] <= run["cap"] + 0.048 + 1e-9
+    assert run["repeats_reused"] == run["repeats"] and run["repeats_reused_elsewhere"] > 0
+    assert run["deliveries_accepted"] == run["paid"] == run["deliveries_completed"]
+    assert run["other_errors"] == []
+    assert done.returncode == 0, done.stdout[-3000:]
