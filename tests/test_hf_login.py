@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from attack_support import call_endpoint, call_event, hosted_app, uploaded
+from attack_support import call_endpoint, call_event, hosted_app, raw_error_texts, uploaded
 from support import make_image
 
 from playground.identity import signed_in_owner
@@ -138,6 +138,23 @@ def test_with_sign_in_required_only_signed_in_visitors_spend_the_hosts_key(proto
         assert made.success, made.error_text
         assert protocol_api.submits == 1
         assert [row["visitor"] for row in app.sent_rows()] == ["hf:carol"]
+        check_the_login_buttons_events(app, sign_in(app))
+
+
+def check_the_login_buttons_events(app, carol: dict[str, str]) -> None:
+    """The events the sign-in button adds to /config: it names the signed-in account, and junk sent to them gets no
+    raw error and leaves the app answering (as tests/test_attack_surface.py asks of every event)."""
+    config = app.config()
+    button = next(c["id"] for c in config["components"] if (c.get("props") or {}).get("elem_id") == "login-button")
+    events = [d.get("id", i) for i, d in enumerate(config["dependencies"])
+              if d.get("backend_fn") and button in d["outputs"]]
+    assert events
+    for fn_index in events:
+        named = call_event(app.url, fn_index, [], headers=carol)
+        assert named.success and "Logout (carol)" in json.dumps(named.data), named.raw[-500:]
+        junk = call_event(app.url, fn_index, ["x" * 100_000, [[[[[[[1]]]]]]], {"path": "/etc/passwd"}])
+        assert not raw_error_texts(junk.error_text) and "root:" not in junk.raw
+    assert app.alive() and app.config()
 
 
 class _Scoped:
