@@ -13,9 +13,8 @@ from wavespeed import Client
 from playground.contract import OUTPUT_SIZES, SPICY
 from playground.local import LocalConfig, start_server
 from playground.media import probe
-from tests.support import call, download, submit, wait_until_done
+from tests.support import KEY, call, download, submit, wait_until_done  # their default key is KEY
 
-KEY = "test-key"
 PREVIEWED = (
     SPICY,
     "bytedance/seedance-v1.5-pro/image-to-video",

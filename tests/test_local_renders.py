@@ -10,9 +10,8 @@ from wavespeed import Client
 from playground.contract import OUTPUT_SIZES, SPICY
 from playground.local.pictures import prompt_picture
 from playground.media import probe, read_frames
-from tests.support import call, download, submit, wait_until_done
+from tests.support import KEY, call, download, submit, wait_until_done  # their default key is KEY
 
-KEY = "test-key"
 T2V = "bytedance/seedance-2.0/text-to-video"
 EXTEND = "bytedance/seedance-v1.5-pro/video-extend"
 

@@ -266,8 +266,13 @@ def test_plot_price_draws_a_line_per_resolution_and_audio_setting():
     lines = fig.axes[0].get_lines()
     assert len(lines) == 6
     first = lines[0]
-    assert list(first.get_xdata()) == list(range(4, 13))
+    # Each series sits at the durations 4..12, nudged sideways by less than half a second so equal prices
+    # (480p with audio, 720p without) stay visible side by side instead of hiding each other.
+    assert [round(x) for x in first.get_xdata()] == list(range(4, 13))
     assert first.get_ydata()[0] == estimate_cost(SPICY, {"resolution": "480p", "duration": 4})
+    points = [tuple(zip(line.get_xdata(), line.get_ydata(), strict=True)) for line in lines]
+    assert len(set(points)) == len(points)
+    assert {line.get_marker() for line in lines} == {"o", "s", "^"}
 
 
 @pytest.mark.full_render
