@@ -249,7 +249,8 @@ def _encoder_args(n: int, audio: int | None, out: Path | None) -> list[str]:
              # A keyframe every 2 s keeps seeking in the browser snappy.
              "-g", str(2 * FPS), "-r", str(FPS)]
     if audio is not None:
-        args += ["-c:a", "aac", "-b:a", "96k", "-ac", "1", "-ar", str(AUDIO_SAMPLE_RATE)]
+        # The fast coder takes about a third of the default's CPU for a file of the same size.
+        args += ["-c:a", "aac", "-aac_coder", "fast", "-b:a", "96k", "-ac", "1", "-ar", str(AUDIO_SAMPLE_RATE)]
     return args + ["-movflags", "+faststart", "-f", "mp4", str(out)]
 
 
