@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     render.X264_PRESET = args.preset
 
     image = photo_like()
+    # Wall-time ratios depend on what else the cores run: the load average is printed before and after.
     print(f"renderer bench: {DURATION} s clips, 16:9, audio on, x264 preset {args.preset}, "
-          f"{repeats} run(s) each, {os.cpu_count()} cores")
+          f"{repeats} run(s) each, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     header = (f"{'res':>6} {'size':>10} {'wall s':>7} {'x real':>7} {'frames':>7} {'encode':>7} {'cpu s':>6} "
               f"{'MB':>6}  target")
     print(header)
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             size = f"{stats.width}x{stats.height}"
             print(f"{resolution:>6} {size:>10} {wall:7.2f} {factor:6.2f}x {frame_share:6.0%} {1 - frame_share:7.0%} "
                   f"{statistics.median(cpus):6.2f} {path.stat().st_size / 1e6:6.2f}  {verdict}")
-    print("all targets met" if all_met else "some targets MISSED")
+    print(("all targets met" if all_met else "some targets MISSED") + f" (load average {os.getloadavg()[0]:.1f})")
     return 0 if all_met else 1
 
 
