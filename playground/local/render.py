@@ -33,7 +33,7 @@ from playground.contract import ASPECT_RATIOS, FPS, OUTPUT_SIZES, RESOLUTIONS, c
 
 from .camera import MAX_ZOOM, MOTIONS, CameraPath, motion_from_prompt, plan_camera
 from .looks import PLAIN_MODEL, Look, look_for
-from .sound import AUDIO_SAMPLE_RATE, synthesize_audio, write_wav
+from .sound import AUDIO_SAMPLE_RATE, SYNTH_SAMPLE_RATE, synthesize_audio, write_wav
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +158,9 @@ class _Graph:
         return f"[{self.count - 1}:v]scale={scale}out_color_matrix=bt709:out_range=tv,format={fmt}"
 
     def sound(self, samples: np.ndarray) -> int:
-        """Add a mono track as a WAV input; its input index."""
+        """Add a mono track made at SYNTH_SAMPLE_RATE as a WAV input; its input index."""
         path = self.work / "audio.wav"
-        write_wav(path, samples, AUDIO_SAMPLE_RATE)
+        write_wav(path, samples, SYNTH_SAMPLE_RATE)
         self.inputs += ["-i", str(path)]
         self.count += 1
         return self.count - 1
@@ -324,7 +324,7 @@ def render_video(
     with tempfile.TemporaryDirectory(prefix=f".{out.stem if out else 'render'}.", dir=out and out.parent) as tmp:
         with ThreadPoolExecutor(1, thread_name_prefix="playground-local-audio") as pool:
             # The soundtrack is made while the pictures are prepared (numpy and PIL let go of the GIL).
-            track = pool.submit(synthesize_audio, seed, float(duration)) if generate_audio else None
+            track = pool.submit(synthesize_audio, seed, float(duration), SYNTH_SAMPLE_RATE) if generate_audio else None
             graph = _build_graph(Path(tmp), image, size, n, camera, seed, last_image, look)
             audio = graph.sound(track.result()) if track is not None else None
         part = Path(tmp) / "clip.mp4" if out is not None else None
