@@ -138,6 +138,7 @@ class _Graph:
     inputs: list[str] = field(default_factory=list)
     parts: list[str] = field(default_factory=list)
     count: int = 0
+    stdin: bytes | None = None  # the first picture's pixels, which ffmpeg reads from its standard input
 
     def picture(self, name: str, image: Image.Image, fmt: str, size: tuple[int, int] | None = None) -> str:
         """Add ``image`` (RGB or RGBA) as a one-frame raw input; the start of its chain: ``[i:v]`` scaled to ``size``
@@ -147,12 +148,17 @@ class _Graph:
             factor = int(min(image.width / size[0], image.height / size[1]) / 2)
             if factor >= 2:
                 image = image.reduce(factor)
-        path = self.work / f"{name}.raw"
-        path.write_bytes(image.tobytes())
+        if self.count == 0:
+            # The first picture (the still) goes through a pipe: no file of a few MB to write and delete.
+            self.stdin, source = image.tobytes(), "pipe:0"
+        else:
+            path = self.work / f"{name}.raw"
+            path.write_bytes(image.tobytes())
+            source = str(path)
         pix_fmt = "rgba" if image.mode == "RGBA" else "rgb24"
         w, h = image.size
         self.inputs += ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{w}x{h}", "-framerate", str(FPS),
-                        "-i", str(path)]
+                        "-i", source]
         self.count += 1
         scale = f"w={size[0]}:h={size[1]}:flags=lanczos:" if size is not None and size != image.size else ""
         return f"[{self.count - 1}:v]scale={scale}out_color_matrix=bt709:out_range=tv,format={fmt}"
@@ -218,10 +224,15 @@ def _camera_part(graph: _Graph, first: Image.Image, size: tuple[int, int], n: in
                        "format=yuv420p[cam]")
 
 
+def _rgb(image: Image.Image) -> Image.Image:
+    """``image`` in RGB, without a copy when it already is (the crop that follows makes one)."""
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
 def _build_graph(work: Path, image: Image.Image, size: tuple[int, int], n: int, camera: CameraPath, seed: int,
                  last_image: Image.Image | None, look: Look) -> _Graph:
     graph = _Graph(work)
-    first = look.grade(crop_to_ratio(image.convert("RGB"), size[0] / size[1]))
+    first = look.grade(crop_to_ratio(_rgb(image), size[0] / size[1]))
     _camera_part(graph, first, size, n, camera, seed)
     label = "cam"
     if look.vignette:
@@ -230,7 +241,7 @@ def _build_graph(work: Path, image: Image.Image, size: tuple[int, int], n: int, 
         label = "lens"
     if last_image is not None:
         fade = max(2, round(n * LAST_IMAGE_FADE))
-        end = graph.picture("last", crop_to_ratio(last_image.convert("RGB"), size[0] / size[1]), "yuv420p", size)
+        end = graph.picture("last", crop_to_ratio(_rgb(last_image), size[0] / size[1]), "yuv420p", size)
         # A linear crossfade over the last ``fade`` frames; the last frame is last_image itself.
         graph.parts += [f"{end},{_repeat(fade)}[end]",
                         f"[{label}][end]xfade=transition=fade:duration={(fade - 1) / FPS:.6f}:"
@@ -255,14 +266,14 @@ def _encoder_args(n: int, audio: int | None, out: Path | None) -> list[str]:
     return args + ["-movflags", "+faststart", "-f", "mp4", str(out)]
 
 
-def _run_ffmpeg(args: list[str], what: str) -> None:
+def _run_ffmpeg(args: list[str], what: str, stdin: bytes | None = None) -> None:
     # One thread per filter graph: slicing each frame's scale over threads costs more in waiting than it saves
     # (the encoder has its own threads), and much more on a busy machine.
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "error", "-y",
            "-filter_complex_threads", "1", *args]
     with tempfile.TemporaryFile() as stderr:
-        code = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-                              check=False).returncode
+        code = subprocess.run(cmd, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=stderr, check=False).returncode
         if code != 0:
             raise RuntimeError(f"ffmpeg failed with exit code {code} writing {what}: {_tail(stderr)}")
 
@@ -329,7 +340,8 @@ def render_video(
             audio = graph.sound(track.result()) if track is not None else None
         part = Path(tmp) / "clip.mp4" if out is not None else None
         prepared = time.perf_counter()
-        _run_ffmpeg([*graph.inputs, "-filter_complex", graph.filters(), *_encoder_args(n, audio, part)], name)
+        _run_ffmpeg([*graph.inputs, "-filter_complex", graph.filters(), *_encoder_args(n, audio, part)], name,
+                    graph.stdin)
         if part is not None:
             part.replace(out)
     frame_seconds = prepared - started
@@ -366,7 +378,7 @@ def _encode_protocol_clip() -> bytes:
         graph.parts.append(f"{graph.picture('frame', frame, 'yuv420p')},{_repeat(FPS)},{_TAG_BT709}[v]")
         out = Path(tmp) / "clip.mp4"
         _run_ffmpeg([*graph.inputs, "-filter_complex", graph.filters(), *_encoder_args(FPS, None, out)],
-                    "the protocol clip")
+                    "the protocol clip", graph.stdin)
         data = out.read_bytes()
     log.info("protocol clip encoded: %d bytes", len(data))
     return data
