@@ -20,7 +20,7 @@ from typing import Any
 from .caps import start_of_utc_day
 from .contract import MODELS, SEED_MAX, SPICY, VideoRequest, show
 from .errors import CapExceeded, ValidationError, WaveSpeedError
-from .pricing import Quote, format_usd, price_of
+from .pricing import Quote, format_usd, price_of, total
 from .session import Payer, Playground, RunForm, RunOutcome, StatusHook
 from .status import COMPLETED, REUSED
 from .sweep import seed_list
@@ -118,9 +118,10 @@ class SweepPlan:
     @property
     def label(self) -> str:
         """The Run sweep button: what will be paid, and how many clips the ledger serves at $0.00."""
-        estimate = "" if all(q.confirmed for q in self.quotes) else "~"
         count, held = len(self.jobs), sum(self.held)
-        text = f"Run sweep · {count} clips · {estimate}{format_usd(self.to_pay)}"
+        # What is paid, marked as unsure as the least sure clip of the sweep.
+        paid = replace(total(q for i, q in enumerate(self.quotes) if not self.is_held(i)), kind=total(self.quotes).kind)
+        text = f"Run sweep · {count} clips · {paid.short()}"
         if held == count:
             return f"{text} (all {count} already paid: shown again at $0.00)"
         return f"{text} ({held} already paid: $0.00)" if held else text
@@ -364,8 +365,7 @@ def final_label(pg: Playground, job_id: Any, resolution: Any, duration: Any, *, 
         _, request = final_request(pg, job_id, resolution, duration, session=session, user_key=user_key)
     except WaveSpeedError:
         return "Render final"
-    q = price_of(request)
-    return f"Render final · {format_usd(q.usd) if q.confirmed else '~' + format_usd(q.usd)}"
+    return f"Render final · {price_of(request).short()}"
 
 
 __all__ = ["run_sweep", "plan_sweep", "SweepPlan", "SweepOutcome", "render_final", "final_label", "final_request",

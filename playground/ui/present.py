@@ -47,9 +47,7 @@ def price_label(fields: dict, batch: int, model: str = SPICY, price: Quote | Non
     >>> price_label({"resolution": "480p", "duration": 4, "generate_audio": False}, 1)
     'Run · $0.048'
     """
-    q = price or quote(model, fields)
-    total = q.usd * batch
-    text = format_usd(total) if q.confirmed else f"~{format_usd(total)}"
+    text = (price or quote(model, fields)).times(batch).short()
     return f"Run ×{batch} · {text}" if batch > 1 else f"Run · {text}"
 
 
@@ -203,7 +201,7 @@ def pricing_frame(model: str = SPICY):
     for resolution in (r for r in RESOLUTIONS if r in spec.resolutions):
         for audio, label in sounds:
             rows = table[(table["resolution"] == resolution) & (table["audio"] == audio)]
-            cells = [("" if ok else "~") + format_usd(usd) for usd, ok in zip(rows["cost_usd"], rows["confirmed"],
+            cells = [Quote(usd, ok).short() for usd, ok in zip(rows["cost_usd"], rows["confirmed"],
                                                                                strict=True)]
             columns[f"{resolution} · {label}" if label else resolution] = pd.Series(cells, index=rows["duration_s"])
     return pd.DataFrame(columns).rename_axis("seconds").reset_index()
