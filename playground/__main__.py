@@ -146,14 +146,19 @@ def history_table(jobs) -> str:
     from .contract import MODELS
     from .pricing import format_usd
 
-    rows = [("job", "when (UTC)", "status", "model", "setting", "seed", "cost", "task")]
+    rows = [("job", "when (UTC)", "status", "model", "setting", "seed", "cost", "charged", "task")]
     notes = []
+    differs = False
     for j in jobs:
         setting = f"{j.resolution or '?'} {j.duration or '?'}s" + (" audio" if j.audio else "")
         spec = MODELS.get(j.model)
         model = spec.title.replace("Seedance ", "").replace(" Image-to-Video", "") if spec else j.model
         rows.append((str(j.id), time.strftime("%m-%d %H:%M", time.gmtime(j.created_at)), j.status, model,
-                     setting, "" if j.seed is None else str(j.seed), format_usd(j.cost), (j.request_id or "")[:12]))
+                     setting, "" if j.seed is None else str(j.seed), format_usd(j.cost), _charged(j),
+                     (j.request_id or "")[:12]))
+        differs = differs or j.charge_differs
+        if j.extends is not None:
+            notes.append(f"  job {j.id} extends job {j.extends}")
         if j.error:
             notes.append(f"  job {j.id}: {_one_line(Exception(j.error))}")
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -164,7 +169,17 @@ def history_table(jobs) -> str:
         room = HISTORY_WIDTH - len(line) - 2
         text = "prompt" if row[0] == "job" else prompts.get(row[0], "").replace("\n", " ")
         out.append(f"{line}  {_cut(text, room)}".rstrip() if room > 8 else line[:HISTORY_WIDTH])
+    if differs:
+        notes.append("  * the API charged (net of refunds) a different figure than the estimate")
     return "\n".join(out + [_cut(n, HISTORY_WIDTH) for n in notes])
+
+
+def _charged(job) -> str:
+    """What the API's billing says the job cost, net of refunds ("" until read); "*" when it is not the estimate."""
+    from .pricing import format_usd
+
+    net = job.net_charge
+    return "" if net is None else format_usd(net) + ("*" if job.charge_differs else "")
 
 
 def _cut(text: str, width: int) -> str:

@@ -119,7 +119,7 @@ def test_every_parameter_of_the_four_tools_is_described_for_mcp_and_api_clients(
     assert "job_id" in get_function_description(public["render_final"].fn)[1]["job_id"]
 
 
-def test_cancel_at_the_api_on_a_finished_job_says_why_in_the_note(local_api, ledger):
+def test_deleting_a_finished_job_from_the_apis_history_promises_no_stop_or_refund(local_api, ledger):
     from playground.session import LOCAL_LABEL
     from playground.ui import handlers
 
@@ -131,5 +131,6 @@ def test_cancel_at_the_api_on_a_finished_job_says_why_in_the_note(local_api, led
     job_id = outcome.results[0].job_id
     shown = handlers.cancel_remote(pg, page, job_id, "", "s1", None)  # returns, no error toast
     note = shown[page.history.note]
-    assert f"job {job_id} has finished at the API" in note and "nothing to cancel" in note
-    assert local_api.count("DELETE", "/api/v3/") == 0 and local_api.count("POST", "/api/v3/predictions") == 0
+    assert note.startswith(f"Deleted task {outcome.results[0].request_id} (job {job_id}) from the API's history")
+    assert "cancel" not in note and "refund" not in note  # a finished job: nothing to stop
+    assert local_api.count("POST", "/api/v3/predictions/delete") == 1 and ledger.get(job_id).has_video

@@ -95,7 +95,8 @@ class Account(Transport):
         return Quote(float(unit), True, "live unit price from the API (legacy endpoint)")
 
     def delete(self, ids: list[str] | str) -> None:
-        """Cancel unfinished tasks or delete finished ones (generation may not stop at once)."""
+        """Remove predictions from the API's history for good (``POST /api/v3/predictions/delete``). No source says
+        this stops a running task or refunds it: it is not a cancel (the API documents none)."""
         ids = [ids] if isinstance(ids, str) else list(ids)
         self._call("POST", "/api/v3/predictions/delete", kind="delete", json={"ids": ids})
 

@@ -17,6 +17,7 @@ import requests
 from ..contract import validate
 from ..errors import Cancelled, SubmitOutcomeUnknown, TaskTimeout, ValidationError
 from .account import Account
+from .billing import Billing
 from .catalogue import Models
 from .polling import PollClock
 from .prediction import Prediction, task_failed
@@ -27,7 +28,7 @@ from .transport import READ_TIMEOUT, log
 UpdateHook = Callable[[Prediction], None]
 
 
-class Client(Account, Models, History, Transfers):
+class Client(Account, Billing, Models, History, Transfers):
     """A WaveSpeed-compatible API client on one ``requests.Session``: the task endpoints here, uploads and downloads
     (:class:`~playground.client.transfers.Transfers`), history and reconcile
     (:class:`~playground.client.reconcile.History`), balance, price and the webhook secret

@@ -22,6 +22,7 @@ from ..jobs import Job, Ledger
 from ..progress import Emitter, ProgressHook
 from ..status import COMPLETED
 from ..webhooks import Webhooks
+from .charges import settle_outcomes
 from .collect import Result
 from .inputs import read_media
 from .runner import Runner
@@ -86,6 +87,7 @@ def generate_request(request: VideoRequest, image: Any = None, last_image: Any =
                     visitor=visitor, reuse=reuse, webhook_url=webhook_url, webhooks=webhooks,
                     heartbeat=HEARTBEAT_S if on_progress else None)
     (outcome,) = runner.run([(request, media)])
+    settle_outcomes(client, ledger, [outcome])
     if isinstance(outcome, BaseException):
         raise outcome
     return outcome

@@ -12,8 +12,8 @@ from ..pricing import Quote, format_usd, quote
 from ..session import Job, Result, RunForm, RunOutcome
 from ..status import COMPLETED
 
-HISTORY_HEADERS = ["job", "when", "status", "resolution", "s", "audio", "seed", "cost", "request id", "video",
-                   "prompt", "model", "from"]
+HISTORY_HEADERS = ["job", "when", "status", "resolution", "s", "audio", "seed", "cost", "charged", "request id",
+                   "video", "prompt", "model", "from"]
 UPLOADED_ON_RUN = "<uploaded on Run>"
 
 
@@ -169,15 +169,26 @@ def history_rows(jobs: Iterable[Job]) -> list[list[Any]]:
     for j in jobs:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at))
         rows.append([j.id, when, j.status, j.resolution or "", j.duration or "", "on" if j.audio else "off",
-                     j.seed if j.seed is not None else "", format_usd(j.cost), j.request_id or "",
+                     j.seed if j.seed is not None else "", format_usd(j.cost), charged_text(j), j.request_id or "",
                      "yes" if j.has_video else "", (j.params.get("prompt") or "")[:60], short_model(j.model),
                      _origin(j)])
     return rows
 
 
+def charged_text(job: Job) -> str:
+    """What the API charged for a job, net of refunds, once its billing was read ("" before); marked when it is not
+    the estimate."""
+    net = job.net_charge
+    if net is None:
+        return ""
+    return format_usd(net) + (" (not the estimate)" if job.charge_differs else "")
+
+
 def _origin(job: Job) -> str:
-    """Where a row comes from: the draft a final renders again, or the paid job a reused run showed."""
+    """Where a row comes from: the draft a final renders again, the paid job a reused run showed, or the clip an
+    extension continues."""
     parts = [f"final of job {job.draft_of}" if job.draft_of else "",
+             f"extends job {job.extends}" if job.extends is not None else "",
              f"reuse of job {job.reused_from}" if job.reused_from is not None else ""]
     return "; ".join(p for p in parts if p)
 
