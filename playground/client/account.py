@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import AuthError, ServerError, ValidationError, WaveSpeedError
 from ..pricing import Quote, quote
@@ -57,8 +58,9 @@ class Account(Transport):
         if not live or not self.has_key:
             return table
         key = (self.base_url, model, json.dumps(params, sort_keys=True, default=str))
+        cache = self._quote_cache()
         with _QUOTES_LOCK:
-            hit = _QUOTES.get(key)
+            hit = cache.get(key)
         if hit is not None and time.monotonic() - hit[0] < QUOTE_TTL_S:
             return hit[1]
         body = {"model_id": model, "inputs": params}
@@ -72,8 +74,17 @@ class Account(Transport):
                 return table
             return Quote(table.usd, False, "estimate from the pricing table (the API did not answer)")
         with _QUOTES_LOCK:
-            _QUOTES[key] = (time.monotonic(), live_quote)
+            cache[key] = (time.monotonic(), live_quote)
         return live_quote
+
+    def _quote_cache(self) -> dict[tuple[str, str, str], tuple[float, Quote]]:
+        """The process's price answers; a loopback API's only for this client (its port may be another server's)."""
+        host = urlsplit(self.base_url).hostname or ""
+        if not (host in ("localhost", "::1") or host.startswith("127.")):
+            return _QUOTES
+        if not hasattr(self, "_own_quotes"):
+            self._own_quotes: dict[tuple[str, str, str], tuple[float, Quote]] = {}
+        return self._own_quotes
 
     def _live_price(self, body: dict[str, Any]) -> Quote:
         try:

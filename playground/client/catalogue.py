@@ -135,8 +135,9 @@ class Models(Transport):
         """The API's models (cached an hour per base URL; ``refresh`` reads them again). Never raises for an API
         that does not answer: an older copy or the known models are used, with ``source`` and ``error`` saying so."""
         now = time.time()
+        memory = self._catalogue_memory()
         with _MEMORY_LOCK:
-            held = _MEMORY.get(self.base_url)
+            held = memory.get(self.base_url)
         if held is not None and held.fresh(now) and not refresh:
             return held
         path = self._catalogue_file()
@@ -155,14 +156,26 @@ class Models(Transport):
                 _write_cache(path, self.base_url, entries, now)
             result = read_entries(self.base_url, entries, now, "api")
         with _MEMORY_LOCK:
-            _MEMORY[self.base_url] = result
+            memory[self.base_url] = result
         return result
+
+    def _loopback(self) -> bool:
+        host = urlsplit(self.base_url).hostname or ""
+        return host in ("localhost", "::1") or host.startswith("127.")
+
+    def _catalogue_memory(self) -> dict[str, Catalogue]:
+        """The process's catalogues by base URL; a loopback API's only for this client (its port may be another
+        server's tomorrow, or the next test's)."""
+        if not self._loopback():
+            return _MEMORY
+        if not hasattr(self, "_own_catalogue"):
+            self._own_catalogue: dict[str, Catalogue] = {}
+        return self._own_catalogue
 
     def _catalogue_file(self) -> Path | None:
         if self.catalogue_cache is not None:
             return cache_file(self.base_url, self.catalogue_cache)
-        host = urlsplit(self.base_url).hostname or ""
-        return None if host in ("localhost", "::1") or host.startswith("127.") else cache_file(self.base_url)
+        return None if self._loopback() else cache_file(self.base_url)
 
     def model_spec(self, model_id: Any) -> ModelSpec:
         """The model of ``model_id``: already known in this process, else looked up in this API's catalogue;
