@@ -116,10 +116,11 @@ def done_line(outcome: RunOutcome, payer_label: str) -> str:
 def cancelled_line(outcome: RunOutcome) -> str:
     sent = [job for job in outcome.cancelled_jobs if job]
     if not sent:
-        return f"Cancelled after {outcome.wall_s:.0f} s, before anything was sent."
+        return f"Stopped waiting after {outcome.wall_s:.0f} s, before anything was sent."
     jobs = ", ".join(f"job {job}" for job in sent)
-    return f"Cancelled after {outcome.wall_s:.0f} s: {jobs} {'is' if len(sent) == 1 else 'are'} in History; resume " \
-           f"{'it' if len(sent) == 1 else 'them'} there to collect the video."
+    return f"Stopped waiting after {outcome.wall_s:.0f} s: {jobs} {'is' if len(sent) == 1 else 'are'} in History " \
+           f"and may still finish (and be charged) at the API; resume {'it' if len(sent) == 1 else 'them'} there to " \
+           "collect the video."
 
 
 def model_name(model: str) -> str:
