@@ -17,6 +17,7 @@ from ..client import Client
 from ..errors import ValidationError, WaveSpeedError
 from ..jobs import Job, Ledger
 from ..pricing import Quote, total
+from ..status import COMPLETED
 from .collect import Result
 from .run import generate
 
@@ -38,7 +39,7 @@ def parent_job(video_or_job: Any, ledger: Ledger) -> Job | None:
 def _clip_of(parent: Job | None, video_or_job: Any) -> Any:
     if parent is None:
         return video_or_job
-    if parent.status != "completed":
+    if parent.status != COMPLETED:
         raise ValidationError(f"video: job {parent.id} is {parent.status}; only a finished clip can be extended")
     if parent.has_video:
         return Path(parent.video_path)
