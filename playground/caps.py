@@ -38,10 +38,10 @@ import hashlib
 import ipaddress
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from .contract import RESOLUTIONS
 from .errors import CapExceeded, ValidationError
@@ -181,15 +181,72 @@ class CapGuard:
     def __call__(self, cost: float, params: Mapping[str, Any], spent: SpentReader | None = None) -> None:
         """Raise CapExceeded when a job of ``cost`` may not be sent. ``spent`` reads the ledger inside the
         reserving transaction (see :meth:`playground.jobs.Ledger.reserve`); without it this is a plain check."""
-        spent = spent or self.ledger.spent
-        day = start_of_utc_day(self.now())
-        self.caps.check(cost, params,
-                        spent_today=spent(since=day, account=self.account),
-                        spent_session=spent(account=self.account, session=self.session),
-                        spent_visitor=spent(since=day, account=self.account, visitor=self.visitor))
+        self.caps.check(cost, params, **spending(spent or self.ledger.spent, account=self.account,
+                                                 session=self.session, visitor=self.visitor, now=self.now()))
 
     def release(self) -> None:
         """Nothing to release: reservations are ledger rows. Kept for callers of the earlier in-memory guard."""
+
+
+def spending(spent: SpentReader, *, account: str, session: str, visitor: str,
+             now: float | None = None) -> dict[str, float]:
+    """What the budgets count for a job of ``account`` 's, as :meth:`Caps.check` takes it: the day's and the
+    visitor's spending since midnight UTC, the session's in all."""
+    day = start_of_utc_day(now)
+    return {"spent_today": spent(since=day, account=account),
+            "spent_session": spent(account=account, session=session),
+            "spent_visitor": spent(since=day, account=account, visitor=visitor)}
+
+
+class PlannedCost(Protocol):
+    """A job of a plan as the caps see it: its price and its fields."""
+
+    cost: float
+    params: Mapping[str, Any]
+
+
+class PlanCosts(Protocol):
+    """A plan as the caps see it (a sweep's :class:`~playground.sweep.SweepEstimate`): its jobs and what it pays."""
+
+    @property
+    def jobs(self) -> Sequence[PlannedCost]: ...
+
+    @property
+    def to_pay(self) -> float: ...
+
+
+def check_plan(plan: PlanCosts, *, max_cost: float | None = None, caps: Caps | None = None, ledger=None,
+               account: str = "", session: str = "", visitor: str = "") -> None:
+    """Refuse a whole plan (CapExceeded), before anything is sent: what it pays over ``max_cost`` (the page's most
+    per sweep); with the host's ``caps`` (and the ``ledger`` they count in), any job that breaks a cap, or a total
+    over what is left of the session's, the visitor's or the day's budget. Per-job guards still hold during the run.
+    """
+    n = len(plan.jobs)
+    if max_cost is not None and plan.to_pay > max_cost + 1e-9:
+        raise CapExceeded(f"This sweep's {n} clips cost {format_usd(plan.to_pay)}, over the maximum of "
+                          f"{format_usd(max_cost)} per sweep; nothing was sent. Ask for fewer seeds or models, or a "
+                          "cheaper setting")
+    if caps is None:
+        return
+    for job in plan.jobs:
+        caps.check(job.cost, job.params)
+    spent = spending(ledger.spent, account=account, session=session, visitor=visitor)
+    budgets = ((caps.max_cost_per_session, spent["spent_session"], "this browser's budget"),
+               (caps.max_cost_per_visitor, spent["spent_visitor"], "your budget for today"),
+               (caps.max_cost_per_day, spent["spent_today"], "the host key's budget for today"))
+    for limit, used, what in budgets:
+        left = None if limit is None else max(0.0, limit - used)
+        if left is not None and plan.to_pay > left + 1e-9:
+            raise CapExceeded(f"This sweep costs {format_usd(plan.to_pay)}; {format_usd(left)} is left of {what} on "
+                              "the host's key. Nothing was sent: use fewer seeds or models, or enter your own key.")
+
+
+def check_max_cost(cost: float, max_cost: float | None, *, jobs: str, advice: str = "") -> None:
+    """A notebook's ``max_cost``: refuse (CapExceeded) what would pay ``cost`` for ``jobs`` ("1 job", "8 new jobs")
+    when it is over, before anything is sent."""
+    if max_cost is not None and cost > max_cost + 1e-9:
+        raise CapExceeded(f"max_cost {format_usd(max_cost)} is below the estimate {format_usd(cost)} for {jobs}; "
+                          "nothing was submitted." + (f" {advice}" if advice else ""))
 
 
 def trusted_proxies(env: Mapping[str, str] | None = None) -> int:

@@ -13,17 +13,19 @@ import os
 import secrets
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .caps import start_of_utc_day
+from .caps import check_plan
 from .contract import MODELS, SEED_MAX, SPICY, VideoRequest, show
-from .errors import CapExceeded, ValidationError, WaveSpeedError
-from .pricing import Quote, format_usd, price_of, total
+from .errors import ValidationError, WaveSpeedError
+from .images import is_url, prepare_image
+from .media import Clip, contact_sheet, poster, side_by_side
+from .pricing import price_of
 from .session import Payer, Playground, RunForm, RunOutcome, StatusHook
 from .status import COMPLETED, REUSED
-from .sweep import seed_list
+from .sweep import SweepEstimate, SweepHooks, plan_jobs, read_plan, run_planned, seed_list, with_ledger
 
 MAX_SWEEP_CLIPS = 16
 MAX_SEEDS_TEXT = 200  # characters of the seeds box: 16 seeds of 10 digits fit
@@ -93,67 +95,23 @@ def model_ids(models: Any) -> list[str]:
     return list(dict.fromkeys(models))
 
 
-@dataclass
-class SweepPlan:
-    """The jobs of a sweep, each priced, before anything is sent; ``held`` marks the clips the ledger already holds
-    (an identical request paid for earlier: the sweep shows its video again, or collects it, and pays nothing)."""
-
-    jobs: list[tuple[str, dict]]
-    quotes: list[Quote]
-    held: list[bool] = field(default_factory=list)
-
-    @property
-    def total(self) -> float:
-        """USD for every clip, as if none were held."""
-        return round(sum(q.usd for q in self.quotes), 6)
-
-    @property
-    def to_pay(self) -> float:
-        """USD the sweep will pay: the clips the ledger does not hold."""
-        return round(sum(q.usd for i, q in enumerate(self.quotes) if not self.is_held(i)), 6)
-
-    def is_held(self, index: int) -> bool:
-        return index < len(self.held) and self.held[index]
-
-    @property
-    def label(self) -> str:
-        """The Run sweep button: what will be paid, and how many clips the ledger serves at $0.00."""
-        count, held = len(self.jobs), sum(self.held)
-        # What is paid, marked as unsure as the least sure clip of the sweep.
-        paid = replace(total(q for i, q in enumerate(self.quotes) if not self.is_held(i)), kind=total(self.quotes).kind)
-        text = f"Run sweep · {count} clips · {paid.short()}"
-        if held == count:
-            return f"{text} (all {count} already paid: shown again at $0.00)"
-        return f"{text} ({held} already paid: $0.00)" if held else text
-
-
 def plan_sweep(form: RunForm, seeds: Any, models: Iterable[str] | None, *, has_last_image: bool = False
-               ) -> SweepPlan:
-    """Seeds x models for ``form``'s settings, each checked against its model (a problem names the model)."""
+               ) -> SweepEstimate:
+    """Seeds x models for ``form``'s settings: the one sweep plan (:func:`playground.sweep.plan_jobs`), each job checked
+    against its model (a problem names the model) and priced. A field a model lacks is left out for it, as the page
+    hides it."""
     chosen = model_ids(models) or model_ids(form.model or SPICY)
     seeds = parse_seeds(seeds)
     if len(seeds) * len(chosen) > MAX_SWEEP_CLIPS:
         raise ValidationError(f"seeds: {len(seeds)} seeds x {len(chosen)} models is over {MAX_SWEEP_CLIPS} clips")
-    jobs, quotes = [], []
-    for model in chosen:
-        fields = RunForm(**{**form.__dict__, "model": model}).fields()
-        for seed in seeds:
-            try:
-                request = VideoRequest.build(model, has_last_image=has_last_image, prompt=form.prompt,
-                                             **{**fields, "seed": seed})
-            except ValidationError as exc:
-                raise ValidationError([f"{short_name(model)}: {p}" for p in exc.problems]) from None
-            jobs.append((model, {**fields, "seed": seed}))
-            quotes.append(price_of(request))
-    return SweepPlan(jobs, quotes)
+    return plan_jobs(form.prompt, seeds, None, chosen, has_last_image=has_last_image, explicit=(),
+                     **_shared_fields(form, chosen))
 
 
-def held_by_ledger(pg: Playground, plan: SweepPlan, payer: Payer, form: RunForm) -> SweepPlan:
-    """``plan`` with the clips the ledger already holds marked (see :class:`SweepPlan`): the same identity the sweep
-    gives each request (backend, model, fields, the images' content), asked of the ledger without sending anything
-    (an image URL is not fetched). A form without a usable image yet leaves the plan as it is."""
-    from .images import is_url, prepare_image
-
+def held_by_ledger(pg: Playground, plan: SweepEstimate, payer: Payer, form: RunForm) -> SweepEstimate:
+    """``plan`` with the clips the ledger already holds marked (see :func:`playground.sweep.with_ledger`): the
+    identity the sweep gives each request, asked of the ledger without sending anything (an image URL is not
+    fetched). A form without a usable image yet leaves the plan as it is."""
     try:
         source, last = pg.sources(form)
         hashes: dict[str, str] = {}
@@ -171,13 +129,7 @@ def held_by_ledger(pg: Playground, plan: SweepPlan, payer: Payer, form: RunForm)
             client.close()
     except WaveSpeedError:
         return plan
-    unfinished = {job.fingerprint for job in pg.ledger.unfinished(base_url=backend)}
-    held = []
-    for model, fields in plan.jobs:
-        fp = VideoRequest.build(model, has_last_image=last is not None, prompt=form.prompt,
-                                **fields).fingerprint(backend, hashes)
-        held.append(fp in unfinished or pg.ledger.find_reusable(fp) is not None)
-    return replace(plan, held=held)
+    return with_ledger(plan, pg.ledger, backend, hashes)
 
 
 @dataclass
@@ -186,7 +138,7 @@ class SweepOutcome:
     video, and whether it was cancelled."""
 
     rows: Any
-    plan: SweepPlan
+    plan: SweepEstimate
     cancelled: bool = False
     sheet: Path | None = None
     tiled: Path | None = None
@@ -210,52 +162,31 @@ def _shared_fields(form: RunForm, models: list[str]) -> dict:
     return fields
 
 
-def check_sweep(pg: Playground, plan: SweepPlan, *, payer, session: str, visitor: str = "",
+def check_sweep(pg: Playground, plan: SweepEstimate, *, payer, session: str, visitor: str = "",
                 max_cost: float | None = None) -> None:
     """Refuse the whole sweep, before anything is sent, when it costs more than the maximum per sweep (money only:
     the local preview is free) or, on the host's key, when any clip breaks a cap or the total is over what is left
-    of this session's, this visitor's or the day's budget. Per-job guards still hold during the run."""
+    of this session's, this visitor's or the day's budget: :func:`playground.caps.check_plan`."""
     cap = max_sweep_cost() if max_cost is None else float(max_cost)
-    if payer.kind == "api" and plan.to_pay > cap + 1e-9:
-        raise CapExceeded(f"This sweep's {len(plan.jobs)} clips cost {format_usd(plan.to_pay)}, over the maximum of "
-                          f"{format_usd(cap)} per sweep; nothing was sent. Ask for fewer seeds or models, or a "
-                          "cheaper setting")
-    if not payer.capped:
-        return
-    caps, ledger = pg.caps, pg.ledger
-    for (_, fields), quote in zip(plan.jobs, plan.quotes, strict=True):
-        caps.check(quote.usd, fields)
-    day = start_of_utc_day()
-    budgets = ((caps.max_cost_per_session, ledger.spent(account=payer.account, session=session),
-                "this browser's budget"),
-               (caps.max_cost_per_visitor, ledger.spent(since=day, account=payer.account, visitor=visitor),
-                "your budget for today"),
-               (caps.max_cost_per_day, ledger.spent(since=day, account=payer.account),
-                "the host key's budget for today"))
-    for limit, spent, what in budgets:
-        if limit is not None and plan.to_pay > max(0.0, limit - spent) + 1e-9:
-            raise CapExceeded(f"This sweep costs {format_usd(plan.to_pay)}; {format_usd(max(0.0, limit - spent))} is "
-                              f"left of {what} on the host's key. Nothing was sent: use fewer seeds or models, or "
-                              "enter your own key.")
+    check_plan(plan, max_cost=cap if payer.kind == "api" else None, caps=pg.caps if payer.capped else None,
+               ledger=pg.ledger, account=payer.account, session=session, visitor=visitor)
 
 
 def run_sweep(pg: Playground, form: RunForm, seeds: Any, models: Iterable[str] | None, *, payer, session: str,
               visitor: str = "", max_cost: float | None = None, on_events=None,
               owner: str | None = None) -> SweepOutcome:
     """Price the whole sweep (what it will pay, refused over ``max_cost``, default :func:`max_sweep_cost`, and
-    within the host's caps for the host's key), then run it with :func:`playground.sweep.seed_sweep`, the notebook's
-    own function, through its runner with bounded concurrency; rows are filed under ``owner`` (default the session).
+    within the host's caps for the host's key: :func:`check_sweep`), then run that same plan with
+    :func:`playground.sweep.run_planned`, the notebooks' own runner, with bounded concurrency; rows are filed under
+    ``owner`` (default the session).
     ``pg.cancel(session)`` stops it at once: clips not yet sent are never sent, those sent stay in the ledger, and no
     sheet or tiled video is made. Otherwise the contact sheet and the tiled video of the clips that finished. Each
     clip with a video gets a poster frame (the gallery's thumbnail); a clip the ledger served again becomes a
     ``reused`` row of the owner's."""
-    from .sweep import SweepHooks, seed_sweep
-
     owner = owner or session
     source, last = pg.sources(form)
     plan = held_by_ledger(pg, plan_sweep(form, seeds, models, has_last_image=last is not None), payer, form)
     check_sweep(pg, plan, payer=payer, session=owner, visitor=visitor, max_cost=max_cost)
-    chosen = list(dict.fromkeys(model for model, _ in plan.jobs))
     latest: dict[int, Any] = {}
 
     def on_event(event) -> None:
@@ -267,14 +198,13 @@ def run_sweep(pg: Playground, form: RunForm, seeds: Any, models: Iterable[str] |
         if payer.capped else None
     client = pg.client(payer)
     try:
+        plan, media = read_plan(plan, source, last, client, pg.ledger, public=pg.caps.public)
         with pg.cancellable(session) as cancel:
             hooks = SweepHooks(on_event=on_event, cancel=cancel, guard=guard, session=owner,
                                account=payer.account, visitor=visitor, webhook_url=pg.webhook_for(payer),
                                webhooks=pg.webhooks, public=pg.caps.public)
-            rows = seed_sweep(source, form.prompt, parse_seeds(seeds), model=chosen, client=client,
-                              ledger=pg.ledger, last_image=last, out_dir=pg.outputs_dir, progress=False,
-                              verbose=False, concurrency=min(SWEEP_CONCURRENCY, len(plan.jobs)), hooks=hooks,
-                              **_shared_fields(form, chosen))
+            rows = run_planned(plan, media, client, pg.ledger, concurrency=min(SWEEP_CONCURRENCY, plan.n_jobs),
+                               out_dir=pg.outputs_dir, hooks=hooks)
             swept = SweepOutcome(rows, plan, cancel.is_set())
     finally:
         client.close()
@@ -297,8 +227,6 @@ def _own_reuses(pg: Playground, swept: SweepOutcome, *, owner: str, visitor: str
 def _pictures(pg: Playground, swept: SweepOutcome) -> None:
     """Posters for the gallery; the sheet and the tiled video only for a sweep that ran to its end (a cancel means
     stop now, not after a minute of encoding)."""
-    from .media import Clip, contact_sheet, poster, side_by_side
-
     shown = [row for row in swept.clips if not pg.hides(bool(row.get("nsfw")))]
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="poster") as pool:  # one ffmpeg each, at once
         made = list(pool.map(lambda row: poster(row["output_path"]), shown))
@@ -344,10 +272,8 @@ def render_final(pg: Playground, job_id: Any, resolution: Any, duration: Any, *,
     owner = owner or session
     draft, request = final_request(pg, job_id, resolution, duration, session=owner, user_key=user_key, whole=whole)
     payer = pg.payer_for_job(draft, user_key)
-    fields = {k: v for k, v in request.fields.items() if k not in ("image", "last_image", "prompt")}
-    outcome = pg.run_jobs(draft.params["image"], draft.params.get("prompt"), draft.params.get("last_image"),
-                          [(draft.model, fields)], payer=payer, session=session, visitor=visitor,
-                          on_status=on_status, owner=owner)
+    outcome = pg.run_requests(draft.params["image"], draft.params.get("last_image"), [request], payer=payer,
+                              session=session, visitor=visitor, on_status=on_status, owner=owner)
     paid = pg.paid_job(draft).id
     for result in outcome.results:
         # An identical request reuses the draft's own video: a job is never linked to itself or its copy.
@@ -368,6 +294,6 @@ def final_label(pg: Playground, job_id: Any, resolution: Any, duration: Any, *, 
     return f"Render final · {price_of(request).short()}"
 
 
-__all__ = ["run_sweep", "plan_sweep", "SweepPlan", "SweepOutcome", "render_final", "final_label", "final_request",
+__all__ = ["run_sweep", "plan_sweep", "SweepEstimate", "SweepOutcome", "render_final", "final_label", "final_request",
            "parse_seeds", "short_name", "max_sweep_cost", "check_sweep", "held_by_ledger",
            "MAX_SWEEP_CLIPS", "DRAFT_STATUSES"]

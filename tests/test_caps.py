@@ -148,3 +148,22 @@ def test_a_visitor_is_the_address_the_trusted_proxy_saw():
     assert "203.0.113.7" not in direct
     assert trusted_proxies({"SPACE_ID": "someone/seedance"}) == 1 and trusted_proxies({}) == 0
     assert trusted_proxies({"PLAYGROUND_TRUSTED_PROXIES": "2"}) == 2
+
+
+def test_a_whole_plan_is_refused_before_anything_is_sent_when_it_breaks_a_cap_or_a_budget(ledger):
+    from playground.caps import check_plan
+    from playground.sweep import plan_jobs
+
+    plan = plan_jobs("slow zoom in", [1, 2, 3], resolution="480p", duration=5, generate_audio=True)
+    each = plan.jobs[0].cost
+    with pytest.raises(CapExceeded, match=r"3 clips cost .* over the maximum of \$0\.10 per sweep"):
+        check_plan(plan, max_cost=0.10)
+    with pytest.raises(CapExceeded, match="up to 480p|720p was asked"):
+        check_plan(plan_jobs("x", [1], resolution="720p", duration=5), caps=Caps(max_resolution="480p"),
+                   ledger=ledger, account="acct", session="s1")
+    _charge(ledger, each, account="acct")  # what is left of the day's budget pays two of the three, not three
+    day = Caps(max_cost_per_day=round(3 * each, 6))
+    with pytest.raises(CapExceeded, match="left of the host key's budget for today"):
+        check_plan(plan, caps=day, ledger=ledger, account="acct", session="s2", visitor="v")
+    check_plan(plan, caps=day, ledger=ledger, account="other", session="s2", visitor="v")  # another key's spending
+    check_plan(plan, max_cost=1.0)  # no caps: the local preview or a visitor's own key

@@ -33,13 +33,13 @@ def app(local_api, ledger):
 def test_a_sweep_plan_is_seeds_times_models_each_checked_and_priced():
     form = RunForm(prompt="pan left", resolution="720p", duration=4, generate_audio=True)
     plan = plan_sweep(form, "3", [SPICY, STANDARD])
-    assert [(m, f["seed"]) for m, f in plan.jobs] == [(SPICY, 1), (SPICY, 2), (SPICY, 3), (STANDARD, 1),
+    assert [(job.model, job.seed) for job in plan.jobs] == [(SPICY, 1), (SPICY, 2), (SPICY, 3), (STANDARD, 1),
                                                      (STANDARD, 2), (STANDARD, 3)]
     assert plan.total == pytest.approx(6 * estimate_cost(SPICY, {"resolution": "720p", "duration": 4}))
     # Seedance 1.0 has no audio: the field is left out for it, not refused.
     v1 = plan_sweep(form, "1, 9", [V1_PRO_FAST])
-    assert all("generate_audio" not in f for _, f in v1.jobs) and [f["seed"] for _, f in v1.jobs] == [1, 9]
-    with pytest.raises(ValidationError, match="Fast: resolution"):
+    assert all("generate_audio" not in job.params for job in v1.jobs) and [job.seed for job in v1.jobs] == [1, 9]
+    with pytest.raises(ValidationError, match=r"resolution: .* \(V1.5 Pro Fast\)"):
         plan_sweep(RunForm(prompt="x", resolution="480p", duration=4), "2", [SPICY, FAST])
     with pytest.raises(ValidationError, match="prompt"):
         plan_sweep(RunForm(resolution="720p", duration=4), "2", [STANDARD])

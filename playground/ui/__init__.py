@@ -1,5 +1,7 @@
-"""The Gradio playground: layout (:mod:`.layout`), named handlers (:mod:`.handlers`), what the page says
-(:mod:`.present`), the public endpoints (:mod:`.endpoints`) and the wiring (:mod:`.events`). Who pays, runs and the
+"""The Gradio playground: layout (:mod:`.layout`, :mod:`.boxes`), named handlers (:mod:`.handlers`, :mod:`.keys`,
+:mod:`.final`, :mod:`.sweep_tab`, :mod:`.model_form`) on what every handler knows of its event (:mod:`.context`),
+what the page says (:mod:`.present`), the public endpoints (:mod:`.endpoints`) and all the wiring, in one place
+(:mod:`.events`). Who pays, runs and the
 ledger's views live in :mod:`playground.session`; no HTTP and no SQL here.
 
 >>> demo = build_app()                  # the API when WAVESPEED_API_KEY is set, else the free local preview
@@ -24,9 +26,10 @@ import importlib.util
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from ..session import API_LABEL, LOCAL_LABEL, MATCH_IMAGE, SAMPLES_DIR, Playground, default_outputs_dir
-from . import events, final, keys, model_form, sweep_tab
+from . import events
 from .guard import GuardedBlocks
 from .layout import build_page
 
@@ -59,8 +62,6 @@ def build_app(*, client_factory=None, ledger=None, caps=None, owner_key: str | N
     key from ``WAVESPEED_API_KEY``, and :func:`playground.backend.connect` for clients (the embedded local API
     starts on first use). Tests pass a ``client_factory(kind, key)`` aimed at a local API they started.
     """
-    from gradio.utils import get_upload_folder
-
     pg = Playground(client_factory=client_factory, ledger=ledger, caps=caps, owner_key=owner_key,
                     upload_folders=[get_upload_folder()])
     # The samples ship inside the package (site-packages once installed): Gradio serves them as they are. Videos
@@ -69,14 +70,7 @@ def build_app(*, client_factory=None, ledger=None, caps=None, owner_key: str | N
     with GuardedBlocks(title="Seedance Playground", delete_cache=DELETE_CACHE, analytics_enabled=False) as demo:
         page = build_page(default_backend=pg.default_backend, has_owner_key=pg.has_owner_key,
                           storage_secret=pg.identity.storage_secret())
-        events.wire_form(pg, page, demo)
-        keys.wire(pg, page, demo)
-        events.wire_run(pg, page)
-        events.wire_endpoints(pg, page)
-        events.wire_history(pg, page)
-        model_form.wire(pg, page)
-        final.wire(pg, page)
-        sweep_tab.wire(pg, page)
+        events.wire(pg, page, demo)
     # A bounded queue: a flood of events waits in at most QUEUE_MAX places, then is told the queue is full.
     demo.queue(max_size=QUEUE_MAX)
     if hasattr(demo._queue, "sleep_when_free"):  # Gradio polls its idle queue every 1 ms on Linux: 10% of a core

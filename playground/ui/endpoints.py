@@ -13,7 +13,7 @@ from ..errors import WaveSpeedError
 from ..pricing import price_of
 from ..session import MATCH_IMAGE, Playground, RunForm
 from . import present
-from .handlers import readable, session_of, visitor
+from .context import readable, session_of, visitor
 
 
 def generate(pg: Playground, image=None, image_url: str | None = None, prompt: str | None = None, last_image=None,

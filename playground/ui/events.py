@@ -1,5 +1,5 @@
-"""Which event runs which handler: the page's wiring. Every event is private (no API, no progress overlay, no queue
-limit) unless it says otherwise; only :mod:`playground.ui.endpoints` is public."""
+"""Which event runs which handler: all the page's wiring, in one place (:func:`wire`). Every event is private (no API,
+no progress overlay, no queue limit) unless it says otherwise; only :mod:`playground.ui.endpoints` is public."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import gradio as gr
 
 from ..contract import SEED_MAX
 from ..session import Playground
-from . import endpoints, final, guard
+from . import endpoints, final, guard, model_form
 from . import handlers as h
 from . import keys as keys_box
+from . import sweep_tab as sweep
 from .layout import Page
 
 # Polling is I/O-bound: many visitors can wait at once without using the CPU.
@@ -72,6 +73,18 @@ def bind(handler: Callable, *context: Any) -> Callable:
     event.__annotations__ = {key: hint for key, hint in hints.items()
                              if key == "return" or key in signature.parameters}
     return event
+
+
+def wire(pg: Playground, page: Page, demo: gr.Blocks) -> None:
+    """Every event of the page (in this order: Gradio numbers them as they are bound)."""
+    wire_form(pg, page, demo)
+    wire_keys(pg, page, demo)
+    wire_run(pg, page)
+    wire_endpoints(pg, page)
+    wire_history(pg, page)
+    wire_model(pg, page)
+    wire_final(pg, page)
+    wire_sweep(pg, page)
 
 
 def wire_form(pg: Playground, page: Page, demo: gr.Blocks) -> None:
@@ -151,3 +164,60 @@ def wire_endpoints(pg: Playground, page: Page) -> None:
                         inputs=[form.image, form.image_url, form.prompt, tab.seeds, tab.models, form.duration,
                                 form.resolution, form.aspect, form.camera_fixed, form.audio],
                         outputs=[api.video, sheet, rows], preprocess=False, api_name="sweep", **GENERATING)
+
+
+def wire_keys(pg: Playground, page: Page, demo: gr.Blocks) -> None:
+    keys = page.keys
+    keys.key.change(bind(keys_box.store_key, pg, page), inputs=[keys.key, keys.remember],
+                    outputs=[keys.key_state, keys.stored_key], **PRIVATE)
+    gr.on([keys.key.submit, keys.key.blur], bind(keys_box.use_key, pg, page),
+          inputs=[keys.key, keys.remember, keys.backend, keys.owner],
+          outputs=[keys.key_state, keys.stored_key, keys.backend, keys.line], **PRIVATE)
+    keys.remember.change(bind(keys_box.remember_key, pg, page), inputs=[keys.key_state, keys.remember],
+                         outputs=keys.stored_key, **PRIVATE)
+    keys.backend.input(bind(keys_box.describe_backend, pg, page), inputs=[keys.backend, keys.key_state, keys.owner],
+                       outputs=keys.line, **PRIVATE)
+    demo.load(bind(keys_box.restore, pg, page), inputs=[keys.stored_key, keys.identity],
+              outputs=[keys.key_state, keys.remember, keys.backend, keys.line, keys.identity, keys.owner,
+                       page.history.table], **PRIVATE)
+
+
+def wire_model(pg: Playground, page: Page) -> None:
+    form = page.form
+    form.model.change(bind(model_form.follow, pg, page),
+                      inputs=[form.model, form.resolution, form.duration, page.sweep.models],
+                      outputs=[form.last_frame, form.audio, form.resolution, form.duration, form.prompt, page.header,
+                               page.pricing.note, page.pricing.table, page.sweep.models], **PRIVATE)
+    form.samples.load_input_event.then(bind(model_form.relabel, pg, page), inputs=form.model, outputs=form.prompt,
+                                       **PRIVATE)
+
+
+def wire_final(pg: Playground, page: Page) -> None:
+    row, keys, out = page.final, page.keys, page.output
+    asked = [row.draft, row.resolution, row.duration, keys.key_state, keys.owner]
+    for control in (row.resolution, row.duration):
+        control.change(bind(final.price, pg, page), inputs=asked, outputs=row.run, **PRIVATE)
+    shows = [out.video, out.status, out.seed, out.request_id, out.cost, *final.outputs(page), page.history.table]
+    row.run.click(bind(final.render, pg, page), inputs=asked, outputs=shows,
+                  **private(show_progress_on=[out.video, out.status], show_progress="full", **GENERATING))
+
+
+def wire_sweep(pg: Playground, page: Page) -> None:
+    tab, form, keys, out = page.sweep, page.form, page.keys, page.output
+    inputs = {*form.fields, tab.seeds, tab.models, keys.backend, keys.key, keys.key_state, keys.owner}
+    priced = {"fn": bind(sweep.price, pg, page), "inputs": {*form.fields, tab.seeds, tab.models, tab.progress,
+                                                            keys.backend, keys.key_state},
+              "outputs": [tab.run, tab.progress], "preprocess": False, "trigger_mode": "always_last", **PRIVATE}
+    gr.on([tab.seeds.change, tab.models.change, form.resolution.change, form.duration.change, form.audio.change,
+           form.model.change, form.image.change, form.image_url.change, form.prompt.change, form.aspect.change,
+           form.camera_fixed.change, keys.backend.change], **priced)
+    outputs = [tab.progress, tab.gallery, tab.sheet, tab.tiled, tab.clips, page.history.table]
+    running = (tab.run.click(bind(sweep.start, pg, page), outputs=[tab.run, tab.cancel], **PRIVATE)
+               .then(bind(sweep.run, pg, page), inputs=inputs, outputs=outputs, preprocess=False,
+                     **private(show_progress="minimal", **GENERATING)))
+    for after in (running.then, running.failure):
+        # The button's price again: what the ledger now holds is shown again at $0.00.
+        after(bind(sweep.finish, pg, page), outputs=[tab.run, tab.cancel], **PRIVATE).then(**priced)
+    tab.cancel.click(bind(h.cancel, pg), **PRIVATE)
+    tab.gallery.select(bind(sweep.pick, pg, page), inputs=[tab.clips, keys.key_state, keys.owner],
+                       outputs=[out.video, out.seed, out.request_id, out.status, *final.outputs(page)], **PRIVATE)

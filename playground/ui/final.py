@@ -1,11 +1,11 @@
 """Draft to final: under a finished result, "Render final" renders the same model, image, prompt and seed again at a
-higher resolution and duration, priced on the button. Layout, handlers and wiring of that row; the work is
+higher resolution and duration, priced on the button. The handlers of that row (its layout:
+:mod:`.boxes`, its wiring: :mod:`.events`); the work is
 :func:`playground.drafts.render_final`."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -15,30 +15,8 @@ from ..contract import MODELS
 from ..errors import WaveSpeedError
 from ..pricing import format_usd
 from ..session import Playground
-
-
-@dataclass
-class FinalRow:
-    """The job shown as the current draft, and the controls that render its final."""
-
-    draft: gr.State
-    row: gr.Group
-    resolution: gr.Radio
-    duration: gr.Slider
-    run: gr.Button
-    note: gr.Markdown
-
-
-def final_row() -> FinalRow:
-    draft = gr.State(None)
-    with gr.Group(visible=False, elem_id="final-row") as row:
-        with gr.Row(equal_height=True):
-            resolution = gr.Radio(["1080p"], value="1080p", label="Final resolution", scale=3,
-                                  elem_id="final-resolution")
-            duration = gr.Slider(4, 12, value=5, step=1, label="Final duration (s)", scale=3, elem_id="final-duration")
-            run = gr.Button("Render final", variant="primary", scale=2, elem_id="final-button")
-        note = gr.Markdown("Same model, image, prompt and seed as the video above, rendered again.")
-    return FinalRow(draft, row, resolution, duration, run, note)
+from .context import owner_of, readable, session_of, visitor
+from .present import history_update
 
 
 def offer(pg: Playground, page: Any, job_id: Any, owner: str, key: str | None) -> dict:
@@ -65,8 +43,6 @@ def offer(pg: Playground, page: Any, job_id: Any, owner: str, key: str | None) -
 
 def price(pg: Playground, page: Any, job_id: Any, resolution: Any, duration: Any, key: str, owner: str,
           request: gr.Request) -> dict:
-    from .handlers import owner_of
-
     label = drafts.final_label(pg, job_id, resolution, duration, session=owner_of(owner, request), user_key=key)
     return {page.final.run: gr.update(value=label)}
 
@@ -74,8 +50,6 @@ def price(pg: Playground, page: Any, job_id: Any, resolution: Any, duration: Any
 def render(pg: Playground, page: Any, job_id: Any, resolution: Any, duration: Any, key: str, owner: str,
            request: gr.Request, progress=gr.Progress()) -> dict:  # noqa: B008 - Gradio's way to ask for a bar
     """Render the draft's final and show it (and both in History)."""
-    from .handlers import _history, owner_of, readable, session_of, visitor
-
     session, owner, started = session_of(request), owner_of(owner, request), time.time()
     if job_id is None:
         raise readable(WaveSpeedError("Run a draft first (or show one from History), then render its final."))
@@ -92,25 +66,10 @@ def render(pg: Playground, page: Any, job_id: Any, resolution: Any, duration: An
             out.status: f"Final of job {job_id} done in {outcome.wall_s:.1f} s · {result.params.get('resolution')} "
                         f"· seed {result.seed} · {format_usd(result.cost)}",
             out.seed: str(result.seed), out.request_id: result.request_id, out.cost: format_usd(result.cost),
-            **offer(pg, page, result.job_id, owner, key), **_history(pg, page, owner, key)}
+            **offer(pg, page, result.job_id, owner, key), **history_update(pg, page, owner, key)}
 
 
 def outputs(page: Any) -> list[Any]:
     """What :func:`offer` may change (for the events that show a job)."""
     final = page.final
     return [final.draft, final.row, final.resolution, final.duration, final.run, final.note]
-
-
-def wire(pg: Playground, page: Any) -> None:
-    from .events import GENERATING, PRIVATE, bind, private
-
-    final, keys, out = page.final, page.keys, page.output
-    for control in (final.resolution, final.duration):
-        control.change(bind(price, pg, page),
-                       inputs=[final.draft, final.resolution, final.duration, keys.key_state, keys.owner],
-                       outputs=final.run, **PRIVATE)
-    shows = [out.video, out.status, out.seed, out.request_id, out.cost, *outputs(page), page.history.table]
-    final.run.click(bind(render, pg, page),
-                    inputs=[final.draft, final.resolution, final.duration, keys.key_state, keys.owner],
-                    outputs=shows, **private(show_progress_on=[out.video, out.status], show_progress="full",
-                                             **GENERATING))

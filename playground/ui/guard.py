@@ -18,8 +18,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import gradio as gr
+from gradio.exceptions import InvalidPathError
 
 from ..errors import WaveSpeedError
+from .context import readable
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +80,6 @@ def refusal(message: str) -> gr.Error:
     return gr.Error(message, title="Check the inputs", print_exception=False)
 
 
-def readable(exc: WaveSpeedError) -> gr.Error:
-    """The toast for ``exc``: its sentence under a title saying what kind of problem it is, no traceback."""
-    titles = {"ValidationError": "Check the inputs", "CapExceeded": "Over the host's limit",
-              "AuthError": "Key refused", "InsufficientCredits": "Insufficient credits"}
-    return gr.Error(str(exc), title=titles.get(type(exc).__name__) or "Error", print_exception=False)
-
-
 def translate(exc: BaseException, handler: str) -> BaseException:
     """What a visitor is told of an exception a handler raised: a toast, never the exception's own text."""
     if isinstance(exc, gr.Error):
@@ -126,8 +121,6 @@ def _input_names(block_fn: Any) -> list[str]:
 
 def unfit_input(block_fn: Any, values: list[Any], exc: BaseException) -> str:
     """Which of an event's values Gradio could not read, and why, as one sentence naming its field."""
-    from gradio.exceptions import InvalidPathError
-
     components = list(block_fn.inputs)
     if len(values) != len(components):
         return "the event's values do not fit its form"

@@ -11,33 +11,12 @@ import gradio as gr
 
 from ..errors import ValidationError, WaveSpeedError
 from ..pricing import format_usd
-from ..session import Payer, Playground, RunOutcome, visitor_of
+from ..session import Payer, Playground, RunOutcome
 from ..snippets import curl_snippet, python_snippet, webhook_snippet
 from . import final, present
-from .guard import readable
+from .context import owner_of, readable, session_of, visitor
 from .layout import Page
-
-
-def session_of(request: gr.Request | None) -> str:
-    return (getattr(request, "session_hash", None) or "anonymous") if request is not None else "anonymous"
-
-
-def visitor(request: gr.Request | None) -> str:
-    """The per-visitor cap's identity: the client address (not the session, which a reload renews)."""
-    if request is None:
-        return ""
-    return visitor_of(getattr(request, "headers", None), getattr(getattr(request, "client", None), "host", None))
-
-
-def owner_of(owner: Any, request: gr.Request | None) -> str:
-    """Who the ledger files this visitor's runs under: the browser's identity (set on load, kept on the server), or
-    the session before the page has loaded (a script over the queue protocol)."""
-    return owner if isinstance(owner, str) and owner else session_of(request)
-
-
-def _history(pg: Playground, page: Page, owner: str, key: str | None) -> dict:
-    return {page.history.table: present.history_rows(pg.visible_jobs(owner, key))}
-
+from .present import history_update
 
 # ---- the form ------------------------------------------------------------------------------------------------
 
@@ -107,7 +86,7 @@ def run(pg: Playground, page: Page, values: dict, request: gr.Request,
                               on_status=lambda fraction, line: progress(fraction, desc=line))
     except WaveSpeedError as exc:
         raise readable(pg.refuse(session, exc, owner=owner, since=started)) from None
-    history = _history(pg, page, owner, key)
+    history = history_update(pg, page, owner, key)
     if not outcome.results:
         if not outcome.cancelled_jobs:
             raise readable(pg.refuse(session, outcome.errors[0], owner=owner, since=started))
@@ -158,7 +137,7 @@ def pick_row(pg: Playground, page: Page, evt: gr.SelectData) -> dict:
 
 
 def refresh(pg: Playground, page: Page, key: str, owner: str, request: gr.Request) -> dict:
-    return _history(pg, page, owner_of(owner, request), key)
+    return history_update(pg, page, owner_of(owner, request), key)
 
 
 def reuse_params(pg: Playground, page: Page, job_id: Any, key: str, owner: str, request: gr.Request) -> dict:
@@ -188,7 +167,7 @@ def show_job(pg: Playground, page: Page, job_id: Any, key: str, owner: str, requ
     out, nsfw = page.output, any(job.nsfw)
     return {out.video: gr.update(value=None if pg.hides(nsfw) else job.video_path, autoplay=not nsfw),
             out.seed: str(job.seed), out.request_id: job.request_id or "", out.cost: format_usd(job.cost),
-            page.history.note: f"Job {job.id}: {job.status}.", **_history(pg, page, owner, key),
+            page.history.note: f"Job {job.id}: {job.status}.", **history_update(pg, page, owner, key),
             **final.offer(pg, page, job.id, owner, key)}
 
 
@@ -202,4 +181,4 @@ def cancel_remote(pg: Playground, page: Page, job_id: Any, key: str, owner: str,
         text = present.note(f"Not deleted: {exc}.")
     except WaveSpeedError as exc:
         raise readable(exc) from None
-    return {page.history.note: text, **_history(pg, page, owner, key)}
+    return {page.history.note: text, **history_update(pg, page, owner, key)}

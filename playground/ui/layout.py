@@ -9,10 +9,8 @@ import gradio as gr
 
 from ..contract import ASPECT_RATIOS, MODELS, RESOLUTIONS, SEED_MAX, SPICY, get_model
 from ..session import MATCH_IMAGE, MAX_BATCH, SAMPLES_DIR, RunForm
-from .final import FinalRow, final_row
-from .keys import KeyBox, key_box
+from .boxes import FinalRow, KeyBox, SweepTab, final_row, key_box, sweep_tab
 from .present import HISTORY_HEADERS, header_text, price_label, pricing_frame, pricing_note
-from .sweep_tab import SweepTab, sweep_tab
 
 SAMPLE_PROMPTS = {
     "sunset_beach.jpg": "The waves roll in slowly, the palm sways in the breeze, slow zoom in",
@@ -224,4 +222,3 @@ def pricing_tab() -> PricingTab:
         note = gr.Markdown(pricing_note(SPICY), elem_id="pricing-note")
         table = gr.Dataframe(value=pricing_frame(SPICY), interactive=False, elem_id="pricing-table")
     return PricingTab(note, table)
-

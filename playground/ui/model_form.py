@@ -50,13 +50,3 @@ def follow(pg: Playground, page: Any, model: Any, resolution: Any, duration: Any
 def relabel(pg: Playground, page: Any, model: Any) -> dict:
     """After a sample is loaded (Gradio's Examples put back the prompt's first label): the model's label again."""
     return {page.form.prompt: gr.update(label=prompt_label(model))}
-
-
-def wire(pg: Playground, page: Any) -> None:
-    from .events import PRIVATE, bind
-
-    form = page.form
-    form.model.change(bind(follow, pg, page), inputs=[form.model, form.resolution, form.duration, page.sweep.models],
-                      outputs=[form.last_frame, form.audio, form.resolution, form.duration, form.prompt, page.header,
-                               page.pricing.note, page.pricing.table, page.sweep.models], **PRIVATE)
-    form.samples.load_input_event.then(bind(relabel, pg, page), inputs=form.model, outputs=form.prompt, **PRIVATE)

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from ..contract import MODELS, RESOLUTIONS, SPICY
-from ..pricing import Quote, format_usd, quote
+from ..pricing import Quote, format_usd, price_table, quote
 from ..session import Job, Result, RunForm, RunOutcome
+from ..snippets import LOCAL_URL, SERVE_LOCAL
 from ..status import COMPLETED
 
 HISTORY_HEADERS = ["job", "when", "status", "resolution", "s", "audio", "seed", "cost", "charged", "request id",
@@ -131,8 +132,6 @@ def model_name(model: str) -> str:
 
 def code_note(base_url: str, local: bool) -> str:
     """What the Code tab's snippets talk to, above them."""
-    from ..snippets import LOCAL_URL, SERVE_LOCAL
-
     if not local:
         return (f"Runs as shown against `{base_url}`. The key is read from `WAVESPEED_API_KEY`: it is never written "
                 "into the code.")
@@ -162,6 +161,11 @@ def api_details(result: Result) -> dict:
     return {"seed": result.seed, "request_id": result.request_id, "cost_usd": result.cost, "reused": result.reused,
             "inference_ms": result.inference_ms, "nsfw": result.nsfw, "job_id": result.job_id,
             "params": result.params}
+
+
+def history_update(pg: Any, page: Any, owner: str, key: str | None) -> dict:
+    """The History table as ``owner`` (holding ``key``) may see it, as an update of the page."""
+    return {page.history.table: history_rows(pg.visible_jobs(owner, key))}
 
 
 def history_rows(jobs: Iterable[Job]) -> list[list[Any]]:
@@ -203,8 +207,6 @@ def pricing_frame(model: str = SPICY):
     """USD per clip of ``model``: a row per duration, a column per resolution (with and without audio when the model
     makes audio); "~" marks the prices the vendor does not confirm."""
     import pandas as pd
-
-    from ..pricing import price_table
 
     spec = MODELS.get(model) or MODELS[SPICY]
     table = price_table(spec.model_id)

@@ -7,54 +7,20 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from .. import drafts
-from ..contract import MODELS, SPICY
 from ..errors import WaveSpeedError
 from ..pricing import format_usd
 from ..session import Playground
 from ..status import COMPLETED, UNFINISHED
 from . import final
+from .context import owner_of, readable, session_of, visitor
+from .present import history_update
 
 NOTE = "**Note:** "
-
-
-@dataclass
-class SweepTab:
-    seeds: gr.Textbox
-    models: gr.CheckboxGroup
-    run: gr.Button
-    cancel: gr.Button
-    progress: gr.Markdown
-    gallery: gr.Gallery
-    sheet: gr.Image
-    tiled: gr.Video
-    clips: gr.State  # the job id of each clip shown, in gallery order
-
-
-def sweep_tab() -> SweepTab:
-    with gr.Tab("Sweep", elem_id="sweep-tab"):
-        gr.Markdown("Drafts side by side: the Run tab's image, prompt and settings, for several seeds and models. "
-                    "Everything is priced before anything is sent.")
-        with gr.Row(equal_height=True):
-            seeds = gr.Textbox(value="4", label="Seeds (a count, or a list: 1, 7, 42)", scale=2, elem_id="sweep-seeds")
-            models = gr.CheckboxGroup([(m.title, m.model_id) for m in MODELS.values()], value=[SPICY],
-                                      label="Models", scale=5, elem_id="sweep-models")
-        with gr.Row():
-            run = gr.Button("Run sweep", variant="primary", elem_id="sweep-run")
-            cancel = gr.Button("Cancel sweep", variant="stop", visible=False, elem_id="sweep-cancel")
-        progress = gr.Markdown(elem_id="sweep-progress")
-        gallery = gr.Gallery(label="Clips (pick one to render its final)", columns=4, height=260,
-                             elem_id="sweep-gallery")
-        sheet = gr.Image(label="Contact sheet", type="filepath", interactive=False, elem_id="sweep-sheet")
-        tiled = gr.Video(label="Side by side, in sync", autoplay=True, loop=True, interactive=False,
-                         elem_id="sweep-tiled")
-        clips = gr.State([])
-    return SweepTab(seeds, models, run, cancel, progress, gallery, sheet, tiled, clips)
 
 
 def _plan_label(pg: Playground, page: Any, values: dict) -> tuple[str, str]:
@@ -79,14 +45,14 @@ def price(pg: Playground, page: Any, values: dict) -> dict:
     return {page.sweep.run: gr.update(value=label), page.sweep.progress: note}
 
 
-def progress_table(plan: drafts.SweepPlan, latest: dict) -> str:
+def progress_table(plan: drafts.SweepEstimate, latest: dict) -> str:
     """While it runs: one row per clip, its model, seed, price (what it will pay) and where it is."""
     rows = ["| clip | model | seed | price | state |", "|---|---|---|---|---|"]
-    for i, ((model, fields), quote) in enumerate(zip(plan.jobs, plan.quotes, strict=True)):
+    for i, job in enumerate(plan.jobs):
         event = latest.get(i)
         state = "waiting to be sent" if event is None else f"{event.phase} · {event.elapsed:.0f} s"
-        usd = 0.0 if plan.is_held(i) else quote.usd
-        rows.append(f"| {i + 1} | {drafts.short_name(model)} | {fields['seed']} | {format_usd(usd)} | {state} |")
+        usd = 0.0 if plan.is_held(i) else job.cost
+        rows.append(f"| {i + 1} | {drafts.short_name(job.model)} | {job.seed} | {format_usd(usd)} | {state} |")
     return "\n".join(rows)
 
 
@@ -137,8 +103,6 @@ def _jobs(ids: list[int]) -> str:
 def run(pg: Playground, page: Any, values: dict, request: gr.Request):
     """Run the sweep in the background, yielding the per-clip progress, then every clip's outcome, the gallery of
     posters, the sheet and the tiled video."""
-    from .handlers import owner_of, readable, session_of, visitor
-
     tab, session, key = page.sweep, session_of(request), page.keys.current_key(values)
     owner, started = owner_of(page.keys.owner_of(values), request), time.time()
     form, seeds, models = page.form.read(values), values.get(tab.seeds), values.get(tab.models) or []
@@ -169,8 +133,6 @@ def run(pg: Playground, page: Any, values: dict, request: gr.Request):
 
 
 def _shown(pg: Playground, page: Any, swept: drafts.SweepOutcome, owner: str, key: str) -> dict:
-    from .handlers import _history
-
     tab = page.sweep
     shown = [row for row in swept.clips if not pg.hides(bool(row.get("nsfw")))]
     gallery = [(str(swept.posters.get(int(row["job_id"])) or row["output_path"]),
@@ -178,7 +140,7 @@ def _shown(pg: Playground, page: Any, swept: drafts.SweepOutcome, owner: str, ke
     return {tab.progress: summary(swept), tab.gallery: gallery,
             tab.sheet: str(swept.sheet) if swept.sheet else None,
             tab.tiled: str(swept.tiled) if swept.tiled else None,
-            tab.clips: [int(row["job_id"]) for row in shown], **_history(pg, page, owner, key)}
+            tab.clips: [int(row["job_id"]) for row in shown], **history_update(pg, page, owner, key)}
 
 
 def start(pg: Playground, page: Any) -> dict:
@@ -192,8 +154,6 @@ def finish(pg: Playground, page: Any) -> dict:
 def pick(pg: Playground, page: Any, clips: list, key: str, owner: str, request: gr.Request,
          evt: gr.SelectData) -> dict:
     """A clip becomes the current draft: shown above, with its "Render final" row."""
-    from .handlers import owner_of
-
     if not isinstance(clips, list) or not isinstance(evt.index, int) or not 0 <= evt.index < len(clips):
         return {}
     owner, job_id = owner_of(owner, request), clips[evt.index]
@@ -201,27 +161,3 @@ def pick(pg: Playground, page: Any, clips: list, key: str, owner: str, request: 
     return {page.output.video: job.video_path, page.output.seed: str(job.seed),
             page.output.request_id: job.request_id or "", page.output.status: f"Draft: job {job_id} from the sweep.",
             **final.offer(pg, page, job_id, owner, key)}
-
-
-def wire(pg: Playground, page: Any) -> None:
-    from . import handlers as h
-    from .events import GENERATING, PRIVATE, bind, private
-
-    tab, form, keys, out = page.sweep, page.form, page.keys, page.output
-    inputs = {*form.fields, tab.seeds, tab.models, keys.backend, keys.key, keys.key_state, keys.owner}
-    priced = {"fn": bind(price, pg, page), "inputs": {*form.fields, tab.seeds, tab.models, tab.progress,
-                                                      keys.backend, keys.key_state},
-              "outputs": [tab.run, tab.progress], "preprocess": False, "trigger_mode": "always_last", **PRIVATE}
-    gr.on([tab.seeds.change, tab.models.change, form.resolution.change, form.duration.change, form.audio.change,
-           form.model.change, form.image.change, form.image_url.change, form.prompt.change, form.aspect.change,
-           form.camera_fixed.change, keys.backend.change], **priced)
-    outputs = [tab.progress, tab.gallery, tab.sheet, tab.tiled, tab.clips, page.history.table]
-    running = (tab.run.click(bind(start, pg, page), outputs=[tab.run, tab.cancel], **PRIVATE)
-               .then(bind(run, pg, page), inputs=inputs, outputs=outputs, preprocess=False,
-                     **private(show_progress="minimal", **GENERATING)))
-    for after in (running.then, running.failure):
-        # The button's price again: what the ledger now holds is shown again at $0.00.
-        after(bind(finish, pg, page), outputs=[tab.run, tab.cancel], **PRIVATE).then(**priced)
-    tab.cancel.click(bind(h.cancel, pg), **PRIVATE)
-    tab.gallery.select(bind(pick, pg, page), inputs=[tab.clips, keys.key_state, keys.owner],
-                       outputs=[out.video, out.seed, out.request_id, out.status, *final.outputs(page)], **PRIVATE)
