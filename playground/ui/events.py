@@ -200,6 +200,11 @@ def wire_final(pg: Playground, page: Page) -> None:
     shows = [out.video, out.status, out.seed, out.request_id, out.cost, *final.outputs(page), page.history.table]
     row.run.click(bind(final.render, pg, page), inputs=asked, outputs=shows,
                   **private(show_progress_on=[out.video, out.status], show_progress="full", **GENERATING))
+    extension = [row.draft, row.extend_prompt, row.extend_duration, keys.key_state, keys.owner]
+    row.extend_duration.change(bind(final.extend_price, pg, page), inputs=extension, outputs=row.extend_run,
+                               **PRIVATE)
+    row.extend_run.click(bind(final.extend, pg, page), inputs=extension, outputs=shows,
+                         **private(show_progress_on=[out.video, out.status], show_progress="full", **GENERATING))
 
 
 def wire_sweep(pg: Playground, page: Page) -> None:
