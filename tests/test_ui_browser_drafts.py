@@ -134,3 +134,23 @@ def test_cancelling_a_sweep_midway_sends_nothing_more_and_keeps_what_was_paid(br
         jobs = ledger.jobs()
         assert len(jobs) == 4 and all(j.request_id and j.unfinished for j in jobs)  # each can be resumed
     assert slow.submits == sent
+
+
+def test_extend_under_a_finished_video_shows_its_price_then_the_extension_linked_in_history(browser, local_api,
+                                                                                          ledger):
+    demo, ledger = _app(local_api, ledger)
+    with launched(demo) as app:
+        page = open_page(browser, app.url)
+        _upload(page, SAMPLES / "sunset_beach.jpg")
+        choose_480p_4s_silent(page)
+        page.wait_for_function("() => document.querySelector('#run-button').innerText === 'Run · $0.048'")
+        page.locator("#run-button").click()
+        _wait_text(page, "#status-line", "Done")
+        _wait_text(page, "#extend-button", "Extend · $0.12")  # 480p as the clip, 5 s, with audio
+        page.locator("#extend-prompt textarea").fill("the wave breaks on the sand")
+        page.locator("#extend-button").click()
+        _wait_text(page, "#status-line", "Extension of job 1 done")
+    draft, extension = ledger.jobs()[1], ledger.jobs()[0]
+    assert extension.model == "bytedance/seedance-v1.5-pro/video-extend" and extension.extends == draft.id
+    assert (extension.seed, extension.resolution, extension.params["prompt"]) == (
+        draft.seed, "480p", "the wave breaks on the sand")
