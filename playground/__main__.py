@@ -190,19 +190,41 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
+def _price(args: argparse.Namespace) -> int:
+    """``seedance-playground price``: the table, or one request's price with its mark (exact, estimate, floor)."""
+    from .contract import VideoRequest
+    from .pricing import price_of, price_table
+
+    if args.table:
+        print(price_table().to_string(index=False))
+        return 0
+    request = VideoRequest.build(SPICY, duration=args.duration, resolution=args.resolution,
+                                 generate_audio=args.generate_audio)
+    print(price_of(request).label())
+    return 0
+
+
+def _history(ledger, limit: int | None) -> int:
+    """``seedance-playground history``: the table, and how to claim a job whose submit reply was lost."""
+    from .jobs import UNKNOWN
+
+    jobs = ledger.jobs(limit=limit)
+    print(history_table(jobs) if jobs else "the ledger is empty")
+    for job in jobs:
+        if job.status == UNKNOWN and not job.request_id and job.candidates:
+            print(f"job {job.id}: outcome unknown, the submit's reply was lost; {len(job.candidates)} tasks could "
+                  f"be its: {', '.join(job.candidates)}. Claim one with `seedance-playground claim {job.id} "
+                  "TASK_ID`.")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from .backend import connect
     from .contract import VideoRequest
-    from .pricing import format_usd, price_of, price_table
+    from .pricing import format_usd
 
     if args.command == "price":
-        if args.table:
-            print(price_table().to_string(index=False))
-            return 0
-        request = VideoRequest.build(SPICY, duration=args.duration, resolution=args.resolution,
-                                     generate_audio=args.generate_audio)
-        print(price_of(request).label())
-        return 0
+        return _price(args)
     if args.command == "info":
         from .videotags import describe, read_tags
 
@@ -215,18 +237,11 @@ def _run(args: argparse.Namespace) -> int:
                                      aspect_ratio=args.aspect_ratio, camera_fixed=args.camera_fixed,
                                      generate_audio=args.generate_audio, seed=args.seed)
 
-    from .jobs import UNKNOWN, Ledger
+    from .jobs import Ledger
 
     ledger = Ledger()
     if args.command == "history":
-        jobs = ledger.jobs(limit=args.limit)
-        print(history_table(jobs) if jobs else "the ledger is empty")
-        for job in ledger.jobs(limit=args.limit):
-            if job.status == UNKNOWN and not job.request_id and job.candidates:
-                print(f"job {job.id}: outcome unknown, the submit's reply was lost; {len(job.candidates)} tasks could "
-                      f"be its: {', '.join(job.candidates)}. Claim one with `seedance-playground claim {job.id} "
-                      "TASK_ID`.")
-        return 0
+        return _history(ledger, args.limit)
 
     client = connect(base_url=args.base_url, backend=args.backend)
     if args.command == "balance":
