@@ -82,7 +82,9 @@ def _history_text(page) -> str:
 
 def _choose_model(page, title: str) -> None:
     page.locator("#model input").click()
-    page.get_by_role("option", name=title, exact=True).click()
+    # The model list names each model's family first: "Image-to-video · Seedance ...".
+    name = title if " · " in title else f"Image-to-video · {title}"
+    page.get_by_role("option", name=name, exact=True).click()
 
 
 def test_history_survives_a_reload_on_a_private_machine_and_a_restart_on_a_public_host(browser, local_api,
