@@ -81,16 +81,20 @@ def follow(pg: Playground, page: Any, model: Any, resolution: Any, duration: Any
     if resolutions and keep not in resolutions:
         keep = resolutions[0]
     several = isinstance(swept, list) and len(swept) > 1
-    return {
-        form.image: gr.update(visible="image" in names),
-        form.image_url: gr.update(visible="image" in names),
-        form.last_frame: gr.update(visible="last_image" in names),
-        form.audio: gr.update(visible="generate_audio" in names),
+    shown = {  # a catalogue's model may lack what every known one has; a known one leaves them as they are
+        form.image: gr.update(visible="image" in names), form.image_url: gr.update(visible="image" in names),
         form.camera_fixed: gr.update(visible="camera_fixed" in names),
         form.aspect: gr.update(visible="aspect_ratio" in names),
+        form.prompt: gr.update(label=prompt_label(spec.model_id), visible="prompt" in names),
+    } if not known else {form.image: gr.update(visible=True), form.image_url: gr.update(visible=True),
+                         form.camera_fixed: gr.update(visible=True), form.aspect: gr.update(visible=True),
+                         form.prompt: gr.update(label=prompt_label(spec.model_id))}
+    return {
+        **shown,
+        form.last_frame: gr.update(visible="last_image" in names),
+        form.audio: gr.update(visible="generate_audio" in names),
         form.resolution: gr.update(choices=resolutions, value=keep, visible=bool(resolutions)),
         form.duration: _range(spec, duration),
-        form.prompt: gr.update(label=prompt_label(spec.model_id), visible="prompt" in names),
         page.header: header_text(spec.model_id) if known else _catalogue_header(spec),
         page.pricing.note: pricing_note(spec.model_id) if known else (
             f"**{spec.title}** is priced by the API itself: the Run button shows its price for the settings chosen "
