@@ -39,7 +39,8 @@ __version__ = "0.1.0"
 
 # Loaded on first use, so that importing the package costs no requests, pandas or Gradio import.
 _LAZY = {
-    "generate": "pipeline", "resume": "pipeline", "Result": "pipeline", "ProgressEvent": "pipeline",
+    "generate": "pipeline", "resume": "pipeline", "extend": "pipeline", "settle": "pipeline", "Result": "pipeline",
+    "ProgressEvent": "pipeline",
     "Runner": "runner", "RunEvent": "runner",
     "Client": "client", "Prediction": "client",
     "connect": "backend",

@@ -146,14 +146,19 @@ def history_table(jobs) -> str:
     from .contract import MODELS
     from .pricing import format_usd
 
-    rows = [("job", "when (UTC)", "status", "model", "setting", "seed", "cost", "task")]
+    rows = [("job", "when (UTC)", "status", "model", "setting", "seed", "cost", "charged", "task")]
     notes = []
+    differs = False
     for j in jobs:
         setting = f"{j.resolution or '?'} {j.duration or '?'}s" + (" audio" if j.audio else "")
         spec = MODELS.get(j.model)
         model = spec.title.replace("Seedance ", "").replace(" Image-to-Video", "") if spec else j.model
         rows.append((str(j.id), time.strftime("%m-%d %H:%M", time.gmtime(j.created_at)), j.status, model,
-                     setting, "" if j.seed is None else str(j.seed), format_usd(j.cost), (j.request_id or "")[:12]))
+                     setting, "" if j.seed is None else str(j.seed), format_usd(j.cost), _charged(j),
+                     (j.request_id or "")[:12]))
+        differs = differs or j.charge_differs
+        if j.extends is not None:
+            notes.append(f"  job {j.id} extends job {j.extends}")
         if j.error:
             notes.append(f"  job {j.id}: {_one_line(Exception(j.error))}")
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -164,7 +169,17 @@ def history_table(jobs) -> str:
         room = HISTORY_WIDTH - len(line) - 2
         text = "prompt" if row[0] == "job" else prompts.get(row[0], "").replace("\n", " ")
         out.append(f"{line}  {_cut(text, room)}".rstrip() if room > 8 else line[:HISTORY_WIDTH])
+    if differs:
+        notes.append("  * the API charged (net of refunds) a different figure than the estimate")
     return "\n".join(out + [_cut(n, HISTORY_WIDTH) for n in notes])
+
+
+def _charged(job) -> str:
+    """What the API's billing says the job cost, net of refunds ("" until read); "*" when it is not the estimate."""
+    from .pricing import format_usd
+
+    net = job.net_charge
+    return "" if net is None else format_usd(net) + ("*" if job.charge_differs else "")
 
 
 def _cut(text: str, width: int) -> str:
@@ -175,19 +190,41 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
+def _price(args: argparse.Namespace) -> int:
+    """``seedance-playground price``: the table, or one request's price with its mark (exact, estimate, floor)."""
+    from .contract import VideoRequest
+    from .pricing import price_of, price_table
+
+    if args.table:
+        print(price_table().to_string(index=False))
+        return 0
+    request = VideoRequest.build(SPICY, duration=args.duration, resolution=args.resolution,
+                                 generate_audio=args.generate_audio)
+    print(price_of(request).label())
+    return 0
+
+
+def _history(ledger, limit: int | None) -> int:
+    """``seedance-playground history``: the table, and how to claim a job whose submit reply was lost."""
+    from .jobs import UNKNOWN
+
+    jobs = ledger.jobs(limit=limit)
+    print(history_table(jobs) if jobs else "the ledger is empty")
+    for job in jobs:
+        if job.status == UNKNOWN and not job.request_id and job.candidates:
+            print(f"job {job.id}: outcome unknown, the submit's reply was lost; {len(job.candidates)} tasks could "
+                  f"be its: {', '.join(job.candidates)}. Claim one with `seedance-playground claim {job.id} "
+                  "TASK_ID`.")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from .backend import connect
     from .contract import VideoRequest
-    from .pricing import format_usd, price_of, price_table
+    from .pricing import format_usd
 
     if args.command == "price":
-        if args.table:
-            print(price_table().to_string(index=False))
-            return 0
-        request = VideoRequest.build(SPICY, duration=args.duration, resolution=args.resolution,
-                                     generate_audio=args.generate_audio)
-        print(price_of(request).label())
-        return 0
+        return _price(args)
     if args.command == "info":
         from .videotags import describe, read_tags
 
@@ -200,18 +237,11 @@ def _run(args: argparse.Namespace) -> int:
                                      aspect_ratio=args.aspect_ratio, camera_fixed=args.camera_fixed,
                                      generate_audio=args.generate_audio, seed=args.seed)
 
-    from .jobs import UNKNOWN, Ledger
+    from .jobs import Ledger
 
     ledger = Ledger()
     if args.command == "history":
-        jobs = ledger.jobs(limit=args.limit)
-        print(history_table(jobs) if jobs else "the ledger is empty")
-        for job in ledger.jobs(limit=args.limit):
-            if job.status == UNKNOWN and not job.request_id and job.candidates:
-                print(f"job {job.id}: outcome unknown, the submit's reply was lost; {len(job.candidates)} tasks could "
-                      f"be its: {', '.join(job.candidates)}. Claim one with `seedance-playground claim {job.id} "
-                      "TASK_ID`.")
-        return 0
+        return _history(ledger, args.limit)
 
     client = connect(base_url=args.base_url, backend=args.backend)
     if args.command == "balance":

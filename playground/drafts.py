@@ -22,7 +22,7 @@ from .contract import MODELS, SEED_MAX, SPICY, VideoRequest, show
 from .errors import ValidationError, WaveSpeedError
 from .images import is_url, prepare_image
 from .media import Clip, contact_sheet, poster, side_by_side
-from .pricing import format_usd, price_of
+from .pricing import price_of
 from .session import Payer, Playground, RunForm, RunOutcome, StatusHook
 from .status import COMPLETED, REUSED
 from .sweep import SweepEstimate, SweepHooks, plan_jobs, read_plan, run_planned, seed_list, with_ledger
@@ -256,6 +256,8 @@ def final_request(pg: Playground, job_id: Any, resolution: Any, duration: Any, *
     draft = pg.job_for(job_id, session, user_key, whole=whole)
     if draft.status not in DRAFT_STATUSES:
         raise ValidationError(f"job: {draft.id} is {draft.status}; only a finished draft can be rendered as final")
+    if not isinstance(draft.params.get("image"), str):
+        raise ValidationError(f"job: {draft.id} ({draft.model}) has no image to render again; extend it instead")
     fields = {k: v for k, v in draft.params.items() if k not in ("image", "last_image", "prompt")}
     fields.update(resolution=resolution, duration=duration)
     request = VideoRequest.build(draft.model, has_last_image=bool(draft.params.get("last_image")),
@@ -291,10 +293,65 @@ def final_label(pg: Playground, job_id: Any, resolution: Any, duration: Any, *, 
         _, request = final_request(pg, job_id, resolution, duration, session=session, user_key=user_key)
     except WaveSpeedError:
         return "Render final"
-    q = price_of(request)
-    return f"Render final · {format_usd(q.usd) if q.confirmed else '~' + format_usd(q.usd)}"
+    return f"Render final · {price_of(request).short()}"
 
 
-__all__ = ["run_sweep", "plan_sweep", "SweepEstimate", "SweepOutcome", "render_final", "final_label", "final_request",
+# The model "Extend" continues a clip with (V: fields video, prompt, duration 4-12, resolution, seed).
+EXTEND_MODEL = "bytedance/seedance-v1.5-pro/video-extend"
+
+
+def extension_request(pg: Playground, job_id: Any, prompt: Any, duration: Any, *, session: str,
+                      user_key: str | None, whole: bool | None = None) -> tuple[Any, VideoRequest]:
+    """The finished clip to continue (the paid job whose video it is) and the extension it asks for: the extend
+    model with ``prompt`` and ``duration``, the clip's seed and (where the model allows it) its resolution, checked
+    against the extend model of the payer's catalogue (a ValidationError naming the field)."""
+    shown = pg.job_for(job_id, session, user_key, whole=whole)
+    if shown.status not in DRAFT_STATUSES:
+        raise ValidationError(f"job: {shown.id} is {shown.status}; only a finished clip can be extended")
+    clip = pg.paid_job(shown)
+    if not clip.has_video:
+        raise ValidationError(f"job: {shown.id}'s video is not on this server; show it from History first")
+    client = pg.client(pg.payer_for_job(clip, user_key))
+    try:
+        spec = client.model_spec(EXTEND_MODEL)
+    finally:
+        client.close()
+    fields: dict[str, Any] = {"duration": duration}
+    if spec.has("seed") and clip.seed is not None:
+        fields["seed"] = clip.seed
+    if clip.resolution in spec.resolutions:
+        fields["resolution"] = clip.resolution
+    return clip, VideoRequest.build(EXTEND_MODEL, media=["video"], prompt=prompt, **fields)
+
+
+def extend_label(pg: Playground, job_id: Any, prompt: Any, duration: Any, *, session: str,
+                 user_key: str | None) -> str:
+    """The Extend button: its price ("Extend · $0.12"), or plain "Extend" when it cannot be priced yet."""
+    try:
+        clip, request = extension_request(pg, job_id, prompt or "-", duration, session=session, user_key=user_key)
+        price = pg.quote(request.model, request.params(), pg.payer_for_job(clip, user_key))
+    except WaveSpeedError:
+        return "Extend"
+    return f"Extend · {price.short()}"
+
+
+def extend_clip(pg: Playground, job_id: Any, prompt: Any, duration: Any, *, session: str, user_key: str | None,
+                visitor: str = "", on_status: StatusHook | None = None, owner: str | None = None) -> RunOutcome:
+    """Continue a finished clip of ``owner`` 's with the extend model, paid like the clip was (the same key, within
+    the caps); the extension's ledger row names the clip it ``extends``."""
+    owner = owner or session
+    clip, request = extension_request(pg, job_id, prompt, duration, session=owner, user_key=user_key)
+    outcome = pg.run_requests(None, None, [request], payer=pg.payer_for_job(clip, user_key), session=session,
+                              visitor=visitor, on_status=on_status, owner=owner, media={"video": clip.video_path})
+    for result in outcome.results:
+        if not result.reused:
+            pg.ledger.update(result.job_id, extends=clip.id)
+    if not outcome.results and outcome.errors:
+        raise outcome.errors[0]
+    return outcome
+
+
+__all__ = ["run_sweep", "plan_sweep", "EXTEND_MODEL", "extension_request", "extend_label", "extend_clip",
+           "SweepEstimate", "SweepOutcome", "render_final", "final_label", "final_request",
            "parse_seeds", "short_name", "max_sweep_cost", "check_sweep", "held_by_ledger",
            "MAX_SWEEP_CLIPS", "DRAFT_STATUSES"]

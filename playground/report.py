@@ -41,6 +41,19 @@ def results_frame(results: Iterable[Result]):
     return sweep_frame(rows) if rows else pd.DataFrame(columns=list(SWEEP_COLUMNS))
 
 
+CHAIN_COLUMNS = ("job", "extends", "model", "duration", "seed", "estimate", "charged", "video_path")
+
+
+def chain_frame(jobs: Iterable[Any]):
+    """A chain of clips (a draft and its extensions, see :func:`playground.pipeline.chain`) as a DataFrame: each
+    clip's estimate beside what the API's billing says it charged (net of refunds; empty until read)."""
+    import pandas as pd
+
+    rows = [{"job": j.id, "extends": j.extends, "model": j.model, "duration": j.duration, "seed": j.seed,
+             "estimate": j.cost, "charged": j.net_charge, "video_path": j.video_path} for j in jobs]
+    return pd.DataFrame(rows, columns=list(CHAIN_COLUMNS))
+
+
 MEASURE_COLUMNS = ("model", "resolution", "width", "height", "megapixels", "duration", "cost", "usd_per_second",
                    "usd_per_megapixel_second", "inference_s", "wall_s", "file_mb", "mbit_per_s", "status",
                    "request_id", "output_path")

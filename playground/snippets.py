@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .client import DEFAULT_BASE_URL
-from .contract import SPICY
+from .contract import SPICY, find_model
 from .images import is_url
 
 KEY_ENV = "WAVESPEED_API_KEY"
@@ -32,16 +32,32 @@ def mask_key(key: str | None) -> str:
     return "set (hidden)" if key else "not set"
 
 
-def _split_media(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The request body with local files replaced by placeholders, and those files by field."""
+def _media_fields(model: str) -> set[str]:
+    """The model's media fields, from its schema (the known models' image fields when it is not known here)."""
+    spec = find_model(model)
+    return set(_MEDIA_FIELDS) | ({p.name for p in spec.media_fields} if spec is not None else set())
+
+
+def _split_media(params: dict[str, Any], model: str = SPICY) -> tuple[dict[str, Any], dict[str, str]]:
+    """The request body with local files replaced by placeholders, and those files by upload name (a list's items
+    as ``name_0``, ``name_1``...)."""
     body: dict[str, Any] = {}
     files: dict[str, str] = {}
+    media = _media_fields(model)
+
+    def placeholder(name: str, value: Any) -> Any:
+        if is_url(value):
+            return value
+        files[name] = Path(str(value)).name or f"{name}.bin"
+        return f"<{name} URL from the upload step>"
+
     for name, value in params.items():
         if value is None or (name == "prompt" and not str(value).strip()):
             continue
-        if name in _MEDIA_FIELDS and not is_url(value):
-            files[name] = Path(str(value)).name or f"{name}.png"
-            body[name] = f"<{name} URL from the upload step>"
+        if name in media and isinstance(value, (list, tuple)):
+            body[name] = [placeholder(f"{name}_{i}", item) for i, item in enumerate(value)]
+        elif name in media:
+            body[name] = placeholder(name, value)
         else:
             body[name] = value
     return body, files
@@ -63,7 +79,7 @@ def curl_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str = 
                  local: bool = False) -> str:
     """A shell script: upload any local images, submit once, poll the result, print the video URL. ``local``: the
     script is for the free local preview at ``base_url`` (no key)."""
-    body, files = _split_media(params)
+    body, files = _split_media(params, model)
     key = f"{KEY_ENV}={LOCAL_BEARER}" if local else f"export {KEY_ENV}=...  # your key; never paste it into shared code"
     lines = [*_key_lines(local, base_url, "#"), key, f"BASE={shlex.quote(base_url.rstrip('/'))}"]
     for name, filename in files.items():
@@ -78,7 +94,7 @@ def curl_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str = 
     # Inside single quotes: a quote in the prompt closes, escapes and reopens them.
     payload = json.dumps(body, indent=2, ensure_ascii=False).replace("'", "'\\''")
     for name in files:
-        payload = payload.replace(json.dumps(body[name]), f'"\'"${name.upper()}_URL"\'"')
+        payload = payload.replace(json.dumps(f"<{name} URL from the upload step>"), f'"\'"${name.upper()}_URL"\'"')
     lines += [
         "",
         "# submit once (a submit is charged: never retry it blindly), keep the task id",
@@ -100,9 +116,9 @@ def curl_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str = 
     return "\n".join(lines)
 
 
-def _python_payload(params: dict[str, Any], base_url: str, local: bool = False) -> list[str]:
+def _python_payload(params: dict[str, Any], base_url: str, local: bool = False, model: str = SPICY) -> list[str]:
     """The shared start of the Python scripts: imports, key, the envelope reader, uploads and the payload."""
-    body, files = _split_media(params)
+    body, files = _split_media(params, model)
     headers = (f'HEADERS = {{"Authorization": "Bearer {LOCAL_BEARER}"}}' if local
                else f'HEADERS = {{"Authorization": f"Bearer {{os.environ[{KEY_ENV!r}]}}"}}')
     out = [
@@ -133,7 +149,12 @@ def _python_payload(params: dict[str, Any], base_url: str, local: bool = False) 
             '                       files={"file": fh}))["download_url"]',
             "",
         ]
-    items = [f"    {name!r}: {f'{name}_url' if name in files else repr(value)}," for name, value in body.items()]
+    def code(name: str, value: Any) -> str:
+        if isinstance(value, list):
+            return "[" + ", ".join(code(f"{name}_{i}", item) for i, item in enumerate(value)) + "]"
+        return f"{name}_url" if name in files else repr(value)
+
+    items = [f"    {name!r}: {code(name, value)}," for name, value in body.items()]
     rendered = "{\n" + "\n".join(items) + "\n}"
     return [*out, f"payload = {rendered}", ""]
 
@@ -142,7 +163,7 @@ def python_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str 
                    local: bool = False) -> str:
     """A Python script using only ``requests``: upload, submit once, poll, download the MP4. ``local``: for the free
     local preview at ``base_url`` (no key)."""
-    out = _python_payload(params, base_url, local) + [
+    out = _python_payload(params, base_url, local, model) + [
         "# submit once: a submit is charged, so never retry it blindly",
         f'task = data(requests.post(f"{{BASE}}/api/v3/{model}", headers=HEADERS, json=payload, timeout=60))',
         "while task[\"status\"] not in (\"completed\", \"failed\", \"cancelled\", \"timeout\", \"deleted\"):",
@@ -167,7 +188,7 @@ def webhook_snippet(params: dict[str, Any], *, model: str = SPICY, base_url: str
                     webhook_url: str | None = None, local: bool = False) -> str:
     """The webhook variant: submit once with ``?webhook=`` and receive the end, verified, in a FastAPI app (no
     polling). Run the script to submit; serve the same file with ``uvicorn`` at ``webhook_url`` to receive."""
-    out = _python_payload(params, base_url, local) + [
+    out = _python_payload(params, base_url, local, model) + [
         "from fastapi import FastAPI, HTTPException, Request",
         "from playground.webhooks import WebhookRejected, verify  # pip install seedance-playground",
         "",

@@ -109,13 +109,16 @@ def public_webhook_url(env: Mapping[str, str] | None = None) -> str | None:
     """Where the service should deliver: ``PLAYGROUND_PUBLIC_URL`` (or ``https://$SPACE_HOST`` on a Hugging Face
     Space) plus :data:`RECEIVER_PATH`; None when neither is set (a laptop the service cannot reach).
 
-    >>> public_webhook_url({"SPACE_HOST": "me-playground.hf.space"})
+    ``SPACE_HOST`` may name several hosts separated by commas (a Space with a custom domain): the first is used.
+
+    >>> public_webhook_url({"SPACE_HOST": "me-playground.hf.space,playground.example.com"})
     'https://me-playground.hf.space/webhooks/wavespeed'
     """
     env = os.environ if env is None else env
     base = (env.get("PLAYGROUND_PUBLIC_URL") or "").strip().rstrip("/")
-    if not base and (env.get("SPACE_HOST") or "").strip():
-        base = "https://" + env["SPACE_HOST"].strip().rstrip("/")
+    host = (env.get("SPACE_HOST") or "").split(",")[0].strip().rstrip("/")
+    if not base and host:
+        base = "https://" + host
     return base + RECEIVER_PATH if base else None
 
 

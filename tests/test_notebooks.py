@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 SEED_SWEEP = NOTEBOOKS / "seed_sweep.ipynb"
 COST = NOTEBOOKS / "cost_vs_resolution.ipynb"
+EXTEND = "bytedance/seedance-v1.5-pro/video-extend"
 KERNEL = "playground-tests"
 
 
@@ -134,6 +135,12 @@ def test_the_cost_notebook_runs_end_to_end_on_the_local_api_with_a_model_list(ke
         assert row["inference_s"] > 0 and row["file_mb"] > 0
     for picture in ("price.png", "measured.png"):
         assert Image.open(out / picture).size[0] > 300
+
+    shot = pd.read_csv(out / "extension_chain.csv")  # a draft and two extensions, each linked to the clip before
+    assert list(shot["model"]) == [SPICY, EXTEND, EXTEND] and shot["seed"].nunique() == 1
+    assert list(shot["extends"][1:].astype(int)) == list(shot["job"][:2])
+    assert list(shot["charged"]) == list(shot["estimate"]) == [0.096] * 3  # 480p, 4 s with audio, as billed
+    assert [probe(kernel_env / path).frames for path in shot["video_path"]] == [96] * 3
 
 
 def test_the_price_plot_keeps_series_with_equal_prices_apart():

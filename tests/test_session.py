@@ -140,8 +140,8 @@ def test_a_run_the_ledger_serves_again_is_a_free_row_of_the_visitors_own(local_a
     assert [j.id for j in pg.visible_jobs("bob", None)] == [row.id]  # Bob's History: his run, not Alice's job
     assert ledger.spent(session="bob") == 0.0 and ledger.spent() == pytest.approx(first.cost)
     assert pg.job_with_video(row.id, "bob", None).has_video
-    with pytest.raises(ValidationError, match="nothing to cancel"):
-        pg.cancel_job(row, None)
+    with pytest.raises(ValidationError, match="nothing of it is at the API, so there is nothing to delete"):
+        pg.delete_from_api_history(row, None)
     assert ledger.find_reusable(row.fingerprint).id == first.job_id  # the paid job stays the one reused
 
 

@@ -119,7 +119,7 @@ def test_every_parameter_of_the_four_tools_is_described_for_mcp_and_api_clients(
     assert "job_id" in get_function_description(public["render_final"].fn)[1]["job_id"]
 
 
-def test_cancel_at_the_api_on_a_finished_job_says_why_in_the_note(local_api, ledger):
+def test_deleting_a_finished_job_from_the_apis_history_promises_no_stop_or_refund(local_api, ledger):
     from playground.session import LOCAL_LABEL
     from playground.ui import handlers
 
@@ -131,5 +131,32 @@ def test_cancel_at_the_api_on_a_finished_job_says_why_in_the_note(local_api, led
     job_id = outcome.results[0].job_id
     shown = handlers.cancel_remote(pg, page, job_id, "", "s1", None)  # returns, no error toast
     note = shown[page.history.note]
-    assert f"job {job_id} has finished at the API" in note and "nothing to cancel" in note
-    assert local_api.count("DELETE", "/api/v3/") == 0 and local_api.count("POST", "/api/v3/predictions") == 0
+    assert note.startswith(f"Deleted task {outcome.results[0].request_id} (job {job_id}) from the API's history")
+    assert "cancel" not in note and "refund" not in note  # a finished job: nothing to stop
+    assert local_api.count("POST", "/api/v3/predictions/delete") == 1 and ledger.get(job_id).has_video
+
+
+def test_extend_under_a_finished_video_is_priced_on_its_button_and_linked_in_history(local_api, ledger):
+    from playground.session import LOCAL_LABEL
+    from playground.ui import final
+
+    demo = build_app(client_factory=client_factory_for(local_api), ledger=ledger, caps=Caps(), owner_key="")
+    pg, page = demo.playground, demo.page
+    outcome = pg.run(str(SPICY_SAMPLE), None, None, {"resolution": "480p", "duration": 4, "generate_audio": False},
+                     batch=1, payer=pg.payer(LOCAL_LABEL, ""), session="s1")
+    clip = outcome.results[0]
+    assert final.offer(pg, page, clip.job_id, "s1", "")[page.final.extend_run] == "Extend · $0.12"  # 480p, 5 s
+    priced = final.extend_price(pg, page, clip.job_id, "the wave breaks", 4, "", "s1", None)
+    assert priced[page.final.extend_run]["value"] == "Extend · $0.096"
+
+    shown = final.extend(pg, page, clip.job_id, "the wave breaks", 4, "", "s1", None)
+    row = ledger.jobs()[0]
+    assert (row.model, row.extends, row.seed, row.resolution) == (
+        "bytedance/seedance-v1.5-pro/video-extend", clip.job_id, clip.seed, "480p")
+    assert shown[page.output.status].startswith(f"Extension of job {clip.job_id} done")
+    assert probe(shown[page.output.video]["value"]).video_codec == "h264"
+    table = shown[page.history.table]["value"] if isinstance(shown[page.history.table], dict) else None
+    assert table is None or any(f"extends job {clip.job_id}" in str(r) for r in table)
+    with pytest.raises(Exception, match="prompt: is required"):
+        final.extend(pg, page, row.id, "", 4, "", "s1", None)
+    assert len(ledger.jobs()) == 2  # the refusal sent nothing

@@ -143,7 +143,7 @@ def test_two_visitors_with_two_keys_pay_each_with_their_own(browser, ledger, cap
         assert key not in out and key not in err
 
 
-def test_cancel_stops_the_wait_and_the_job_can_be_resumed_from_history(browser, ledger):
+def test_stop_waiting_stops_the_wait_and_the_job_can_be_resumed_from_history(browser, ledger):
     with start_server(LocalConfig(timing="realistic", speed=0.4, render="protocol")) as server:
         demo = build_app(client_factory=client_factory_for(server), ledger=ledger, caps=Caps(), owner_key="")
         with launched(demo) as app:
@@ -154,8 +154,8 @@ def test_cancel_stops_the_wait_and_the_job_can_be_resumed_from_history(browser, 
             page.get_by_text("of ~", exact=False).first.wait_for(timeout=120_000)
             page.wait_for_function("() => document.querySelector('#request-id') !== null")
             page.locator("#cancel-button").click()
-            page.wait_for_function("() => document.querySelector('#status-line').innerText.startsWith('Cancelled')",
-                                   timeout=30_000)
+            page.wait_for_function(
+                "() => document.querySelector('#status-line').innerText.startsWith('Stopped waiting')", timeout=30_000)
             page.locator("#run-button").wait_for(state="visible")
             job = ledger.jobs()[0]
             assert job.unfinished and job.request_id

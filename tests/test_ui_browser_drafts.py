@@ -30,7 +30,9 @@ def _upload(page, path) -> None:
 
 def _choose_model(page, title: str) -> None:
     page.locator("#model input").click()
-    page.get_by_role("option", name=title, exact=True).click()
+    # The model list names each model's family first: "Image-to-video · Seedance ...".
+    name = title if " · " in title else f"Image-to-video · {title}"
+    page.get_by_role("option", name=name, exact=True).click()
 
 
 def _wait_text(page, selector: str, text: str, timeout: int = 180_000) -> None:
@@ -134,3 +136,65 @@ def test_cancelling_a_sweep_midway_sends_nothing_more_and_keeps_what_was_paid(br
         jobs = ledger.jobs()
         assert len(jobs) == 4 and all(j.request_id and j.unfinished for j in jobs)  # each can be resumed
     assert slow.submits == sent
+
+
+def test_extend_under_a_finished_video_shows_its_price_then_the_extension_linked_in_history(browser, local_api,
+                                                                                          ledger):
+    demo, ledger = _app(local_api, ledger)
+    with launched(demo) as app:
+        page = open_page(browser, app.url)
+        _upload(page, SAMPLES / "sunset_beach.jpg")
+        choose_480p_4s_silent(page)
+        page.wait_for_function("() => document.querySelector('#run-button').innerText === 'Run · $0.048'")
+        page.locator("#run-button").click()
+        _wait_text(page, "#status-line", "Done")
+        _wait_text(page, "#extend-button", "Extend · $0.12")  # 480p as the clip, 5 s, with audio
+        page.locator("#extend-prompt textarea").fill("the wave breaks on the sand")
+        page.locator("#extend-button").click()
+        _wait_text(page, "#status-line", "Extension of job 1 done")
+    draft, extension = ledger.jobs()[1], ledger.jobs()[0]
+    assert extension.model == "bytedance/seedance-v1.5-pro/video-extend" and extension.extends == draft.id
+    assert (extension.seed, extension.resolution, extension.params["prompt"]) == (
+        draft.seed, "480p", "the wave breaks on the sand")
+
+
+LUMEN = "acme/lumen-v1/text-to-video"
+
+
+def lumen() -> dict:
+    """A text-to-video model only this test's catalogue serves: a required prompt, 1-3 s, one resolution, a seed."""
+    properties = {"prompt": {"type": "string", "title": "Prompt"},
+                  "duration": {"type": "integer", "minimum": 1, "maximum": 3, "default": 2},
+                  "resolution": {"type": "string", "enum": ["480p"], "default": "480p"},
+                  "seed": {"type": "integer", "minimum": -1, "maximum": 2147483647, "default": -1}}
+    return {"model_id": LUMEN, "name": "Lumen", "description": "Light from words.", "type": "text-to-video",
+            "base_price": 0.1, "sort_order": 1,
+            "api_schema": {"api_schemas": [{"type": "model_run", "request_schema": {
+                "type": "object", "properties": properties, "required": ["prompt"],
+                "x-order-properties": list(properties)}}]}}
+
+
+def test_a_model_only_the_test_catalogue_serves_gets_its_form_its_message_its_price_and_a_run(browser,
+                                                                                            local_api_factory,
+                                                                                            ledger):
+    server = local_api_factory(timing="instant", extra_models=[lumen()])
+    demo, ledger = _app(server, ledger)
+    with launched(demo) as app:
+        page = open_page(browser, app.url)
+        page.locator("#model input").click()
+        page.get_by_role("option", name="Text-to-video · Lumen", exact=True).click()
+        _wait_text(page, "#page-header", "Lumen")
+        page.get_by_label("Image URL").wait_for(state="hidden")  # text-to-video: no picture to give
+        page.get_by_label("Prompt (required for this model)").wait_for()
+        page.wait_for_function("() => document.querySelector('#run-button').innerText === 'Run · $0.06'",
+                               timeout=60_000)  # the API's price: 0.1 x 3 s / 5 (5 s kept within 1-3)
+        page.locator("#run-button").click()
+        page.get_by_text("prompt: is required").first.wait_for(timeout=60_000)
+        assert server.submits == 0
+        page.get_by_label("Prompt (required for this model)").fill("a lantern lights up")
+        page.locator("#run-button").click()
+        _wait_text(page, "#status-line", "Done")
+    (job,) = ledger.jobs()
+    assert (job.model, job.status, job.params["prompt"], job.duration) == (LUMEN, "completed",
+                                                                            "a lantern lights up", 3)
+    assert job.charged_usd == pytest.approx(0.06)

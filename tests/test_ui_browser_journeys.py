@@ -82,7 +82,9 @@ def _history_text(page) -> str:
 
 def _choose_model(page, title: str) -> None:
     page.locator("#model input").click()
-    page.get_by_role("option", name=title, exact=True).click()
+    # The model list names each model's family first: "Image-to-video · Seedance ...".
+    name = title if " · " in title else f"Image-to-video · {title}"
+    page.get_by_role("option", name=name, exact=True).click()
 
 
 def test_history_survives_a_reload_on_a_private_machine_and_a_restart_on_a_public_host(browser, local_api,
@@ -145,7 +147,7 @@ def test_reuse_of_a_v1_pro_fast_job_restores_its_model_and_every_label_follows(b
         page.get_by_role("spinbutton", name="Job").fill(str(job.id))
         page.get_by_role("button", name="Reuse parameters").click()
         _wait_text(page, "#page-header", "Seedance V1 Pro Fast")
-        assert page.locator("#model input").input_value() == V1_TITLE
+        assert page.locator("#model input").input_value() == f"Image-to-video · {V1_TITLE}"  # its family first
         assert V1_PRO_FAST in page.locator("#page-header").inner_text()
         page.get_by_label("Prompt (required for this model)").wait_for()
         page.get_by_role("tab", name="Request").click()
@@ -163,7 +165,7 @@ def test_reuse_of_a_v1_pro_fast_job_restores_its_model_and_every_label_follows(b
                                "t.value.includes('lanterns'))", timeout=30_000)
         time.sleep(1.0)  # what a reset would take to arrive
         assert page.get_by_label("Prompt (required for this model)").is_visible()
-        assert page.locator("#model input").input_value() == "Seedance V1.5 Pro Image-to-Video"
+        assert page.locator("#model input").input_value() == "Image-to-video · Seedance V1.5 Pro Image-to-Video"
         page.context.close()
     assert STANDARD != SPICY and local_api.submits == 1
 

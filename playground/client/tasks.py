@@ -17,6 +17,8 @@ import requests
 from ..contract import validate
 from ..errors import Cancelled, SubmitOutcomeUnknown, TaskTimeout, ValidationError
 from .account import Account
+from .billing import Billing
+from .catalogue import Models
 from .polling import PollClock
 from .prediction import Prediction, task_failed
 from .reconcile import History
@@ -26,7 +28,7 @@ from .transport import READ_TIMEOUT, log
 UpdateHook = Callable[[Prediction], None]
 
 
-class Client(Account, History, Transfers):
+class Client(Account, Billing, Models, History, Transfers):
     """A WaveSpeed-compatible API client on one ``requests.Session``: the task endpoints here, uploads and downloads
     (:class:`~playground.client.transfers.Transfers`), history and reconcile
     (:class:`~playground.client.reconcile.History`), balance, price and the webhook secret
@@ -39,6 +41,7 @@ class Client(Account, History, Transfers):
                validate_first: bool = True) -> Prediction:
         """POST the task once. Never retried: a lost reply raises SubmitOutcomeUnknown (see :meth:`reconcile`)."""
         if validate_first:
+            self.model_spec(model)  # a model of this API's catalogue is looked up once
             problems = validate(model, params)
             if problems:
                 raise ValidationError(problems)

@@ -28,7 +28,10 @@ DATABASE_URL_ENV = "PLAYGROUND_DATABASE_URL"
 
 
 def _spent_sql(since: float, filters: dict[str, str | None]) -> tuple[str, list[Any]]:
-    sql = (f"SELECT COALESCE(SUM(cost), 0) AS spent FROM jobs WHERE created_at >= ? AND status NOT IN "
+    # The billing's net charge once read, else the estimate the row was reserved with.
+    sql = ("SELECT COALESCE(SUM(CASE WHEN charged_usd IS NULL THEN cost "
+           "ELSE charged_usd - COALESCE(refunded_usd, 0) END), 0) AS spent FROM jobs WHERE created_at >= ? AND "
+           f"status NOT IN "
            f"({','.join('?' * len(NOT_CHARGED))})")
     args: list[Any] = [since, *NOT_CHARGED]
     for col, value in filters.items():

@@ -88,6 +88,22 @@ class Job:
     draft_of: int | None = None
     # A page run served from the ledger (status "reused"): the paid job whose video it showed.
     reused_from: int | None = None
+    # What the API's billing says it deducted for the task and refunded, once read (None: not read yet).
+    charged_usd: float | None = None
+    refunded_usd: float | None = None
+    # An extension's parent: the job whose clip it continues.
+    extends: int | None = None
+
+    @property
+    def net_charge(self) -> float | None:
+        """What the task really cost once the billing was read (deducted less refunded), else None."""
+        return None if self.charged_usd is None else round(self.charged_usd - (self.refunded_usd or 0.0), 6)
+
+    @property
+    def charge_differs(self) -> bool:
+        """The billing's net charge is known and is not the estimate the row was reserved with."""
+        net = self.net_charge
+        return net is not None and abs(net - self.cost) > 1e-6
 
     @property
     def completed(self) -> bool:

@@ -64,9 +64,15 @@ CREATE TABLE IF NOT EXISTS jobs (
     visitor TEXT NOT NULL DEFAULT '',
     completed_by TEXT NOT NULL DEFAULT '',
     draft_of BIGINT,
-    reused_from BIGINT
+    reused_from BIGINT,
+    charged_usd DOUBLE PRECISION,
+    refunded_usd DOUBLE PRECISION,
+    extends BIGINT
 );
 ALTER TABLE jobs ADD COLUMN IF NOT EXISTS reused_from BIGINT;
+ALTER TABLE jobs ADD COLUMN IF NOT EXISTS charged_usd DOUBLE PRECISION;
+ALTER TABLE jobs ADD COLUMN IF NOT EXISTS refunded_usd DOUBLE PRECISION;
+ALTER TABLE jobs ADD COLUMN IF NOT EXISTS extends BIGINT;
 CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (fingerprint, status);
 CREATE INDEX IF NOT EXISTS jobs_request ON jobs (request_id);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);

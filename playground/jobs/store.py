@@ -49,7 +49,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     visitor TEXT NOT NULL DEFAULT '',
     completed_by TEXT NOT NULL DEFAULT '',
     draft_of INTEGER,
-    reused_from INTEGER
+    reused_from INTEGER,
+    charged_usd REAL,
+    refunded_usd REAL,
+    extends INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (fingerprint, status);
 CREATE INDEX IF NOT EXISTS jobs_request ON jobs (request_id);
@@ -70,7 +73,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
 
 # Columns added after the first release, for ledgers written by an older version.
 LATER_COLUMNS = {"candidates": "TEXT NOT NULL DEFAULT '[]'", "visitor": "TEXT NOT NULL DEFAULT ''",
-                 "completed_by": "TEXT NOT NULL DEFAULT ''", "draft_of": "INTEGER", "reused_from": "INTEGER"}
+                 "completed_by": "TEXT NOT NULL DEFAULT ''", "draft_of": "INTEGER", "reused_from": "INTEGER",
+                 "charged_usd": "REAL", "refunded_usd": "REAL", "extends": "INTEGER"}
 
 
 class Cursor(Protocol):

@@ -16,12 +16,13 @@ from typing import Any
 
 from ..backend import default_client
 from ..client import Client, Prediction
-from ..contract import SPICY, VideoRequest
+from ..contract import SPICY, VideoRequest, find_model, get_model
 from ..errors import ValidationError, WaveSpeedError
 from ..jobs import Job, Ledger
 from ..progress import Emitter, ProgressHook
 from ..status import COMPLETED
 from ..webhooks import Webhooks
+from .charges import settle_outcomes
 from .collect import Result
 from .inputs import read_media
 from .runner import Runner
@@ -31,15 +32,18 @@ from .steps import Guard, Planned
 HEARTBEAT_S = 1.0
 
 
-def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, model: str = SPICY,
+def generate(image: Any = None, prompt: str | None = None, *, last_image: Any = None, model: str = SPICY,
              client: Client | None = None, ledger: Ledger | None = None, on_progress: ProgressHook | None = None,
              reuse: bool = True, cancel: threading.Event | None = None, timeout: float | None = None,
              out_dir: str | Path | None = None, session: str = "", account: str = "",
              guard: Guard | None = None, probe_output: bool = True, visitor: str = "", webhook_url: str | None = None,
              webhooks: Webhooks | None = None, **params: Any) -> Result:
-    """Turn an image (path, bytes, PIL image or URL) into a video on disk.
+    """Turn an image (path, bytes, PIL image or URL) into a video on disk, or run any model of the API's catalogue.
 
-    ``params`` are the model's fields (duration, resolution, aspect_ratio, camera_fixed, generate_audio, seed).
+    ``params`` are the model's fields (duration, resolution, aspect_ratio, camera_fixed, generate_audio, seed for
+    the spicy model); its media fields (``video=`` for a video-extend model, ``reference_images=[...]``) take files
+    or URLs like ``image``. A model this process does not know is looked up in ``client``'s catalogue; a field the
+    model does not have is refused (the API would drop it and bill its defaults).
     A seed of -1 or None is replaced by a concrete random seed that is sent, so every result can be reproduced.
     With ``reuse`` and an explicit seed, an identical request is paid for once, across threads and processes sharing
     the ledger: a completed one is returned at once, one in flight is waited for (and claimed over if it ends without
@@ -53,43 +57,62 @@ def generate(image: Any, prompt: str | None = None, *, last_image: Any = None, m
     ``client.poll.webhook_margin``, polling takes over.
     """
     Emitter(on_progress)("validating", "checking the inputs")
-    request = _build_request(image, model, last_image is not None, prompt=prompt, **params)
-    return generate_request(request, image, last_image, client=client, ledger=ledger, on_progress=on_progress,
+    if find_model(model) is None and isinstance(model, str):
+        client = client or default_client()
+        client.model_spec(model)  # looked up in the API's catalogue; UnknownModel names ``model``
+    media = split_media(model, image, last_image, params)
+    request = _build_request(model, media, prompt=prompt, **params)
+    return generate_request(request, media=media, client=client, ledger=ledger, on_progress=on_progress,
                             reuse=reuse, cancel=cancel, timeout=timeout, out_dir=out_dir, session=session,
                             account=account, guard=guard, probe_output=probe_output, visitor=visitor,
                             webhook_url=webhook_url, webhooks=webhooks)
 
 
-def generate_request(request: VideoRequest, image: Any, last_image: Any = None, *, client: Client | None = None,
+def generate_request(request: VideoRequest, image: Any = None, last_image: Any = None, *,
+                     media: dict[str, Any] | None = None, client: Client | None = None,
                      ledger: Ledger | None = None, on_progress: ProgressHook | None = None, reuse: bool = True,
                      cancel: threading.Event | None = None, timeout: float | None = None,
                      out_dir: str | Path | None = None, session: str = "", account: str = "",
                      guard: Guard | None = None, probe_output: bool = True, visitor: str = "",
                      webhook_url: str | None = None, webhooks: Webhooks | None = None) -> Result:
-    """:func:`generate` for a request already built: its images read, then a run of one job."""
+    """:func:`generate` for a request already built: its media read (``image`` and ``last_image``, or ``media`` by
+    field), then a run of one job."""
     client = client or default_client()
     ledger = ledger or Ledger()
-    media = read_media(image, last_image, client=client, ledger=ledger)
+    spec = get_model(request.model)
+    media = read_media(image, last_image, media=media, kinds={p.name: p.media for p in spec.media_fields},
+                       client=client, ledger=ledger)
     runner = Runner(client, ledger, concurrency=1, workers=2, on_event=on_progress, cancel=cancel, timeout=timeout,
                     out_dir=out_dir, probe_output=probe_output, guard=guard, session=session, account=account,
                     visitor=visitor, reuse=reuse, webhook_url=webhook_url, webhooks=webhooks,
                     heartbeat=HEARTBEAT_S if on_progress else None)
     (outcome,) = runner.run([(request, media)])
+    settle_outcomes(client, ledger, [outcome])
     if isinstance(outcome, BaseException):
         raise outcome
     return outcome
 
 
-def _build_request(image: Any, model: str, has_last_image: bool, **fields: Any) -> VideoRequest:
-    """The request, with "image: is required" first among the problems when the picture is missing."""
+def split_media(model: Any, image: Any, last_image: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """The media given for ``model`` by field (taken out of ``params``): ``image``, ``last_image`` and any of the
+    model's media fields passed by name."""
+    spec = find_model(model)
+    names = [p.name for p in spec.media_fields] if spec is not None else []
+    media = {"image": image, "last_image": last_image}
+    media.update({name: params.pop(name) for name in names if name in params})
+    return {k: v for k, v in media.items() if v is not None}
+
+
+def _build_request(model: str, media: dict[str, Any], **fields: Any) -> VideoRequest:
+    """The request, with a missing required medium ("image: is required") first among the problems."""
+    spec = find_model(model)
+    missing = [f"{p.name}: is required" for p in (spec.media_fields if spec is not None else ())
+               if p.required and p.name not in media]
     try:
-        request = VideoRequest.build(model, has_last_image=has_last_image, **fields)
+        request = VideoRequest.build(model, media=list(media), **fields)
     except ValidationError as exc:
-        if image is None:
-            raise ValidationError(["image: is required", *exc.problems]) from None
-        raise
-    if image is None:
-        raise ValidationError("image: is required")
+        problems = [p for p in exc.problems if p not in missing]
+        raise ValidationError([*missing, *problems]) from None
     return request
 
 

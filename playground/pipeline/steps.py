@@ -10,6 +10,7 @@ paid for is lost or paid twice.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..client import Client, Prediction, task_failed
-from ..contract import VideoRequest
+from ..contract import MODELS, VideoRequest
 from ..errors import (
     AuthError,
     InsufficientCredits,
@@ -31,7 +32,7 @@ from ..errors import (
     WaveSpeedError,
 )
 from ..jobs import Job, Ledger, SpentReader
-from ..pricing import quote
+from ..pricing import Quote, quote
 from ..progress import Emitter
 from ..status import COMPLETED, CREATED, FAILED, REJECTED, UNKNOWN
 from .collect import Result, download, downloading_elsewhere, probe, reuse_paid
@@ -80,7 +81,7 @@ def plan(request: VideoRequest, media: Media, *, client: Client, ledger: Ledger,
     emit = emit or Emitter(None)
     out_dir = Path(out_dir) if out_dir else ledger.home / "outputs"
     full = request.params()
-    cost = quote(request.model, full).usd
+    cost = estimate(client, request).usd
     check = None if guard is None else (lambda spent: guard(cost, full, spent))
     recorded = _recordable({**full, **{k: v for k, v in media.sources.items() if k not in full}}, media)
     fingerprint = request.fingerprint(client.backend_id, media.hashes)
@@ -107,6 +108,14 @@ def plan(request: VideoRequest, media: Media, *, client: Client, ledger: Ledger,
             continue
         result.request = request
         return result
+
+
+def estimate(client: Client, request: VideoRequest) -> Quote:
+    """What the ledger reserves for a request before it is sent: the known models' pricing table (as the caps have
+    always counted them), any other model's price from its API (or its catalogue floor when the API does not say)."""
+    if request.model in MODELS:
+        return quote(request.model, request.params())
+    return client.price(request.model, request.params())
 
 
 def submit(planned: Planned, *, client: Client, ledger: Ledger, emit: Emitter | None = None) -> Prediction:
@@ -144,23 +153,27 @@ def submit(planned: Planned, *, client: Client, ledger: Ledger, emit: Emitter | 
     return pred
 
 
-def _upload(planned: Planned, client: Client, ledger: Ledger, emit: Emitter) -> dict[str, str]:
-    """The images' URLs at the API: uploads (or fresh earlier ones), and URLs as given. A failure releases the
-    reservation: nothing was sent."""
+def _upload(planned: Planned, client: Client, ledger: Ledger, emit: Emitter) -> dict[str, Any]:
+    """The media's URLs at the API: uploads (or fresh earlier ones), and URLs as given (a list field's items each).
+    A failure releases the reservation: nothing was sent."""
     prepared = {prep.field: prep for prep in planned.media.uploads}
-    images: dict[str, str] = {}
+
+    def url_of(name: str, source: Any) -> str:
+        if name not in prepared:
+            return source
+        emit("uploading", f"uploading {name}")
+        return ensure_uploaded(client, ledger, prepared[name])
+
+    urls: dict[str, Any] = {}
     try:
         for name, source in planned.media.sources.items():
-            if name in prepared:
-                emit("uploading", f"uploading {name}")
-                images[name] = ensure_uploaded(client, ledger, prepared[name])
-            else:
-                images[name] = source
+            urls[name] = ([url_of(f"{name}[{i}]", item) for i, item in enumerate(source)]
+                          if isinstance(source, list) else url_of(name, source))
     except BaseException as exc:
         ledger.move(planned.job_id, REJECTED, error=f"not sent: uploading the inputs failed: {exc}"[:500],
                     error_code=getattr(exc, "code", None))
         raise
-    return images
+    return urls
 
 
 def record_end(ledger: Ledger, job_id: int, pred: Prediction, *, by_webhook: bool = False) -> bool:
@@ -204,8 +217,13 @@ def collect(planned: Planned, pred: Prediction, *, client: Client, ledger: Ledge
 
 
 def _recordable(params: dict[str, Any], media: Media) -> dict[str, Any]:
-    """The params to reserve a row with before uploading: each image to upload named by its content hash."""
-    return {k: (f"upload:sha256:{media.hashes[k]}" if isinstance(v, bytes) else v) for k, v in params.items()}
+    """The params to reserve a row with before uploading: each file to upload named by its content hash."""
+    def named(value: Any) -> Any:
+        return f"upload:sha256:{hashlib.sha256(value).hexdigest()}" if isinstance(value, bytes) else value
+
+    return {k: ([named(v) for v in value] if isinstance(value, list) else
+                f"upload:sha256:{media.hashes[k]}" if isinstance(value, bytes) else value)
+            for k, value in params.items()}
 
 
 __all__ = ["Guard", "Planned", "Twin", "plan", "submit", "record_end", "ended_without_video", "collect"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..contract import MODELS, SEED_MAX, SPICY, VideoRequest, show
+from ..contract import SEED_MAX, SPICY, VideoRequest, find_model, show
 from ..errors import ValidationError
 
 MATCH_IMAGE = "match image"
@@ -55,7 +55,8 @@ class RunForm:
         }
         if self.aspect_ratio not in (None, "", MATCH_IMAGE):
             fields["aspect_ratio"] = self.aspect_ratio
-        names = MODELS[self.model].names if isinstance(self.model, str) and self.model in MODELS else None
+        spec = find_model(self.model)  # a catalogue's model as well as a known one
+        names = spec.names if spec is not None else None
         return {k: v for k, v in fields.items() if v is not None and (names is None or k in names)}
 
     def requests(self, *, has_last_image: bool, default_model: str = SPICY) -> list[VideoRequest]:

@@ -87,23 +87,21 @@ class History:
             raise WaveSpeedError(f"Job {job.id} is {job.status}; no video yet. {job.error}")
         return job
 
-    def cancel_job(self, job: Job, user_key: str | None) -> str:
-        """Ask the API to cancel a job still running there; it stays in the history. A job that cannot be cancelled
-        is refused with why (ValidationError)."""
+    def delete_from_api_history(self, job: Job, user_key: str | None) -> str:
+        """Remove a job's prediction from the API's history (``POST /api/v3/predictions/delete``), a plainly named
+        action of its own: no source says it stops a running task or refunds it, so it promises neither. The ledger
+        keeps the row. A job with nothing at the API is refused with why (ValidationError)."""
         if job.status == REUSED:
-            raise ValidationError(f"job {job.id} showed job {job.reused_from}'s video again: nothing of it runs at the "
-                                  "API, so there is nothing to cancel")
-        if job.status == COMPLETED:
-            raise ValidationError(f"job {job.id} has finished at the API (completed), so there is nothing to cancel; "
-                                  "its video stays in History")
-        if not job.unfinished:
-            raise ValidationError(f"job {job.id} has already ended ({job.status}), so there is nothing to cancel")
+            raise ValidationError(f"job {job.id} showed job {job.reused_from}'s video again: nothing of it is at the "
+                                  "API, so there is nothing to delete")
         if not job.request_id:
-            raise ValidationError(f"job {job.id}: it has no task id yet, so there is nothing to cancel")
+            raise ValidationError(f"job {job.id}: it has no task id, so there is nothing at the API to delete")
         client = self.client(self.payer_for_job(job, user_key))
         try:
             client.delete([job.request_id])
         finally:
             client.close()
-        return (f"Asked the API to cancel task {job.request_id} (job {job.id}); generation may not stop at once. "
-                "Resume it to record its final state.")
+        running = (" It had not ended: deleting is not known to stop it or refund it, and it can no longer be "
+                   "resumed from the API." if job.unfinished else "")
+        return (f"Deleted task {job.request_id} (job {job.id}) from the API's history; the ledger keeps the job and "
+                f"its video.{running}")

@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import backend as backends
 from ..caps import Caps, visitor_id
-from ..contract import SPICY
+from ..contract import SPICY, find_model
 from ..errors import ValidationError
 from ..identity import BrowserIdentity, load_secret
 from ..images import prepare_image
@@ -117,10 +117,16 @@ class Playground(Payers, Prices, Runs, History, Deliveries):
         if path:
             prepare_image(path, field)
 
-    def sources(self, form: RunForm) -> tuple[str, str | None]:
-        """The image (an uploaded file or an http(s) URL) and the optional last image of ``form``, checked."""
+    def sources(self, form: RunForm) -> tuple[str | None, str | None]:
+        """The image (an uploaded file or an http(s) URL) and the optional last image of ``form``, checked; none
+        for a model that takes no image (text-to-video), which refuses one."""
         source = self.upload_path(form.image, "image") or image_url(form.image_url)
         last = self.upload_path(form.last_image, "last_image")
+        spec = find_model(form.model if form.model is not None else self.model)
+        if spec is not None and not spec.has("image"):
+            if source is not None or last is not None:
+                raise ValidationError(f"image: {spec.model_id} makes a video from the prompt alone; remove the image")
+            return None, None
         if source is None:
             raise ValidationError("image: upload an image or give its URL")
         return source, last

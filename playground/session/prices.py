@@ -6,7 +6,7 @@ import json
 import time
 
 from ..client import RetryPolicy
-from ..contract import validate
+from ..contract import MODELS, get_model, validate
 from ..errors import ValidationError, WaveSpeedError
 from ..pricing import Quote, quote
 from .payers import Payer
@@ -21,13 +21,18 @@ class Prices:
         """What one request costs, as the Run button says it: with a key, the vendor's price endpoint (asked once per
         key, model and priced fields, then kept for :data:`QUOTE_TTL_S`); otherwise the table, marked as an estimate
         where the contract does not confirm it. ValidationError for fields the model refuses."""
-        priced = {k: v for k, v in fields.items() if k not in ("seed", "prompt", "image", "last_image")}
-        # The price does not depend on the prompt or the image: a form without them yet still shows it.
-        problems = validate(model, {"image": "https://placeholder.invalid/i.png", "prompt": "-", **priced})
+        spec = get_model(model)
+        media = {p.name for p in spec.media_fields} | {"image", "last_image"}
+        priced = {k: v for k, v in fields.items() if k not in ("seed", "prompt", *media)}
+        # The price does not depend on the prompt or the media: a form without them yet still shows it.
+        present = {p.name: (["https://placeholder.invalid/m"] if p.type is list else "https://placeholder.invalid/m")
+                   for p in spec.media_fields if p.required}
+        problems = validate(model, {**present, **({"prompt": "-"} if spec.has("prompt") else {}), **priced})
         if problems:
             raise ValidationError(problems)
         table = quote(model, priced)
-        if payer is None or payer.kind != "api":
+        # A catalogue's model has no table here: the local preview's own price is asked too (it is free).
+        if payer is None or (payer.kind != "api" and model in MODELS):
             return table
         cache_key = (payer.account, model, json.dumps(priced, sort_keys=True))
         with self._lock:

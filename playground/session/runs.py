@@ -15,9 +15,10 @@ from typing import Any
 
 from ..caps import CapGuard
 from ..client import Client
-from ..contract import VideoRequest
+from ..contract import VideoRequest, get_model
 from ..errors import Cancelled, WaveSpeedError
 from ..pipeline import Result, read_media
+from ..pipeline.charges import settle_outcomes
 from ..pricing import format_usd
 from ..progress import job_fraction
 from ..runner import END_PHASES, RunEvent, Runner
@@ -93,12 +94,13 @@ class Runs:
 
     def run_requests(self, image: Any, last_image: Any, requests: list[VideoRequest], *, payer: Payer, session: str,
                      on_status: StatusHook | None = None, visitor: str = "", concurrency: int | None = None,
-                     owner: str | None = None,
+                     owner: str | None = None, media: dict[str, Any] | None = None,
                      on_events: Callable[[dict[int, RunEvent]], None] | None = None) -> RunOutcome:
         """Run ``requests`` on one image at once, at most ``concurrency`` at the API (default: all), with the
         session's cancel, the caps and the ledger (rows filed under ``owner``, default the session); results in
         input order. ``on_events`` sees each job's latest :class:`RunEvent` by index, about twice a second (a
-        per-clip progress view). A job served from the ledger gets a ``reused`` row of the owner's. Cancelling (see
+        per-clip progress view). ``media`` gives the media by field instead of ``image`` and ``last_image`` (a clip
+        to extend, say). A job served from the ledger gets a ``reused`` row of the owner's. Cancelling (see
         :meth:`cancel`) stops every wait at once; the jobs stay in the ledger for resume."""
         owner = owner or session
         cancel = threading.Event()
@@ -112,7 +114,7 @@ class Runs:
         try:
             slots = self._run_requests(client, image, last_image, requests, cancel=cancel, guard=guard,
                                        payer=payer, session=owner, visitor=visitor, on_status=on_status,
-                                       concurrency=concurrency or len(requests), on_events=on_events)
+                                       concurrency=concurrency or len(requests), on_events=on_events, media=media)
             slots = [self.note_reuse(slot, owner=owner, visitor=visitor, account=payer.account)
                      if isinstance(slot, Result) else slot for slot in slots]
         finally:
@@ -140,14 +142,19 @@ class Runs:
     def _run_requests(self, client: Client, image: Any, last_image: Any, requests: list[VideoRequest], *,
                       cancel: threading.Event, guard: CapGuard | None, payer: Payer, session: str, visitor: str,
                       on_status: StatusHook | None, concurrency: int,
-                      on_events: Callable[[dict[int, RunEvent]], None] | None = None) -> list[Result | WaveSpeedError]:
+                      on_events: Callable[[dict[int, RunEvent]], None] | None = None,
+                      media: dict[str, Any] | None = None) -> list[Result | WaveSpeedError]:
         """Run each of ``requests`` through the one :class:`~playground.runner.Runner` (a batch is a run of seeds,
         like a sweep); results or errors in input order, the status about twice a second.
 
         The images are checked once, before anything is sent: a bad one fails every job alike.
         """
         try:
-            media = read_media(image, last_image, client=client, ledger=self.ledger, public=self.caps.public)
+            kinds = {p.name: p.media for r in requests for p in get_model(r.model).media_fields}
+            if media is None and image is None and not any(get_model(r.model).has("image") for r in requests):
+                media = {}  # text-to-video: no media at all
+            media = read_media(image, last_image, media=media, kinds=kinds, client=client, ledger=self.ledger,
+                               public=self.caps.public)
         except WaveSpeedError as exc:
             return [exc] * len(requests)
         events: queue.SimpleQueue[RunEvent] = queue.SimpleQueue()
@@ -160,6 +167,7 @@ class Runs:
         def work() -> None:
             try:
                 slots.append(runner.run([(request, media) for request in requests]))
+                settle_outcomes(client, self.ledger, slots[-1])  # what the API really charged, onto History
             except Exception as exc:  # noqa: BLE001 - a bug must reach the page as a sentence, not a traceback
                 log.exception("a run failed unexpectedly")
                 slots.append([WaveSpeedError(f"Something went wrong in the playground ({type(exc).__name__}); "

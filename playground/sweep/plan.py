@@ -17,7 +17,7 @@ from typing import Any
 from ..contract import SEED_MAX, SPICY, V1_PRO_FAST, VideoRequest, get_model, show  # noqa: F401 - doctests
 from ..errors import ValidationError
 from ..jobs import Ledger
-from ..pricing import format_usd, price_of, quote
+from ..pricing import Quote, format_usd, price_of, quote
 from ..status import COMPLETED
 
 FIRST_SEED = 1
@@ -106,9 +106,8 @@ class SweepEstimate:
     @property
     def label(self) -> str:
         """The page's Run sweep button: what will be paid, and how many clips the ledger serves at $0.00."""
-        estimate = "" if self.confirmed else "~"
         count, held = self.n_jobs, self.n_jobs - self.n_new
-        text = f"Run sweep · {count} clips · {estimate}{format_usd(self.to_pay)}"
+        text = f"Run sweep · {count} clips · {Quote(self.to_pay, self.confirmed).short()}"
         if held == count:
             return f"{text} (all {count} already paid: shown again at $0.00)"
         return f"{text} ({held} already paid: $0.00)" if held else text

@@ -59,6 +59,9 @@ class FinalRow:
     duration: gr.Slider
     run: gr.Button
     note: gr.Markdown
+    extend_prompt: gr.Textbox
+    extend_duration: gr.Slider
+    extend_run: gr.Button
 
 
 def final_row() -> FinalRow:
@@ -70,7 +73,13 @@ def final_row() -> FinalRow:
             duration = gr.Slider(4, 12, value=5, step=1, label="Final duration (s)", scale=3, elem_id="final-duration")
             run = gr.Button("Render final", variant="primary", scale=2, elem_id="final-button")
         note = gr.Markdown("Same model, image, prompt and seed as the video above, rendered again.")
-    return FinalRow(draft, row, resolution, duration, run, note)
+        with gr.Row(equal_height=True):
+            extend_prompt = gr.Textbox(label="What happens next", max_lines=2, scale=4, elem_id="extend-prompt",
+                                       placeholder="Continue the clip: describe the next seconds")
+            extend_duration = gr.Slider(4, 12, value=5, step=1, label="Extension (s)", scale=2,
+                                        elem_id="extend-duration")
+            extend_run = gr.Button("Extend", scale=2, elem_id="extend-button")
+    return FinalRow(draft, row, resolution, duration, run, note, extend_prompt, extend_duration, extend_run)
 
 
 @dataclass

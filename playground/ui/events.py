@@ -82,7 +82,7 @@ def wire(pg: Playground, page: Page, demo: gr.Blocks) -> None:
     wire_run(pg, page)
     wire_endpoints(pg, page)
     wire_history(pg, page)
-    wire_model(pg, page)
+    wire_model(pg, page, demo)
     wire_final(pg, page)
     wire_sweep(pg, page)
 
@@ -182,12 +182,19 @@ def wire_keys(pg: Playground, page: Page, demo: gr.Blocks) -> None:
                        page.history.table], **PRIVATE)
 
 
-def wire_model(pg: Playground, page: Page) -> None:
+def wire_model(pg: Playground, page: Page, demo: gr.Blocks) -> None:
     form = page.form
     form.model.change(bind(model_form.follow, pg, page),
                       inputs=[form.model, form.resolution, form.duration, page.sweep.models],
-                      outputs=[form.last_frame, form.audio, form.resolution, form.duration, form.prompt, page.header,
-                               page.pricing.note, page.pricing.table, page.sweep.models], **PRIVATE)
+                      outputs=[form.image, form.image_url, form.last_frame, form.audio, form.camera_fixed, form.aspect,
+                               form.resolution, form.duration, form.prompt, page.header, page.pricing.note,
+                               page.pricing.table, page.sweep.models], **PRIVATE)
+    # The model list is the catalogue of the backend the page uses, read when the page loads and when it changes.
+    listed = {"fn": bind(model_form.load_models, pg, page),
+              "inputs": [page.keys.backend, page.keys.key_state, form.model], "outputs": form.model,
+              "preprocess": False, **PRIVATE}  # raw values: a stranger's model need not be in the list
+    demo.load(**listed)
+    page.keys.backend.change(**listed)
     form.samples.load_input_event.then(bind(model_form.relabel, pg, page), inputs=form.model, outputs=form.prompt,
                                        **PRIVATE)
 
@@ -200,6 +207,11 @@ def wire_final(pg: Playground, page: Page) -> None:
     shows = [out.video, out.status, out.seed, out.request_id, out.cost, *final.outputs(page), page.history.table]
     row.run.click(bind(final.render, pg, page), inputs=asked, outputs=shows,
                   **private(show_progress_on=[out.video, out.status], show_progress="full", **GENERATING))
+    extension = [row.draft, row.extend_prompt, row.extend_duration, keys.key_state, keys.owner]
+    row.extend_duration.change(bind(final.extend_price, pg, page), inputs=extension, outputs=row.extend_run,
+                               **PRIVATE)
+    row.extend_run.click(bind(final.extend, pg, page), inputs=extension, outputs=shows,
+                         **private(show_progress_on=[out.video, out.status], show_progress="full", **GENERATING))
 
 
 def wire_sweep(pg: Playground, page: Page) -> None:

@@ -172,12 +172,13 @@ def show_job(pg: Playground, page: Page, job_id: Any, key: str, owner: str, requ
 
 
 def cancel_remote(pg: Playground, page: Page, job_id: Any, key: str, owner: str, request: gr.Request) -> dict:
-    """Ask the API to cancel a visible unfinished job; why not, in the note, when it cannot be."""
+    """Delete a visible job's prediction from the API's history (not a cancel: nothing says it stops or refunds);
+    why not, in the note, when it cannot be."""
     owner = owner_of(owner, request)
     try:
-        text = pg.cancel_job(pg.job_for(job_id, owner, key), key)
+        text = pg.delete_from_api_history(pg.job_for(job_id, owner, key), key)
     except ValidationError as exc:
-        text = present.note(f"Not cancelled: {exc}.")
+        text = present.note(f"Not deleted: {exc}.")
     except WaveSpeedError as exc:
         raise readable(exc) from None
     return {page.history.note: text, **history_update(pg, page, owner, key)}

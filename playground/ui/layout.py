@@ -166,7 +166,7 @@ def form_column() -> Form:
         initial = RunForm(duration=defaults["duration"], resolution=defaults["resolution"],
                           camera_fixed=defaults["camera_fixed"], generate_audio=defaults["generate_audio"])
         run = gr.Button(price_label(initial.fields(), 1), variant="primary", elem_id="run-button")
-        cancel = gr.Button("Cancel", variant="stop", visible=False, elem_id="cancel-button")
+        cancel = gr.Button("Stop waiting", variant="stop", visible=False, elem_id="cancel-button")
     samples = gr.Examples(examples=[[str(SAMPLES_DIR / name), text] for name, text in SAMPLE_PROMPTS.items()],
                           inputs=[image, prompt], cache_examples=False, label="Samples (drawn by this project)",
                           elem_id="samples")
@@ -214,7 +214,7 @@ def history_tab() -> HistoryTab:
         with gr.Row(equal_height=True):
             job_id = gr.Number(label="Job", precision=0, scale=1)
             buttons = [gr.Button(label, scale=1) for label in ("Reuse parameters", "Show / download again", "Resume")]
-            cancel_remote = gr.Button("Cancel at the API", variant="stop", scale=1)
+            cancel_remote = gr.Button("Delete from the API's history", variant="stop", scale=1)
             refresh = gr.Button("Refresh", scale=1)
         note = gr.Markdown()
     return HistoryTab(table, job_id, *buttons, cancel_remote, refresh, note)

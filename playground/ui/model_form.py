@@ -1,6 +1,7 @@
-"""The form follows the chosen model's contract: fields it lacks are hidden, choices and ranges change, required
-fields are marked, and the heading, the price table and the Sweep tab's model name the model. Pure layout updates
-from :mod:`playground.contract`; the price follows through the preview."""
+"""The form follows the chosen model's schema: the model list is the catalogue's video models (image-to-video first,
+then text-to-video and video-extend; one it cannot run listed with why), fields a model lacks are hidden, choices
+and ranges change, required fields are marked, and the heading, the price table and the Sweep tab's model name the
+model. Layout updates from :mod:`playground.contract`; the price follows through the preview."""
 
 from __future__ import annotations
 
@@ -8,43 +9,105 @@ from typing import Any
 
 import gradio as gr
 
-from ..contract import MODELS, SPICY
+from ..contract import MODELS, SPICY, ModelSpec, find_model
+from ..errors import WaveSpeedError
 from ..session import Playground
 from .present import header_text, pricing_frame, pricing_note
+
+# The fields the Run form has a control for; a model that requires another is listed, unavailable here.
+FORM_FIELDS = ("image", "last_image", "prompt", "duration", "resolution", "aspect_ratio", "camera_fixed",
+               "generate_audio", "seed")
+FAMILY_LABELS = {"image-to-video": "Image-to-video", "text-to-video": "Text-to-video", "video-extend": "Video-extend"}
+
+
+def unavailable(spec: ModelSpec) -> str:
+    """Why the page cannot run ``spec`` ("" when it can): a field of an unknown kind, or a required field the form
+    has no control for (a clip to extend is extended from a finished video, under it)."""
+    if spec.disabled:
+        return spec.disabled
+    missing = [p.name for p in spec.params if p.required and p.name not in FORM_FIELDS]
+    return f"{missing[0]}: not on this form" if missing else ""
+
+
+def model_choices(specs: list[ModelSpec]) -> list[tuple[str, str]]:
+    """The model list: "Family · name", and "(unavailable: why)" for a model the page cannot run."""
+    out = []
+    for spec in specs:
+        why = unavailable(spec)
+        label = f"{FAMILY_LABELS.get(spec.type, 'Other')} · {spec.title}" + (f" (unavailable: {why})" if why else "")
+        out.append((label, spec.model_id))
+    return out
+
+
+def load_models(pg: Playground, page: Any, backend: Any, key: Any, model: Any) -> dict:
+    """The catalogue of the backend the page uses, as the model list (the known models when it cannot be read)."""
+    try:
+        client = pg.client(pg.payer(backend if isinstance(backend, str) else None, key if isinstance(key, str) else ""))
+    except (WaveSpeedError, TypeError, ValueError):
+        return {page.form.model: gr.update()}
+    try:
+        videos = client.catalogue().video_models()
+    finally:
+        client.close()
+    choices = model_choices(videos or list(MODELS.values()))
+    keep = model if any(model == value for _, value in choices) else SPICY
+    return {page.form.model: gr.update(choices=choices, value=keep)}
 
 
 def prompt_label(model: Any) -> str:
     """The prompt box's label for ``model``: marked when the model requires a prompt."""
-    spec = MODELS.get(model) or MODELS[SPICY]
-    return "Prompt (required for this model)" if spec.param("prompt").required else "Prompt"
+    spec = find_model(model) or MODELS[SPICY]
+    return "Prompt (required for this model)" if spec.has("prompt") and spec.param("prompt").required else "Prompt"
+
+
+def _range(spec: ModelSpec, duration: Any) -> dict:
+    seconds = spec.param("duration") if spec.has("duration") else None
+    if seconds is None or seconds.minimum is None or seconds.maximum is None or seconds.type is not int:
+        return gr.update(visible=False)
+    try:
+        clamped = min(max(int(duration), seconds.minimum), seconds.maximum)
+    except (TypeError, ValueError, OverflowError):
+        clamped = seconds.default if seconds.default is not None else seconds.minimum
+    return gr.update(minimum=seconds.minimum, maximum=seconds.maximum, value=clamped, visible=True)
 
 
 def follow(pg: Playground, page: Any, model: Any, resolution: Any, duration: Any, swept: Any) -> dict:
     """What the page shows for ``model``: its fields, resolutions and durations (the current values kept if
     allowed), its name at the top, its price table, and it as the Sweep tab's model (unless several are ticked)."""
-    spec = MODELS.get(model) or MODELS[SPICY]
-    form, names = page.form, spec.names
-    seconds = spec.param("duration")
+    spec = find_model(model) or MODELS[SPICY]
+    form, names, known = page.form, spec.names, spec.model_id in MODELS
     resolutions = list(spec.resolutions)
-    keep = resolution if resolution in resolutions else spec.param("resolution").default
-    if keep not in resolutions:
+    keep = resolution if resolution in resolutions else (spec.param("resolution").default if resolutions else None)
+    if resolutions and keep not in resolutions:
         keep = resolutions[0]
-    try:
-        clamped = min(max(int(duration), seconds.minimum), seconds.maximum)
-    except (TypeError, ValueError, OverflowError):
-        clamped = seconds.default
     several = isinstance(swept, list) and len(swept) > 1
+    shown = {  # a catalogue's model may lack what every known one has; a known one leaves them as they are
+        form.image: gr.update(visible="image" in names), form.image_url: gr.update(visible="image" in names),
+        form.camera_fixed: gr.update(visible="camera_fixed" in names),
+        form.aspect: gr.update(visible="aspect_ratio" in names),
+        form.prompt: gr.update(label=prompt_label(spec.model_id), visible="prompt" in names),
+    } if not known else {form.image: gr.update(visible=True), form.image_url: gr.update(visible=True),
+                         form.camera_fixed: gr.update(visible=True), form.aspect: gr.update(visible=True),
+                         form.prompt: gr.update(label=prompt_label(spec.model_id))}
     return {
+        **shown,
         form.last_frame: gr.update(visible="last_image" in names),
         form.audio: gr.update(visible="generate_audio" in names),
-        form.resolution: gr.update(choices=resolutions, value=keep),
-        form.duration: gr.update(minimum=seconds.minimum, maximum=seconds.maximum, value=clamped),
-        form.prompt: gr.update(label=prompt_label(spec.model_id)),
-        page.header: header_text(spec.model_id),
-        page.pricing.note: pricing_note(spec.model_id),
-        page.pricing.table: pricing_frame(spec.model_id),
-        page.sweep.models: gr.update() if several else gr.update(value=[spec.model_id]),
+        form.resolution: gr.update(choices=resolutions, value=keep, visible=bool(resolutions)),
+        form.duration: _range(spec, duration),
+        page.header: header_text(spec.model_id) if known else _catalogue_header(spec),
+        page.pricing.note: pricing_note(spec.model_id) if known else (
+            f"**{spec.title}** is priced by the API itself: the Run button shows its price for the settings chosen "
+            "(\"from\" when only the catalogue's floor is known)."),
+        page.pricing.table: pricing_frame(spec.model_id) if known else None,
+        page.sweep.models: gr.update() if several or not known else gr.update(value=[spec.model_id]),
     }
+
+
+def _catalogue_header(spec: ModelSpec) -> str:
+    why = unavailable(spec)
+    note = f"\n\n**Not available on this page:** {why}." if why else ""
+    return f"# {spec.title}\n{spec.description} `{spec.model_id}` on WaveSpeedAI, or a free local preview.{note}"
 
 
 def relabel(pg: Playground, page: Any, model: Any) -> dict:

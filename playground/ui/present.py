@@ -13,8 +13,8 @@ from ..session import Job, Result, RunForm, RunOutcome
 from ..snippets import LOCAL_URL, SERVE_LOCAL
 from ..status import COMPLETED
 
-HISTORY_HEADERS = ["job", "when", "status", "resolution", "s", "audio", "seed", "cost", "request id", "video",
-                   "prompt", "model", "from"]
+HISTORY_HEADERS = ["job", "when", "status", "resolution", "s", "audio", "seed", "cost", "charged", "request id",
+                   "video", "prompt", "model", "from"]
 UPLOADED_ON_RUN = "<uploaded on Run>"
 
 
@@ -48,9 +48,7 @@ def price_label(fields: dict, batch: int, model: str = SPICY, price: Quote | Non
     >>> price_label({"resolution": "480p", "duration": 4, "generate_audio": False}, 1)
     'Run · $0.048'
     """
-    q = price or quote(model, fields)
-    total = q.usd * batch
-    text = format_usd(total) if q.confirmed else f"~{format_usd(total)}"
+    text = (price or quote(model, fields)).times(batch).short()
     return f"Run ×{batch} · {text}" if batch > 1 else f"Run · {text}"
 
 
@@ -119,10 +117,11 @@ def done_line(outcome: RunOutcome, payer_label: str) -> str:
 def cancelled_line(outcome: RunOutcome) -> str:
     sent = [job for job in outcome.cancelled_jobs if job]
     if not sent:
-        return f"Cancelled after {outcome.wall_s:.0f} s, before anything was sent."
+        return f"Stopped waiting after {outcome.wall_s:.0f} s, before anything was sent."
     jobs = ", ".join(f"job {job}" for job in sent)
-    return f"Cancelled after {outcome.wall_s:.0f} s: {jobs} {'is' if len(sent) == 1 else 'are'} in History; resume " \
-           f"{'it' if len(sent) == 1 else 'them'} there to collect the video."
+    return f"Stopped waiting after {outcome.wall_s:.0f} s: {jobs} {'is' if len(sent) == 1 else 'are'} in History " \
+           f"and may still finish (and be charged) at the API; resume {'it' if len(sent) == 1 else 'them'} there to " \
+           "collect the video."
 
 
 def model_name(model: str) -> str:
@@ -175,15 +174,26 @@ def history_rows(jobs: Iterable[Job]) -> list[list[Any]]:
     for j in jobs:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at))
         rows.append([j.id, when, j.status, j.resolution or "", j.duration or "", "on" if j.audio else "off",
-                     j.seed if j.seed is not None else "", format_usd(j.cost), j.request_id or "",
+                     j.seed if j.seed is not None else "", format_usd(j.cost), charged_text(j), j.request_id or "",
                      "yes" if j.has_video else "", (j.params.get("prompt") or "")[:60], short_model(j.model),
                      _origin(j)])
     return rows
 
 
+def charged_text(job: Job) -> str:
+    """What the API charged for a job, net of refunds, once its billing was read ("" before); marked when it is not
+    the estimate."""
+    net = job.net_charge
+    if net is None:
+        return ""
+    return format_usd(net) + (" (not the estimate)" if job.charge_differs else "")
+
+
 def _origin(job: Job) -> str:
-    """Where a row comes from: the draft a final renders again, or the paid job a reused run showed."""
+    """Where a row comes from: the draft a final renders again, the paid job a reused run showed, or the clip an
+    extension continues."""
     parts = [f"final of job {job.draft_of}" if job.draft_of else "",
+             f"extends job {job.extends}" if job.extends is not None else "",
              f"reuse of job {job.reused_from}" if job.reused_from is not None else ""]
     return "; ".join(p for p in parts if p)
 
@@ -205,7 +215,7 @@ def pricing_frame(model: str = SPICY):
     for resolution in (r for r in RESOLUTIONS if r in spec.resolutions):
         for audio, label in sounds:
             rows = table[(table["resolution"] == resolution) & (table["audio"] == audio)]
-            cells = [("" if ok else "~") + format_usd(usd) for usd, ok in zip(rows["cost_usd"], rows["confirmed"],
+            cells = [Quote(usd, ok).short() for usd, ok in zip(rows["cost_usd"], rows["confirmed"],
                                                                                strict=True)]
             columns[f"{resolution} · {label}" if label else resolution] = pd.Series(cells, index=rows["duration_s"])
     return pd.DataFrame(columns).rename_axis("seconds").reset_index()
