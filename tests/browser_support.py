@@ -50,10 +50,17 @@ def launched(demo) -> Iterator[RunningApp]:
     """Launch ``demo`` on a free loopback port without blocking; close it afterwards."""
     from playground.ui import launch_kwargs
 
-    port = free_port()
     kwargs = launch_kwargs(demo)
     kwargs.pop("mcp_server", None)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **kwargs)
+    for attempt in range(5):
+        # A free port can be taken by another worker's process between finding it and binding it: take another.
+        port = free_port()
+        try:
+            demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **kwargs)
+            break
+        except OSError:
+            if attempt == 4:
+                raise
     # Gradio's queue looks for work every 1 ms when idle on Linux (~10% of a core per open app, for as long as a test
     # keeps it open); every 50 ms, as gradio itself does on Windows, delays an event by 50 ms at most.
     if hasattr(getattr(demo, "_queue", None), "sleep_when_free"):

@@ -77,8 +77,9 @@ def read_media(image: Any = None, last_image: Any = None, *, media: Mapping[str,
                public: bool = False) -> Media:
     """Read and check a request's media; refusals name the field.
 
-    ``media`` maps each media field to its source (a list for a list field) and ``kinds`` each field to "image",
-    "video" or "audio" (image when not given); without ``media``, ``image`` (required) and ``last_image`` are read.
+    ``media`` maps each media field to its source (a list for a list field) and ``kinds`` each field to its kind:
+    "image", "video" or "audio", or "images", "videos" or "audios" for a list (image when not given); without
+    ``media``, ``image`` (required) and ``last_image`` are read.
     ``data:`` URIs are decoded, checked like files and uploaded. A URL the ``ledger`` holds as an upload of ours to
     ``client``'s API is known by its content (so a request given the file and one given its uploaded URL are the same
     request) and needs no check. With a ``client``, any other http(s) image URL is asked (HEAD) whether it holds an
@@ -98,8 +99,11 @@ def read_media(image: Any = None, last_image: Any = None, *, media: Mapping[str,
         if source is None:
             continue
         kind = kinds.get(name, "image")
-        if isinstance(source, (list, tuple)):
-            items = [_read_one(item, f"{name}[{i}]", kind, client, ledger, public, uploads)
+        if kind.endswith("s"):  # a list field (images, videos, audios): its schema says so, not the value's type
+            if not isinstance(source, (list, tuple)) or not source:
+                raise ValidationError(f"{name}: expected a list of {kind}, got {type(source).__name__}"
+                                      if not isinstance(source, (list, tuple)) else f"{name}: the list is empty")
+            items = [_read_one(item, f"{name}[{i}]", kind[:-1], client, ledger, public, uploads)
                      for i, item in enumerate(source)]
             sources[name] = [value for value, _ in items]
             hashes[name] = "list:" + ",".join(digest for _, digest in items)

@@ -80,7 +80,7 @@ def generate_request(request: VideoRequest, image: Any = None, last_image: Any =
     client = client or default_client()
     ledger = ledger or Ledger()
     spec = get_model(request.model)
-    media = read_media(image, last_image, media=media, kinds={p.name: p.media for p in spec.media_fields},
+    media = read_media(image, last_image, media=media, kinds={p.name: p.kind for p in spec.media_fields},
                        client=client, ledger=ledger)
     runner = Runner(client, ledger, concurrency=1, workers=2, on_event=on_progress, cancel=cancel, timeout=timeout,
                     out_dir=out_dir, probe_output=probe_output, guard=guard, session=session, account=account,

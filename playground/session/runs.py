@@ -150,7 +150,7 @@ class Runs:
         The images are checked once, before anything is sent: a bad one fails every job alike.
         """
         try:
-            kinds = {p.name: p.media for r in requests for p in get_model(r.model).media_fields}
+            kinds = {p.name: p.kind for r in requests for p in get_model(r.model).media_fields}
             if media is None and image is None and not any(get_model(r.model).has("image") for r in requests):
                 media = {}  # text-to-video: no media at all
             media = read_media(image, last_image, media=media, kinds=kinds, client=client, ledger=self.ledger,
