@@ -4,7 +4,7 @@ answered page (GET / returns 200), measured alternately in one run, a few repeat
 Target: at most 1.5. The playground keeps its start-up light: the embedded local API starts on first use, the
 ledger is one SQLite file, and nothing heavy is imported before the page is served.
 
-    python bench/bench_startup.py [--repeats 5]
+    python bench/bench_startup.py [--repeats 5] [--no-warmup]
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def time_to_first_page(argv: list[str], env: dict[str, str], timeout: float = 60
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-warmup", action="store_true", help="skip the untimed first start of each")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
@@ -80,8 +81,9 @@ def main() -> int:
         env.update({"PLAYGROUND_HOME": str(Path(tmp) / "home"), "GRADIO_ANALYTICS_ENABLED": "False",
                     "PYTHONDONTWRITEBYTECODE": "1"})
         # One untimed start of each warms the OS file cache, so the first timed pair is not penalised.
-        time_to_first_page([sys.executable, str(hello)], env)
-        time_to_first_page([sys.executable, "app.py"], env)
+        if not args.no_warmup:
+            time_to_first_page([sys.executable, str(hello)], env)
+            time_to_first_page([sys.executable, "app.py"], env)
         bare, app = [], []
         for i in range(args.repeats):
             bare.append(time_to_first_page([sys.executable, str(hello)], env))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the tests need, then runs them all: unit, HTTP, gradio_client, browser and notebooks.
-# Usage: bash tests/run.sh [extra pytest args]     (TEST_WORKERS=n: parallel workers, default one per core; 0: none)
+# Usage: bash tests/run.sh [extra pytest args]     (TEST_WORKERS=n: parallel workers, default one per core plus one; 0: none)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,9 +29,9 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
 fi
 
 python -m ruff check .
-# In parallel (pytest-xdist), one worker per core (at least 2: many tests wait on HTTP, subprocesses and renders
-# rather than on a core). Each worker imports the whole suite (~17 CPU-s), so more workers than cores costs CPU and
-# buys little. Every test is safe beside the others (free ports, its own folders; the wheel venv is built once and
+# In parallel (pytest-xdist), one worker per core plus one (at least 2): many tests wait on HTTP, browsers,
+# subprocesses and renders rather than on a core (two workers kept 2 cores only ~63% busy). Each worker imports the
+# whole suite (~17 CPU-s), so more than that costs CPU and buys little. Every test is safe beside the others (free ports, its own folders; the wheel venv is built once and
 # shared). TEST_WORKERS=0 runs them one after another; extra arguments (e.g. -n 4) win over these.
-workers="${TEST_WORKERS:-$(python -c 'import os; print(max(2, len(os.sched_getaffinity(0))))')}"
+workers="${TEST_WORKERS:-$(python -c 'import os; print(max(2, len(os.sched_getaffinity(0)) + 1))')}"
 python -m pytest -n "$workers" --dist loadgroup "$@"
