@@ -95,6 +95,10 @@ def fast_poll():
 # search any output for it to prove it did not leak.
 KEY = "sk-test-0123456789abcdef0123456789abcdef"
 
+# gradio_client's own HTTP timeout (5 s) is shorter than a busy machine can take to answer /config: waits are for
+# events, generous, so that load only slows a test down.
+SLOW_OK = {"timeout": 120}
+
 
 def local_client(server, key: str = KEY, **kwargs):
     """A playground :class:`Client` for ``server`` with the fast poll schedule (unless ``poll=`` is given)."""

@@ -12,7 +12,7 @@ import pytest
 from playground.local import LocalConfig, start_server
 from playground.media import probe
 from playground.status import COMPLETED, PROCESSING
-from tests.support import KEY, make_image, run_process, spawn
+from tests.support import KEY, SLOW_OK, make_image, run_process, spawn
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -159,7 +159,7 @@ def test_python_app_py_stopped_with_sigterm_cleans_up_like_ctrl_c(tmp_path):
                     break
             except requests.RequestException:
                 time.sleep(0.3)
-        client = GradioClient(url, verbose=False)
+        client = GradioClient(url, verbose=False, httpx_kwargs=SLOW_OK)
         video, _ = client.predict(image=handle_file(str(ROOT / "playground" / "samples" / "koi_pond.jpg")),
                                   resolution="480p", duration=4, generate_audio=False, api_name="/generate")
         assert Path(video).stat().st_size > 0

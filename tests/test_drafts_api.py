@@ -8,6 +8,7 @@ from browser_support import SAMPLES, client_factory_for, launched
 from gradio_client import Client as GradioClient
 from gradio_client import handle_file
 from PIL import Image
+from support import SLOW_OK
 
 from playground.caps import Caps
 from playground.contract import FAST, SPICY, STANDARD, V1_PRO_FAST, output_size
@@ -50,7 +51,7 @@ def test_a_sweep_plan_is_seeds_times_models_each_checked_and_priced():
 
 @pytest.mark.full_render
 def test_render_final_re_renders_the_draft_at_1080p_with_its_seed_for_its_own_visitor_only(app, local_api):
-    client = GradioClient(app.url, verbose=False)
+    client = GradioClient(app.url, verbose=False, httpx_kwargs=SLOW_OK)
     _, draft = client.predict(image=handle_file(str(IMAGE)), **DRAFT, api_name="/generate")
     video, final = client.predict(job_id=draft["job_id"], resolution="1080p", duration=4, api_name="/render_final")
     info = probe(video)
@@ -61,14 +62,14 @@ def test_render_final_re_renders_the_draft_at_1080p_with_its_seed_for_its_own_vi
     row = app.playground.ledger.get(final["job_id"])
     assert row.draft_of == draft["job_id"] and row.resolution == "1080p" and row.model == SPICY
     assert local_api.count_endpoint("upload") == 2  # the ticket and its PUT, once, for the draft
-    stranger = GradioClient(app.url, verbose=False)
+    stranger = GradioClient(app.url, verbose=False, httpx_kwargs=SLOW_OK)
     with pytest.raises(Exception, match="not in your history"):
         stranger.predict(job_id=draft["job_id"], resolution="1080p", duration=4, api_name="/render_final")
     assert local_api.submits == 2
 
 
 def test_the_sweep_endpoint_runs_seeds_by_models_and_returns_the_tiled_video_sheet_and_rows(app, local_api):
-    client = GradioClient(app.url, verbose=False)
+    client = GradioClient(app.url, verbose=False, httpx_kwargs=SLOW_OK)
     tiled, sheet, rows = client.predict(image=handle_file(str(IMAGE)), prompt="ripples spread", seeds="2",
                                         models=[SPICY, FAST], duration=4, resolution="720p", generate_audio=False,
                                         api_name="/sweep")
@@ -91,7 +92,7 @@ def test_a_sweep_on_the_host_key_over_a_limit_is_refused_whole_before_anything_i
     demo = build_app(client_factory=client_factory_for(local_api), ledger=ledger, caps=caps, owner_key="host-key")
     resolution = "720p" if caps.max_resolution else "480p"
     with launched(demo) as app:
-        client = GradioClient(app.url, verbose=False)
+        client = GradioClient(app.url, verbose=False, httpx_kwargs=SLOW_OK)
         with pytest.raises(Exception, match=refusal.replace("$", r"\$")):
             client.predict(image=handle_file(str(IMAGE)), prompt="x", seeds="3", models=[SPICY], duration=4,
                            resolution=resolution, generate_audio=False, api_name="/sweep")

@@ -11,6 +11,7 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import SLOW_OK
 
 from playground.caps import Caps
 from playground.jobs import Ledger
@@ -27,7 +28,7 @@ def app(shared_local_api, tmp_path_factory):
     ledger = Ledger(tmp_path_factory.mktemp("home") / "ledger.sqlite3")
     demo = build_app(client_factory=client_factory_for(shared_local_api), ledger=ledger, caps=Caps(), owner_key="")
     with launched(demo) as running:
-        yield running, GradioClient(running.url, verbose=False)
+        yield running, GradioClient(running.url, verbose=False, httpx_kwargs=SLOW_OK)
 
 
 def refused(client, api_name="/generate", **kwargs) -> str:

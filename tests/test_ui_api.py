@@ -7,6 +7,7 @@ import requests
 from browser_support import SAMPLES, client_factory_for, launched
 from gradio_client import Client as GradioClient
 from gradio_client import handle_file
+from support import SLOW_OK
 
 from playground.caps import Caps
 from playground.contract import output_size
@@ -29,7 +30,7 @@ def app(local_api, tmp_path, ledger):
 
 @pytest.mark.full_render
 def test_generate_returns_an_mp4_of_the_contracts_size(app, local_api):
-    client = GradioClient(app.url, verbose=False)
+    client = GradioClient(app.url, verbose=False, httpx_kwargs=SLOW_OK)
     video, details = client.predict(image=handle_file(str(SPICY_SAMPLE)), prompt="slow zoom in", duration=4,
                                     resolution="480p", generate_audio=False, api_name="/generate")
     info = probe(video)
@@ -40,7 +41,7 @@ def test_generate_returns_an_mp4_of_the_contracts_size(app, local_api):
 
 
 def test_price_matches_the_pricing_module(app):
-    client = GradioClient(app.url, verbose=False)
+    client = GradioClient(app.url, verbose=False, httpx_kwargs=SLOW_OK)
     for resolution, duration, audio in (("480p", 4, False), ("720p", 5, True), ("1080p", 12, True)):
         got = client.predict(resolution=resolution, duration=duration, generate_audio=audio, api_name="/price")
         assert got == pytest.approx(quote("bytedance/seedance-v1.5-pro/image-to-video-spicy",
@@ -49,7 +50,7 @@ def test_price_matches_the_pricing_module(app):
 
 
 def test_only_the_four_named_endpoints_are_public(app):
-    info = GradioClient(app.url, verbose=False).view_api(print_info=False, return_format="dict")
+    info = GradioClient(app.url, verbose=False, httpx_kwargs=SLOW_OK).view_api(print_info=False, return_format="dict")
     assert sorted(info["named_endpoints"]) == ["/generate", "/price", "/render_final", "/sweep"]
     assert not info["unnamed_endpoints"]
 
@@ -57,7 +58,7 @@ def test_only_the_four_named_endpoints_are_public(app):
 def test_a_bad_image_is_refused_by_name_before_anything_is_sent(app, local_api, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("not a picture")
-    client = GradioClient(app.url, verbose=False)
+    client = GradioClient(app.url, verbose=False, httpx_kwargs=SLOW_OK)
     with pytest.raises(Exception, match="image: .*is not an image"):
         client.predict(image=handle_file(str(notes)), resolution="480p", duration=4, api_name="/generate")
     assert local_api.count("POST", "/api/v3/") == 0
@@ -67,7 +68,7 @@ def test_the_hosts_daily_cap_refuses_the_second_job(local_api, ledger):
     demo = build_app(client_factory=client_factory_for(local_api), ledger=ledger,
                      caps=Caps(max_cost_per_day=0.10), owner_key=OWNER_KEY)
     with launched(demo) as running:
-        client = GradioClient(running.url, verbose=False)
+        client = GradioClient(running.url, verbose=False, httpx_kwargs=SLOW_OK)
         job = dict(image=handle_file(str(SPICY_SAMPLE)), resolution="480p", duration=5, generate_audio=True,
                    api_name="/generate")
         video, details = client.predict(**job)
@@ -86,7 +87,7 @@ def test_nsfw_outputs_are_flagged_and_hidden_when_the_host_says_so(ledger):
         demo = build_app(client_factory=client_factory_for(server), ledger=ledger,
                          caps=Caps(hide_nsfw=True), owner_key="")
         with launched(demo) as running:
-            video, details = GradioClient(running.url, verbose=False).predict(
+            video, details = GradioClient(running.url, verbose=False, httpx_kwargs=SLOW_OK).predict(
                 image=handle_file(str(SPICY_SAMPLE)), resolution="480p", duration=4, generate_audio=False,
                 api_name="/generate")
     assert details["nsfw"] is True

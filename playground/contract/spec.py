@@ -79,12 +79,17 @@ class ModelSpec:
         return {p.name: p.default for p in self.params if p.default is not None}
 
 
+_NAMED = 6  # models named in the message; a catalogue holds far more, and a message stays one short sentence
+
+
 class UnknownModel(ValidationError, KeyError):
     """The model id is not in the catalogue (a ValidationError naming ``model``; a KeyError for lookups)."""
 
     def __init__(self, model_id: Any):
         self.model_id = model_id
-        super().__init__(f"model: {show(model_id)} is not known; choose one of {', '.join(all_models())}")
+        known = list(all_models())
+        more = f" or {len(known) - _NAMED} more (client.catalogue() lists them)" if len(known) > _NAMED else ""
+        super().__init__(f"model: {show(model_id)} is not known; choose one of {', '.join(known[:_NAMED])}{more}")
 
     def __str__(self) -> str:  # KeyError would quote the message
         return "; ".join(self.problems)
