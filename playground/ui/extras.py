@@ -18,6 +18,7 @@ from typing import Any
 import gradio as gr
 
 from ..contract import ModelSpec, Param, find_model
+from ..errors import ValidationError
 
 # The fields the Run form has a control for; a model's other fields take slots of the pool.
 FORM_FIELDS = ("image", "last_image", "prompt", "duration", "resolution", "aspect_ratio", "camera_fixed",
@@ -124,7 +125,8 @@ def updates(pool: ExtraSlots, spec: ModelSpec) -> dict[Any, Any]:
 
 def read(pool: ExtraSlots, values: dict, model: Any) -> dict[str, Any]:
     """The values of the slots ``model`` 's fields took, by field name (an empty text box or an unset number or
-    dropdown: left out, for the schema's default or its "is required"). Other slots are ignored."""
+    dropdown: left out, for the schema's default or its "is required"). Other slots are ignored; a text longer than
+    a box takes is refused by the field's name (ValidationError)."""
     spec = find_model(model)
     if spec is None:
         return {}
@@ -135,5 +137,7 @@ def read(pool: ExtraSlots, values: dict, model: Any) -> dict[str, Any]:
         value = values.get(components[slot])
         if value is None or (isinstance(value, str) and not value.strip() and slot[0] != "choice"):
             continue
+        if isinstance(value, str) and len(value) > MAX_EXTRA_TEXT:  # the box's own limit, for a value sent by hand
+            raise ValidationError(f"{param.name}: is {len(value):,} characters long; the limit is {MAX_EXTRA_TEXT:,}")
         out[param.name] = value
     return out
