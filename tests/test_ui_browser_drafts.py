@@ -11,6 +11,8 @@ from browser_support import (
     open_page,
     run_button_text,
 )
+from playwright.sync_api import expect
+from support import call
 
 from playground.caps import Caps
 from playground.contract import SPICY
@@ -162,15 +164,19 @@ LUMEN = "acme/lumen-v1/text-to-video"
 
 
 def lumen() -> dict:
-    """A text-to-video model only this test's catalogue serves: a required prompt, 1-3 s, one resolution, a seed."""
+    """A text-to-video model only this test's catalogue serves: a required prompt, 1-3 s, one resolution, a seed,
+    and two fields of its own: an optional glow (a number) and a required style (a choice)."""
     properties = {"prompt": {"type": "string", "title": "Prompt"},
                   "duration": {"type": "integer", "minimum": 1, "maximum": 3, "default": 2},
                   "resolution": {"type": "string", "enum": ["480p"], "default": "480p"},
+                  "glow": {"type": "number", "title": "Glow", "minimum": 0, "maximum": 1, "default": 0.5,
+                           "description": "How brightly the light blooms"},
+                  "style": {"type": "string", "title": "Style", "enum": ["ink", "oil"]},
                   "seed": {"type": "integer", "minimum": -1, "maximum": 2147483647, "default": -1}}
     return {"model_id": LUMEN, "name": "Lumen", "description": "Light from words.", "type": "text-to-video",
             "base_price": 0.1, "sort_order": 1,
             "api_schema": {"api_schemas": [{"type": "model_run", "request_schema": {
-                "type": "object", "properties": properties, "required": ["prompt"],
+                "type": "object", "properties": properties, "required": ["prompt", "style"],
                 "x-order-properties": list(properties)}}]}}
 
 
@@ -186,15 +192,29 @@ def test_a_model_only_the_test_catalogue_serves_gets_its_form_its_message_its_pr
         _wait_text(page, "#page-header", "Lumen")
         page.get_by_label("Image URL").wait_for(state="hidden")  # text-to-video: no picture to give
         page.get_by_label("Prompt (required for this model)").wait_for()
-        page.wait_for_function("() => document.querySelector('#run-button').innerText === 'Run · $0.06'",
-                               timeout=60_000)  # the API's price: 0.1 x 3 s / 5 (5 s kept within 1-3)
+        page.get_by_label("Style (required)").wait_for()  # its own fields take slots of the form
         page.locator("#run-button").click()
         page.get_by_text("prompt: is required").first.wait_for(timeout=60_000)
         assert server.submits == 0
         page.get_by_label("Prompt (required for this model)").fill("a lantern lights up")
+        assert page.get_by_label("Glow").input_value() == "0.5"  # the schema's default
+        page.get_by_label("Glow").fill("0.8")
+        style_missing = page.get_by_text("style: is required")
+        before = style_missing.count()
+        page.locator("#run-button").click()
+        expect(style_missing).to_have_count(before + 1, timeout=60_000)  # this click's message names it
+        assert server.submits == 0
+        page.locator("#extra-choice-0 input").click()
+        page.get_by_role("option", name="oil", exact=True).click()
+        page.wait_for_function("() => document.querySelector('#run-button')?.innerText === 'Run · $0.06'",
+                               timeout=60_000)  # the API's price: 0.1 x 3 s / 5 (5 s kept within 1-3)
         page.locator("#run-button").click()
         _wait_text(page, "#status-line", "Done")
     (job,) = ledger.jobs()
     assert (job.model, job.status, job.params["prompt"], job.duration) == (LUMEN, "completed",
                                                                             "a lantern lights up", 3)
     assert job.charged_usd == pytest.approx(0.06)
+    # What the API itself received, from its own task list.
+    (task,) = call(server, "POST", "/api/v3/predictions", key="local-preview",
+                   json={"model": LUMEN}).json()["data"]["items"]
+    assert (task["input"]["style"], task["input"]["glow"]) == ("oil", 0.8)

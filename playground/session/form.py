@@ -15,6 +15,7 @@ MATCH_IMAGE = "match image"
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
 MAX_BATCH = 4
 MAX_URL_CHARS = 2_048  # the longest address browsers and CDNs reliably take
+_OWN = ("image", "image_url", "prompt", "last_image", "aspect_ratio")  # given by their own fields, never as extras
 
 
 def _whole(value: Any) -> Any:
@@ -42,6 +43,7 @@ class RunForm:
     seed: Any = -1
     batch: Any = 1
     model: Any = SPICY
+    extras: Any = None  # the model's other fields by name (the page's extra slots); names it lacks are ignored
 
     def fields(self) -> dict[str, Any]:
         """The model fields; missing values take the contract's defaults, a missing seed is random (-1). Fields the
@@ -57,6 +59,9 @@ class RunForm:
             fields["aspect_ratio"] = self.aspect_ratio
         spec = find_model(self.model)  # a catalogue's model as well as a known one
         names = spec.names if spec is not None else None
+        if isinstance(self.extras, Mapping) and names is not None:
+            fields.update({k: _whole(v) for k, v in self.extras.items()
+                           if isinstance(k, str) and k in names and k not in fields and k not in _OWN})
         return {k: v for k, v in fields.items() if v is not None and (names is None or k in names)}
 
     def requests(self, *, has_last_image: bool, default_model: str = SPICY) -> list[VideoRequest]:

@@ -91,8 +91,10 @@ def wire_form(pg: Playground, page: Page, demo: gr.Blocks) -> None:
     form, out = page.form, page.output
     changes = [form.resolution.change, form.duration.change, form.audio.change, form.batch.change,
                form.aspect.change, form.camera_fixed.change, form.seed.change, form.prompt.change,
-               form.image.change, form.image_url.change, form.last_image.change, form.model.change]
-    preview = {"fn": bind(h.preview, pg, page), "inputs": {*form.fields, page.keys.backend, page.keys.key_state},
+               form.image.change, form.image_url.change, form.last_image.change, form.model.change,
+               *(slot.change for slot in form.extras.all)]
+    preview = {"fn": bind(h.preview, pg, page),
+               "inputs": {*form.fields, *form.extras.all, page.keys.backend, page.keys.key_state},
                "outputs": [form.run, out.request_json, *code_outputs(page)], "preprocess": False, **PRIVATE}
     gr.on(changes, **preview)
     demo.load(**preview)
@@ -119,7 +121,8 @@ def wire_run(pg: Playground, page: Page) -> None:
                out.nsfw_notice, out.request_json, out.response_json, page.history.table, *final.outputs(page),
                *code_outputs(page)]
     running = (form.run.click(bind(h.start_run, pg, page), outputs=buttons, js=SHOW_RESULT_JS, **PRIVATE)
-               .then(bind(h.run, pg, page), inputs={*form.fields, keys.backend, keys.key, keys.key_state, keys.owner},
+               .then(bind(h.run, pg, page),
+                     inputs={*form.fields, *form.extras.all, keys.backend, keys.key, keys.key_state, keys.owner},
                      outputs=outputs, preprocess=False, **private(show_progress_on=[out.video, out.status],
                                                                    show_progress="full", **GENERATING)))
     # Gradio's page runs .then only after a success: .failure puts Run back after an error too.
@@ -188,7 +191,7 @@ def wire_model(pg: Playground, page: Page, demo: gr.Blocks) -> None:
                       inputs=[form.model, form.resolution, form.duration, page.sweep.models],
                       outputs=[form.image, form.image_url, form.last_frame, form.audio, form.camera_fixed, form.aspect,
                                form.resolution, form.duration, form.prompt, page.header, page.pricing.note,
-                               page.pricing.table, page.sweep.models], **PRIVATE)
+                               page.pricing.table, page.sweep.models, *form.extras.all], **PRIVATE)
     # The model list is the catalogue of the backend the page uses, read when the page loads and when it changes.
     listed = {"fn": bind(model_form.load_models, pg, page),
               "inputs": [page.keys.backend, page.keys.key_state, form.model], "outputs": form.model,

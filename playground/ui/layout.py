@@ -9,6 +9,7 @@ import gradio as gr
 
 from ..contract import ASPECT_RATIOS, MODELS, RESOLUTIONS, SEED_MAX, SPICY, get_model
 from ..session import MATCH_IMAGE, MAX_BATCH, SAMPLES_DIR, RunForm
+from . import extras as extra_slots
 from .boxes import FinalRow, KeyBox, SweepTab, final_row, key_box, sweep_tab
 from .present import HISTORY_HEADERS, header_text, price_label, pricing_frame, pricing_note
 
@@ -41,6 +42,7 @@ class Form:
     run: gr.Button
     cancel: gr.Button
     samples: gr.Examples
+    extras: extra_slots.ExtraSlots
 
     @property
     def fields(self) -> list[Any]:
@@ -55,7 +57,8 @@ class Form:
                        duration=values.get(self.duration), resolution=values.get(self.resolution),
                        aspect_ratio=values.get(self.aspect), camera_fixed=values.get(self.camera_fixed),
                        generate_audio=values.get(self.audio), seed=values.get(self.seed),
-                       batch=values.get(self.batch), model=values.get(self.model) or SPICY)
+                       batch=values.get(self.batch), model=values.get(self.model) or SPICY,
+                       extras=extra_slots.read(self.extras, values, values.get(self.model) or SPICY))
 
 
 @dataclass
@@ -158,6 +161,7 @@ def form_column() -> Form:
     with gr.Row():
         camera_fixed = gr.Checkbox(value=defaults["camera_fixed"], label="Fixed camera")
         audio = gr.Checkbox(value=defaults["generate_audio"], label="Generate audio")
+    extras = extra_slots.build_slots()  # a catalogue model's other fields (hidden until one takes a slot)
     with gr.Row(equal_height=True):
         seed = gr.Number(value=-1, precision=0, label="Seed (-1: random)", minimum=-1, maximum=SEED_MAX, scale=4)
         dice = gr.Button("Randomise", scale=1, size="sm")
@@ -171,7 +175,7 @@ def form_column() -> Form:
                           inputs=[image, prompt], cache_examples=False, label="Samples (drawn by this project)",
                           elem_id="samples")
     return Form(model, last_frame, image, image_url, prompt, last_image, duration, resolution, aspect, camera_fixed,
-                audio, seed, dice, batch, run, cancel, samples)
+                audio, seed, dice, batch, run, cancel, samples, extras)
 
 
 def output_column() -> tuple[Output, HistoryTab, FinalRow, SweepTab, PricingTab]:

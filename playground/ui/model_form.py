@@ -12,21 +12,21 @@ import gradio as gr
 from ..contract import MODELS, SPICY, ModelSpec, find_model
 from ..errors import WaveSpeedError
 from ..session import Playground
+from . import extras
 from .present import header_text, pricing_frame, pricing_note
 
-# The fields the Run form has a control for; a model that requires another is listed, unavailable here.
-FORM_FIELDS = ("image", "last_image", "prompt", "duration", "resolution", "aspect_ratio", "camera_fixed",
-               "generate_audio", "seed")
+# The fields the Run form has a control of its own for; a model's others take slots of the pool (see extras).
+FORM_FIELDS = extras.FORM_FIELDS
 FAMILY_LABELS = {"image-to-video": "Image-to-video", "text-to-video": "Text-to-video", "video-extend": "Video-extend"}
 
 
 def unavailable(spec: ModelSpec) -> str:
-    """Why the page cannot run ``spec`` ("" when it can): a field of an unknown kind, or a required field the form
-    has no control for (a clip to extend is extended from a finished video, under it)."""
+    """Why the page cannot run ``spec`` ("" when it can): a field of an unknown kind, or one of its other fields
+    without a slot on the form (an upload such as a clip to extend: that is extended from a finished video, under
+    it)."""
     if spec.disabled:
         return spec.disabled
-    missing = [p.name for p in spec.params if p.required and p.name not in FORM_FIELDS]
-    return f"{missing[0]}: not on this form" if missing else ""
+    return extras.unplaced(spec)
 
 
 def model_choices(specs: list[ModelSpec]) -> list[tuple[str, str]]:
@@ -90,7 +90,7 @@ def follow(pg: Playground, page: Any, model: Any, resolution: Any, duration: Any
                          form.camera_fixed: gr.update(visible=True), form.aspect: gr.update(visible=True),
                          form.prompt: gr.update(label=prompt_label(spec.model_id))}
     return {
-        **shown,
+        **shown, **extras.updates(form.extras, spec),
         form.last_frame: gr.update(visible="last_image" in names),
         form.audio: gr.update(visible="generate_audio" in names),
         form.resolution: gr.update(choices=resolutions, value=keep, visible=bool(resolutions)),
