@@ -56,23 +56,11 @@ def price(pg: Playground, page: Any, job_id: Any, resolution: Any, duration: Any
 def render(pg: Playground, page: Any, job_id: Any, resolution: Any, duration: Any, key: str, owner: str,
            request: gr.Request, progress=gr.Progress()) -> dict:  # noqa: B008 - Gradio's way to ask for a bar
     """Render the draft's final and show it (and both in History)."""
-    session, owner, started = session_of(request), owner_of(owner, request), time.time()
-    if job_id is None:
-        raise readable(WaveSpeedError("Run a draft first (or show one from History), then render its final."))
-    try:
-        outcome = drafts.render_final(pg, job_id, resolution, duration, session=session, user_key=key,
-                                      visitor=visitor(request), owner=owner,
-                                      on_status=lambda fraction, line: progress(fraction, desc=line))
-    except WaveSpeedError as exc:
-        raise readable(pg.refuse(session, exc, owner=owner, since=started)) from None
-    if not outcome.results:
-        raise readable(WaveSpeedError("The final was cancelled; it stays in History: resume it there."))
-    result, out = outcome.results[0], page.output
-    return {out.video: gr.update(value=None if pg.hides(result.nsfw) else str(result.video_path)),
-            out.status: f"Final of job {job_id} done in {outcome.wall_s:.1f} s · {result.params.get('resolution')} "
-                        f"· seed {result.seed} · {format_usd(result.cost)}",
-            out.seed: str(result.seed), out.request_id: result.request_id, out.cost: format_usd(result.cost),
-            **offer(pg, page, result.job_id, owner, key), **history_update(pg, page, owner, key)}
+    return _follow_up(pg, page, job_id, key, owner, request, progress, drafts.render_final, (resolution, duration),
+                      missing="Run a draft first (or show one from History), then render its final.",
+                      stopped="The final was cancelled; it stays in History: resume it there.",
+                      done=lambda r, wall: (f"Final of job {job_id} done in {wall:.1f} s · "
+                                            f"{r.params.get('resolution')} · "))
 
 
 def extend_price(pg: Playground, page: Any, job_id: Any, prompt: Any, duration: Any, key: str, owner: str,
@@ -84,21 +72,28 @@ def extend_price(pg: Playground, page: Any, job_id: Any, prompt: Any, duration: 
 def extend(pg: Playground, page: Any, job_id: Any, prompt: Any, duration: Any, key: str, owner: str,
            request: gr.Request, progress=gr.Progress()) -> dict:  # noqa: B008 - Gradio's way to ask for a bar
     """Continue the clip shown with the extend model and show the extension (linked to it in History)."""
+    return _follow_up(pg, page, job_id, key, owner, request, progress, drafts.extend_clip, (prompt, duration),
+                      missing="Run a clip first (or show one from History), then extend it.",
+                      stopped="The extension was stopped; it stays in History: resume it there.",
+                      done=lambda r, wall: f"Extension of job {job_id} done in {wall:.1f} s · ")
+
+
+def _follow_up(pg: Playground, page: Any, job_id: Any, key: str, owner: str, request: gr.Request, progress,
+               action, args: tuple, *, missing: str, stopped: str, done) -> dict:
+    """A paid job that follows a clip shown (its final, its extension): run it, then show it (and History)."""
     session, owner, started = session_of(request), owner_of(owner, request), time.time()
     if job_id is None:
-        raise readable(WaveSpeedError("Run a clip first (or show one from History), then extend it."))
+        raise readable(WaveSpeedError(missing))
     try:
-        outcome = drafts.extend_clip(pg, job_id, prompt, duration, session=session, user_key=key,
-                                     visitor=visitor(request), owner=owner,
-                                     on_status=lambda fraction, line: progress(fraction, desc=line))
+        outcome = action(pg, job_id, *args, session=session, user_key=key, visitor=visitor(request), owner=owner,
+                         on_status=lambda fraction, line: progress(fraction, desc=line))
     except WaveSpeedError as exc:
         raise readable(pg.refuse(session, exc, owner=owner, since=started)) from None
     if not outcome.results:
-        raise readable(WaveSpeedError("The extension was stopped; it stays in History: resume it there."))
+        raise readable(WaveSpeedError(stopped))
     result, out = outcome.results[0], page.output
     return {out.video: gr.update(value=None if pg.hides(result.nsfw) else str(result.video_path)),
-            out.status: f"Extension of job {job_id} done in {outcome.wall_s:.1f} s · seed {result.seed} · "
-                        f"{format_usd(result.cost)}",
+            out.status: done(result, outcome.wall_s) + f"seed {result.seed} · {format_usd(result.cost)}",
             out.seed: str(result.seed), out.request_id: result.request_id, out.cost: format_usd(result.cost),
             **offer(pg, page, result.job_id, owner, key), **history_update(pg, page, owner, key)}
 
