@@ -38,6 +38,7 @@ MAX_UPLOAD_BYTES = IMAGE_LIMITS.max_bytes
 # Any other request body (an event's JSON, a webhook): a form's values are a few KB; a prompt at most 5,000 characters.
 MAX_BODY_BYTES = 1 << 20
 _UPLOAD_PATH = "/gradio_api/upload"
+_MULTIPART_SLACK = 64 << 10  # an upload's boundaries and part headers around the file itself
 SHUTDOWN_GRACE_S = 5  # seconds a stopping app gives open connections
 
 
@@ -54,24 +55,28 @@ def create_app(demo: gr.Blocks | None = None) -> FastAPI:
     # Gradio checks that a file an event reads was uploaded to this page only once the Blocks count as launched, which
     # mounting never does; the page is being served from here on, so it is launched.
     demo.has_launched = True
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, exempt=(_UPLOAD_PATH,))
+    # An upload may be as large as Gradio's own cap allows (plus its multipart framing); one over it is refused from its
+    # declared length or as it streams in, before Gradio's multipart parser spends a core on it (a 60 MB one: ~80 s).
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, paths={_UPLOAD_PATH: MAX_UPLOAD_BYTES + _MULTIPART_SLACK})
     return app
 
 
 class BodyLimit:
-    """Refuses (413) a request whose body is over ``limit`` bytes, declared or streamed, before the app reads it;
-    paths starting with one of ``exempt`` (uploads, which Gradio caps itself) pass."""
+    """Refuses (413) a request whose body is over ``limit`` bytes, declared or streamed, before the app reads it; a path
+    starting with a key of ``paths`` (the upload route) has that limit instead."""
 
-    def __init__(self, app: ASGIApp, limit: int, exempt: tuple[str, ...] = ()):
-        self.app, self.limit, self.exempt = app, limit, exempt
+    def __init__(self, app: ASGIApp, limit: int, paths: dict[str, int] | None = None):
+        self.app, self.default, self.paths = app, limit, dict(paths or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path", "").startswith(self.exempt):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope.get("path", "")
+        limit = next((n for prefix, n in self.paths.items() if path.startswith(prefix)), self.default)
         declared = dict(scope.get("headers") or ()).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
-            await _too_large(send, self.limit)
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(send, limit)
             return
         seen = 0
         replied = False
@@ -81,7 +86,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     raise _TooLarge
             return message
 
@@ -94,7 +99,7 @@ class BodyLimit:
             await self.app(scope, limited, tracked)
         except _TooLarge:
             if not replied:
-                await _too_large(send, self.limit)
+                await _too_large(send, limit)
 
 
 class _TooLarge(Exception):
