@@ -3,11 +3,11 @@
 All three run against one local API in realistic mode, in the same waves (jobs of each side by side), so the
 machine's noise hits them alike. Lag = when the client knew the task was done minus when the server finished it.
 "webhook": ``generate(..., webhook_url=...)`` with this process serving the playground's receiver
-(:func:`playground.web.add_receiver`) on loopback, sharing its webhooks with the runs as the app does; the local API
-signs and POSTs each end. "polling": our client, which learns its estimate from the ledger as it goes (the first wave
-has no history: it polls densely around the contract's typical time). "sdk": the official SDK, polling every second.
-Targets: polling's median and p95 lag both below the SDK's with at most half its result GETs per job; webhook lag
-p95 under 0.1 s with 0 result GETs.
+(:func:`playground.receiver.add_receiver`) on loopback, sharing its webhooks with the runs as the app does; the local
+API signs and POSTs each end. "polling": our client, which learns its estimate from the ledger as it goes (the first
+wave has no history: it polls densely around the contract's typical time). "sdk": the official SDK, polling every
+second. Targets: polling's median and p95 lag both below the SDK's with at most half its result GETs per job;
+webhook lag p95 under 0.1 s with 0 result GETs.
 
     python bench/bench_polling.py [--waves 4] [--per-wave 8] [--speed 0.4]
 """
@@ -34,8 +34,7 @@ from playground.contract import SPICY  # noqa: E402
 from playground.jobs import Ledger  # noqa: E402
 from playground.local import LocalConfig, start_server  # noqa: E402
 from playground.pipeline import generate  # noqa: E402
-from playground.receiver import WebhookReceiver  # noqa: E402
-from playground.web import add_receiver  # noqa: E402
+from playground.receiver import WebhookReceiver, add_receiver  # noqa: E402
 from playground.webhooks import Webhooks  # noqa: E402
 from tests.support import free_port, make_image  # noqa: E402
 

@@ -25,11 +25,15 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
 from .client import Client
 from .errors import WaveSpeedError
 from .jobs import Job, Ledger
 from .pipeline import Runner
-from .webhooks import MAX_BODY_BYTES, WebhookRejected, Webhooks, task_id_of, verify
+from .webhooks import MAX_BODY_BYTES, RECEIVER_PATH, WebhookRejected, Webhooks, task_id_of, verify
 
 log = logging.getLogger(__name__)
 
@@ -152,4 +156,34 @@ class WebhookReceiver:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-__all__ = ["WebhookReceiver", "Answer", "ORPHAN_GRACE_S", "AWAITED_REPLY_S"]
+def add_receiver(app: FastAPI, receiver: WebhookReceiver, path: str = RECEIVER_PATH) -> None:
+    """Serve ``receiver`` at ``POST path`` in ``app`` (any FastAPI app), stopping it with the app."""
+    app.state.receiver = receiver
+
+    @app.post(path, include_in_schema=False)
+    async def webhook(request: Request) -> JSONResponse:
+        body = await _read_at_most(request, MAX_BODY_BYTES)
+        if body is None:
+            return JSONResponse({"message": f"webhook: the body is over {MAX_BODY_BYTES} bytes"}, status_code=413)
+        answer = await run_in_threadpool(receiver.handle, dict(request.headers), body)
+        headers = {"Retry-After": str(answer.retry_after)} if answer.retry_after else None
+        return JSONResponse({"message": answer.message}, status_code=answer.status, headers=headers)
+
+    app.router.on_shutdown.append(receiver.stop)
+
+
+async def _read_at_most(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is over ``limit`` bytes (never read whole)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+__all__ = ["WebhookReceiver", "Answer", "ORPHAN_GRACE_S", "AWAITED_REPLY_S", "add_receiver"]

@@ -20,16 +20,12 @@ import os
 from typing import Any
 
 import gradio as gr
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .contract import IMAGE_LIMITS
-from .receiver import WebhookReceiver
+from .receiver import add_receiver
 from .ui import build_app, launch_kwargs
-from .webhooks import MAX_BODY_BYTES as WEBHOOK_MAX_BYTES
-from .webhooks import RECEIVER_PATH
 
 log = logging.getLogger(__name__)
 
@@ -114,22 +110,6 @@ async def _too_large(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def add_receiver(app: FastAPI, receiver: WebhookReceiver, path: str = RECEIVER_PATH) -> None:
-    """Serve ``receiver`` at ``POST path`` in ``app`` (any FastAPI app), stopping it with the app."""
-    app.state.receiver = receiver
-
-    @app.post(path, include_in_schema=False)
-    async def webhook(request: Request) -> JSONResponse:
-        body = await _read_at_most(request, WEBHOOK_MAX_BYTES)
-        if body is None:
-            return JSONResponse({"message": f"webhook: the body is over {WEBHOOK_MAX_BYTES} bytes"}, status_code=413)
-        answer = await run_in_threadpool(receiver.handle, dict(request.headers), body)
-        headers = {"Retry-After": str(answer.retry_after)} if answer.retry_after else None
-        return JSONResponse({"message": answer.message}, status_code=answer.status, headers=headers)
-
-    app.router.on_shutdown.append(receiver.stop)
-
-
 def _exit_cleanly_on_sigterm() -> None:
     """SIGTERM (what a Space, Docker or systemd sends) ends the process like Ctrl-C does: uvicorn shuts down, then
     raises the signal again for the handler it found, and this one turns it into a normal exit, so the at-exit
@@ -144,20 +124,6 @@ def _exit_cleanly_on_sigterm() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, exit_now)
-
-
-async def _read_at_most(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it is over ``limit`` bytes (never read whole)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def serve(app: FastAPI | None = None, *, host: str | None = None, port: int | None = None, **uvicorn_kwargs: Any

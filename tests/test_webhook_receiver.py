@@ -211,8 +211,7 @@ import uvicorn
 from fastapi import FastAPI
 from playground.client import Client
 from playground.jobs import Ledger
-from playground.receiver import WebhookReceiver
-from playground.web import add_receiver
+from playground.receiver import WebhookReceiver, add_receiver
 
 spec = json.loads(sys.argv[1])
 ledger = Ledger(**spec["ledger"])
@@ -246,7 +245,7 @@ def replica(api, ledger: Ledger, port: int) -> Iterator[str]:
     proc = subprocess.Popen([sys.executable, "-c", REPLICA, json.dumps(spec)], cwd=root, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240  # a busy machine starts a process slowly
         while True:
             assert proc.poll() is None, proc.communicate()[1]
             assert time.monotonic() < deadline, "replica B did not start"
