@@ -271,15 +271,16 @@ def test_a_task_belongs_to_its_key(local_api):
 
 
 def test_tasks_beyond_the_concurrency_limit_wait_as_created(png_file):
-    # 480p 4 s is modelled at 20 s; x0.1 keeps each task processing for about 2 s.
-    with start_server(LocalConfig(timing="realistic", speed=0.1, concurrency=2, render="protocol")) as server:
+    # 480p 4 s is modelled at 20 s; x0.5 keeps each task processing for about 10 s, long enough for a busy machine to
+    # submit all three and look before the first ends.
+    with start_server(LocalConfig(timing="realistic", speed=0.5, concurrency=2, render="protocol")) as server:
         url = sdk(server).upload(str(png_file))
         ids = [submit(server, {"image": url, "resolution": "480p", "duration": 4}).json()["data"]["id"]
                for _ in range(3)]
 
         def statuses_become(expected: list[str]) -> list[str]:
             # The scheduler runs in its own thread: give it a moment to move tasks along.
-            deadline = time.monotonic() + 1.0
+            deadline = time.monotonic() + 5.0
             while True:
                 seen = [call(server, "GET", f"/api/v3/predictions/{i}/result").json()["data"]["status"] for i in ids]
                 if seen == expected or time.monotonic() > deadline:

@@ -61,7 +61,7 @@ def served(ledger: Ledger, server, port: int, *, margin: float = 30.0, page: boo
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while not uv.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the app did not start"
         time.sleep(0.02)
@@ -145,7 +145,7 @@ def test_a_duplicated_delivery_records_and_downloads_once(api, ledger):
     with served(ledger, api, free_port()) as pg:
         outcome = _run(pg)
         (job,) = ledger.jobs()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while len(api.webhook_deliveries(job.request_id)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.5)
@@ -175,7 +175,7 @@ def test_a_job_submitted_before_a_restart_is_completed_by_a_delivery_after_it(ap
     with served(ledger, api, port) as pg:
         done = threading.Event()
         threading.Thread(target=lambda: (_run(pg, "gone"), done.set()), daemon=True).start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while not (ledger.jobs() and ledger.jobs()[0].request_id) and time.monotonic() < deadline:
             time.sleep(0.02)
         pg.cancel("gone")  # the visitor leaves; then the app goes down before the delivery
