@@ -113,6 +113,11 @@ def make_venv(where: Path, *requirements: str, editable: bool = False) -> Venv:
     with exclusive(CHECKOUT_LOCK) if editable else contextlib.nullcontext():
         done = run_process(cmd, timeout=600)
     assert done.returncode == 0, done.stderr
+    if not editable:
+        # pip skips a wheel whose name and version it already sees (an editable checkout in the interpreter this venv
+        # sees): put the wheel's own files in the venv, where they come first.
+        done = run_process([*cmd, "--no-deps", "--force-reinstall", *requirements], timeout=600)
+        assert done.returncode == 0, done.stderr
     return env
 
 
