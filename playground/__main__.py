@@ -145,6 +145,7 @@ def history_table(jobs) -> str:
 
     from .contract import MODELS
     from .pricing import format_usd
+    from .status import COMPLETED
 
     rows = [("job", "when (UTC)", "status", "model", "setting", "seed", "cost", "charged", "task")]
     notes = []
@@ -161,6 +162,9 @@ def history_table(jobs) -> str:
             notes.append(f"  job {j.id} extends job {j.extends}")
         if j.error:
             notes.append(f"  job {j.id}: {_one_line(Exception(j.error))}")
+        if j.charged_usd and j.status != COMPLETED and not j.refunded_usd:
+            notes.append(f"  job {j.id}: {format_usd(j.charged_usd)} charged, refund not seen yet (the API refunds a "
+                         "failed task within 3 h)")
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     prompts = {str(j.id): (j.params.get("prompt") or "") for j in jobs}
@@ -204,6 +208,22 @@ def _price(args: argparse.Namespace) -> int:
     return 0
 
 
+def _late_charges(ledger, args: argparse.Namespace) -> None:
+    """What the API charged and refunded since, for jobs that ended lately still waiting for it (a failed task's
+    refund comes within hours): one quick billing search, with a key only (the local preview forgets its tasks
+    when its process ends). A billing endpoint that does not answer leaves the estimates."""
+    from .backend import connect, env_key
+    from .pipeline.charges import settle_recent
+
+    if args.backend == "local" or not env_key():
+        return
+    client = connect(base_url=args.base_url, backend="api")
+    try:
+        settle_recent(client, ledger)
+    finally:
+        client.close()
+
+
 def _history(ledger, limit: int | None) -> int:
     """``seedance-playground history``: the table, and how to claim a job whose submit reply was lost."""
     from .jobs import UNKNOWN
@@ -241,6 +261,7 @@ def _run(args: argparse.Namespace) -> int:
 
     ledger = Ledger()
     if args.command == "history":
+        _late_charges(ledger, args)
         return _history(ledger, args.limit)
 
     client = connect(base_url=args.base_url, backend=args.backend)
