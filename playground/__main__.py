@@ -224,11 +224,13 @@ def _late_charges(ledger, args: argparse.Namespace) -> None:
         client.close()
 
 
-def _history(ledger, limit: int | None) -> int:
-    """``seedance-playground history``: the table, and how to claim a job whose submit reply was lost."""
+def _history(ledger, args: argparse.Namespace) -> int:
+    """``seedance-playground history``: the table (with refunds that came since read first), and how to claim a job
+    whose submit reply was lost."""
     from .jobs import UNKNOWN
 
-    jobs = ledger.jobs(limit=limit)
+    _late_charges(ledger, args)
+    jobs = ledger.jobs(limit=args.limit)
     print(history_table(jobs) if jobs else "the ledger is empty")
     for job in jobs:
         if job.status == UNKNOWN and not job.request_id and job.candidates:
@@ -261,8 +263,7 @@ def _run(args: argparse.Namespace) -> int:
 
     ledger = Ledger()
     if args.command == "history":
-        _late_charges(ledger, args)
-        return _history(ledger, args.limit)
+        return _history(ledger, args)
 
     client = connect(base_url=args.base_url, backend=args.backend)
     if args.command == "balance":
