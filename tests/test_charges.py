@@ -137,6 +137,8 @@ def test_a_refund_that_comes_later_reaches_history_and_the_caps_at_the_next_look
     history_rows(pg.visible_jobs("s1", ""))  # a refresh loop: no more searches within a minute
     assert searches() == 2
     assert "refund not seen yet" in history_table(ledger.jobs())
+    past_window = failed.finished_at + charges.REFUND_WINDOW_S + 1
+    assert charges.settle_recent(counting("api", KEY), ledger, now=past_window) == [] and searches() == 2
 
     # Once the refund has come (and the minute has passed), the next look picks it up: History, the CLI's table
     # and the caps show the net charge.

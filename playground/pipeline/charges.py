@@ -68,14 +68,17 @@ def settle_recent(client: Client, ledger: Ledger, *, account: str | None = None,
     >>> settle_recent(client, ledger)  # History shown, the CLI's history, the caps about to count  # doctest: +SKIP
     """
     now = time.time() if now is None else now
+    key, every = (client.backend_id, account), RECHECK_EVERY_S if every_s is None else every_s
+    with _last_lock:  # a refresh loop within the pause costs neither a search nor a read of the ledger
+        if now - _last_read.setdefault(ledger, {}).get(key, float("-inf")) < every:
+            return []
     rows = [j for j in ledger.jobs(base_url=client.backend_id, account=account, limit=5 * LATE_ROWS)
             if unsettled(j) and now - (j.finished_at or j.updated_at) <= window_s][:LATE_ROWS]
     if not rows:
         return []
     with _last_lock:
         seen = _last_read.setdefault(ledger, {})
-        key = (client.backend_id, account)
-        if now - seen.get(key, float("-inf")) < (RECHECK_EVERY_S if every_s is None else every_s):
+        if now - seen.get(key, float("-inf")) < every:  # another thread searched meanwhile
             return []
         seen[key] = now
     return settle(client, ledger, rows, quick=True)
