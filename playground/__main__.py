@@ -145,6 +145,7 @@ def history_table(jobs) -> str:
 
     from .contract import MODELS
     from .pricing import format_usd
+    from .status import COMPLETED
 
     rows = [("job", "when (UTC)", "status", "model", "setting", "seed", "cost", "charged", "task")]
     notes = []
@@ -161,6 +162,9 @@ def history_table(jobs) -> str:
             notes.append(f"  job {j.id} extends job {j.extends}")
         if j.error:
             notes.append(f"  job {j.id}: {_one_line(Exception(j.error))}")
+        if j.charged_usd and j.status != COMPLETED and not j.refunded_usd:
+            notes.append(f"  job {j.id}: {format_usd(j.charged_usd)} charged, refund not seen yet (the API refunds a "
+                         "failed task within 3 h)")
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     prompts = {str(j.id): (j.params.get("prompt") or "") for j in jobs}
@@ -204,11 +208,29 @@ def _price(args: argparse.Namespace) -> int:
     return 0
 
 
-def _history(ledger, limit: int | None) -> int:
-    """``seedance-playground history``: the table, and how to claim a job whose submit reply was lost."""
+def _late_charges(ledger, args: argparse.Namespace) -> None:
+    """What the API charged and refunded since, for jobs that ended lately still waiting for it (a failed task's
+    refund comes within hours): one quick billing search, with a key only (the local preview forgets its tasks
+    when its process ends). A billing endpoint that does not answer leaves the estimates."""
+    from .backend import connect, env_key
+    from .pipeline.charges import settle_recent
+
+    if args.backend == "local" or not env_key():
+        return
+    client = connect(base_url=args.base_url, backend="api")
+    try:
+        settle_recent(client, ledger)
+    finally:
+        client.close()
+
+
+def _history(ledger, args: argparse.Namespace) -> int:
+    """``seedance-playground history``: the table (with refunds that came since read first), and how to claim a job
+    whose submit reply was lost."""
     from .jobs import UNKNOWN
 
-    jobs = ledger.jobs(limit=limit)
+    _late_charges(ledger, args)
+    jobs = ledger.jobs(limit=args.limit)
     print(history_table(jobs) if jobs else "the ledger is empty")
     for job in jobs:
         if job.status == UNKNOWN and not job.request_id and job.candidates:
@@ -241,7 +263,7 @@ def _run(args: argparse.Namespace) -> int:
 
     ledger = Ledger()
     if args.command == "history":
-        return _history(ledger, args.limit)
+        return _history(ledger, args)
 
     client = connect(base_url=args.base_url, backend=args.backend)
     if args.command == "balance":

@@ -168,6 +168,8 @@ def check_sweep(pg: Playground, plan: SweepEstimate, *, payer, session: str, vis
     the local preview is free) or, on the host's key, when any clip breaks a cap or the total is over what is left
     of this session's, this visitor's or the day's budget: :func:`playground.caps.check_plan`."""
     cap = max_sweep_cost() if max_cost is None else float(max_cost)
+    if payer.capped:
+        pg.settle_late([payer])  # a refund that came since counts before the caps do
     check_plan(plan, max_cost=cap if payer.kind == "api" else None, caps=pg.caps if payer.capped else None,
                ledger=pg.ledger, account=payer.account, session=session, visitor=visitor)
 

@@ -54,9 +54,9 @@ def chain_frame(jobs: Iterable[Any]):
     return pd.DataFrame(rows, columns=list(CHAIN_COLUMNS))
 
 
-MEASURE_COLUMNS = ("model", "resolution", "width", "height", "megapixels", "duration", "cost", "usd_per_second",
-                   "usd_per_megapixel_second", "inference_s", "wall_s", "file_mb", "mbit_per_s", "status",
-                   "request_id", "output_path")
+MEASURE_COLUMNS = ("model", "resolution", "width", "height", "megapixels", "duration", "cost", "charged",
+                   "usd_per_second", "usd_per_megapixel_second", "inference_s", "wall_s", "file_mb", "mbit_per_s",
+                   "status", "request_id", "output_path")
 
 
 def measure_resolutions(image: Any, prompt: str | None = None, resolutions: Sequence[str] = RESOLUTIONS, *,
@@ -77,8 +77,8 @@ def measure_resolutions(image: Any, prompt: str | None = None, resolutions: Sequ
     for rec in frame.to_dict("records"):
         row = {c: None for c in MEASURE_COLUMNS}
         row.update(model=rec["model"], resolution=rec["resolution"], duration=rec["duration"], cost=rec["cost"],
-                   status=rec["status"], request_id=rec["request_id"], output_path=rec["output_path"],
-                   wall_s=rec["wall_s"])
+                   charged=rec["charged"], status=rec["status"], request_id=rec["request_id"],
+                   output_path=rec["output_path"], wall_s=rec["wall_s"])
         if rec["status"] == COMPLETED and rec["output_path"]:
             info = probe(rec["output_path"])
             megapixels = info.width * info.height / 1e6

@@ -63,6 +63,29 @@ def test_generate_prints_the_video_seed_and_cost_then_history_lists_it(server, t
         assert field in info.stdout
 
 
+def test_history_picks_up_a_refund_that_came_after_the_failure(server, tmp_path, png_file, ledger_factory):
+    from playground import generate
+    from playground.errors import TaskFailed
+    from tests.support import local_client
+
+    env = _env(tmp_path / "home", server.url)
+    ledger = ledger_factory(path=tmp_path / "home" / "ledger.sqlite3")
+    server.faults.add("task:fail:5000, refund:later:6")
+    with pytest.raises(TaskFailed):
+        generate(png_file, client=local_client(server), ledger=ledger, seed=3, resolution="480p", duration=4,
+                 generate_audio=False)
+    failed = ledger.jobs()[0]
+    assert (failed.charged_usd, failed.refunded_usd) == (0.048, 0.0)  # read when it failed: no refund yet
+
+    time.sleep(max(0.0, failed.finished_at + 6.5 - time.time()))
+    shown = _cli("history", env=env)
+    assert shown.returncode == 0, shown.stderr
+    line = shown.stdout.splitlines()[1]
+    assert "failed" in line and "$0.048  $0.00*" in line  # the estimate, then the net charge, marked
+    assert "refund not seen yet" not in shown.stdout and KEY not in shown.stdout + shown.stderr
+    assert ledger.get(failed.id).refunded_usd == pytest.approx(0.048)
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [

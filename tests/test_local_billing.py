@@ -107,6 +107,19 @@ def test_tasks_the_service_cancels_or_times_out_end_there_and_are_refunded(proto
         "status"] == "completed"
 
 
+def test_a_refund_may_come_later_than_the_failure(protocol_api, image_url):
+    protocol_api.faults.add("task:fail:5000, refund:later:3")
+    failed = submit(protocol_api, quick(image_url)).json()["data"]["id"]
+    ended = time.time()
+    assert wait_until_done(protocol_api, failed)["status"] == "failed"
+
+    assert [r["billing_type"] for r in search(protocol_api)["items"]] == ["deduct"]  # no refund yet
+    time.sleep(max(0.0, ended + 3.5 - time.time()))
+    rows = search(protocol_api)["items"]
+    assert [(r["billing_type"], r["prediction"]["uuid"]) for r in rows] == [("refund", failed), ("deduct", failed)]
+    assert protocol_api.faults.fired("refund", "later") == 1
+
+
 def test_a_slow_reply_holds_the_submit_while_its_task_runs_and_its_webhook_arrives_first(protocol_api, image_url):
     protocol_api.faults.add("submit:slow_reply:1.5")
     with HookServer() as hook:

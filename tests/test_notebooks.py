@@ -80,7 +80,7 @@ def test_the_seed_sweep_notebook_runs_end_to_end_on_the_local_api_with_a_model_l
                                                                      (STANDARD, 2)]
     assert (sweep["status"] == "completed").all()
     price = estimate_cost(SPICY, {"resolution": "480p", "duration": 4, "generate_audio": True})
-    assert list(sweep["cost"]) == [price] * 4
+    assert list(sweep["cost"]) == list(sweep["charged"]) == [price] * 4  # the estimate, and the billing's figure
 
     sheet = Image.open(out / "contact_sheet.png")
     first = probe(sweep["output_path"][0])
@@ -130,8 +130,8 @@ def test_the_cost_notebook_runs_end_to_end_on_the_local_api_with_a_model_list(ke
         (SPICY, "480p"), (SPICY, "720p"), (V1_PRO_FAST, "480p"), (V1_PRO_FAST, "720p")]
     assert list(measured["width"][:2]) == [864, 1280] and (measured["status"] == "completed").all()
     for row in measured.to_dict("records"):
-        assert row["cost"] == estimate_cost(row["model"], {"resolution": row["resolution"], "duration": 4,
-                                                           "generate_audio": True})
+        assert row["cost"] == row["charged"] == estimate_cost(row["model"], {"resolution": row["resolution"],
+                                                                             "duration": 4, "generate_audio": True})
         assert row["inference_s"] > 0 and row["file_mb"] > 0
     for picture in ("price.png", "measured.png"):
         assert Image.open(out / picture).size[0] > 300

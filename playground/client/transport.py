@@ -157,17 +157,21 @@ class Transport:
             raise AuthError("No API key: set WAVESPEED_API_KEY or pass api_key=..., or use the local preview backend.")
         return self._auth
 
-    def _send(self, method: str, path: str, *, kind: str, timeout: float, **kw) -> requests.Response:
+    def _send(self, method: str, path: str, *, kind: str, timeout: float, connect_timeout: float = CONNECT_TIMEOUT,
+              **kw) -> requests.Response:
         auth = self._require_key()
         self._count(kind)
-        return self._session.request(method, self._url(path), auth=auth, timeout=(CONNECT_TIMEOUT, timeout), **kw)
+        return self._session.request(method, self._url(path), auth=auth, timeout=(connect_timeout, timeout), **kw)
 
-    def _retrying(self, what: str, attempt: Callable[[], T], dropped: Callable[[Exception], WaveSpeedError]) -> T:
+    def _retrying(self, what: str, attempt: Callable[[], T], dropped: Callable[[Exception], WaveSpeedError], *,
+                  attempts: int | None = None) -> T:
         """The one retry loop, for requests that are safe to repeat (never the submit POST): ``attempt`` returns the
         answer or raises :class:`Transient` (429, 5xx, a bad body); a dropped connection becomes ``dropped(exc)``.
-        Bounded exponential backoff with full jitter, or the server's ``Retry-After``; the last error is raised."""
+        Bounded exponential backoff with full jitter, or the server's ``Retry-After``; the last error is raised.
+        ``attempts`` (default the policy's) bounds the tries of a read that must not keep anyone waiting."""
         last: WaveSpeedError | None = None
-        for n in range(self.retry.attempts):
+        tries = self.retry.attempts if attempts is None else max(1, attempts)
+        for n in range(tries):
             retry_after = None
             try:
                 return attempt()
@@ -175,7 +179,7 @@ class Transport:
                 last, retry_after = transient.error, transient.retry_after
             except DROPPED as exc:
                 last = dropped(exc)
-            if n + 1 < self.retry.attempts:
+            if n + 1 < tries:
                 pause = self.retry.delay(n, retry_after)
                 log.info("%s failed (%s); retry %d in %.1fs", what, last, n + 1, pause)
                 time.sleep(pause)
@@ -183,17 +187,19 @@ class Transport:
         raise last
 
     def _call(self, method: str, path: str, *, kind: str, timeout: float = READ_TIMEOUT["get"],
-              task_id: str | None = None, **kw) -> Any:
-        """An idempotent request, retried on 429/5xx/dropped connections; returns the envelope's ``data``."""
+              task_id: str | None = None, attempts: int | None = None, connect_timeout: float = CONNECT_TIMEOUT,
+              **kw) -> Any:
+        """An idempotent request, retried on 429/5xx/dropped connections (at most ``attempts`` tries, default the
+        policy's); returns the envelope's ``data``."""
         def attempt() -> Any:
-            response = self._send(method, path, kind=kind, timeout=timeout, **kw)
+            response = self._send(method, path, kind=kind, timeout=timeout, connect_timeout=connect_timeout, **kw)
             if response.status_code in RETRYABLE_STATUS:
                 raise Transient(self._http_error(response, task_id=task_id), retry_after_of(response))
             return self._unwrap(response, task_id=task_id)
 
         return self._retrying(f"{method} {path}", attempt, lambda exc: ServerError(
             f"{method} {path}: the connection failed ({type(exc).__name__}); check the network or the API's status",
-            task_id=task_id))
+            task_id=task_id), attempts=attempts)
 
     def _unwrap(self, response: requests.Response, *, task_id: str | None = None) -> Any:
         if response.status_code != 200:

@@ -28,12 +28,12 @@ DATABASE_URL_ENV = "PLAYGROUND_DATABASE_URL"
 
 
 def _spent_sql(since: float, filters: dict[str, str | None]) -> tuple[str, list[Any]]:
-    # The billing's net charge once read, else the estimate the row was reserved with.
-    sql = ("SELECT COALESCE(SUM(CASE WHEN charged_usd IS NULL THEN cost "
-           "ELSE charged_usd - COALESCE(refunded_usd, 0) END), 0) AS spent FROM jobs WHERE created_at >= ? AND "
-           f"status NOT IN "
-           f"({','.join('?' * len(NOT_CHARGED))})")
-    args: list[Any] = [since, *NOT_CHARGED]
+    # The billing's net charge once read (a failed task's deduction too, until its refund comes), else the estimate
+    # the row was reserved with for a row that may be charged.
+    sql = ("SELECT COALESCE(SUM(CASE WHEN charged_usd IS NOT NULL THEN charged_usd - COALESCE(refunded_usd, 0) "
+           f"WHEN status NOT IN ({','.join('?' * len(NOT_CHARGED))}) THEN cost ELSE 0 END), 0) AS spent "
+           "FROM jobs WHERE created_at >= ?")
+    args: list[Any] = [*NOT_CHARGED, since]
     for col, value in filters.items():
         if value is not None:
             sql += f" AND {col} = ?"
@@ -273,8 +273,9 @@ class Ledger:
 
     def spent(self, *, since: float = 0.0, account: str | None = None, session: str | None = None,
               base_url: str | None = None, visitor: str | None = None) -> float:
-        """USD committed since ``since``: every row that may be charged (all but rejected, failed, lost, ...),
-        pending reservations included."""
+        """USD committed since ``since``: what the billing says each row cost net of refunds once read (a failed
+        task's deduction included until its refund comes), else the estimate of every row that may be charged (all
+        but rejected, failed, lost, ...), pending reservations included."""
         with self.store.connect() as db:
             return self._spent_in(db, since=since, account=account, session=session, base_url=base_url,
                                   visitor=visitor)

@@ -3,8 +3,10 @@ money back (a task that failed, timed out or was cancelled by the service), sear
 ``POST /api/v3/billings/search`` does (the contract note, section 3).
 
 A deduct row's order is ``"pre"`` while its task is created or processing and ``"done"`` once it ended; deleting a
-prediction from history changes nothing here. Rows are kept per account (a digest of the key) and only that
-account's rows are ever searched. Not locked on its own: the service calls it under its one lock.
+prediction from history changes nothing here. A ``refund:later:SECONDS`` fault dates a refund that long after its
+task ended, and a search shows no row dated in the future: the refund "comes" later, as the real API's do (within
+hours). Rows are kept per account (a digest of the key) and only that account's rows are ever searched. Not locked
+on its own: the service calls it under its one lock.
 
 >>> query = BillingQuery.from_body({"page": 1, "page_size": 10, "billing_type": "refund"})
 >>> (query.page, query.page_size, query.billing_type, query.newest_first)
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidRequest
+from .faults import FaultPlan
 from .history import iso_time, parse_time
 from .tasks import Task
 
@@ -130,20 +133,25 @@ class BillingQuery:
 class BillingBook:
     """Every account's billing rows, oldest first."""
 
-    def __init__(self) -> None:
+    def __init__(self, faults: FaultPlan | None = None) -> None:
         self._rows: dict[str, list[BillingRow]] = {}
+        self._faults = faults
 
     def deduct(self, task: Task) -> None:
         """The charge of ``task`` at submit."""
         self._rows.setdefault(task.account, []).append(BillingRow("deduct", task, task.price, order_uuid=task.order))
 
     def refund(self, task: Task) -> None:
-        """The money of ``task`` given back."""
-        self._rows.setdefault(task.account, []).append(BillingRow("refund", task, task.price, order_uuid=task.order))
+        """The money of ``task`` given back: now, or later under a ``refund:later`` fault."""
+        later = self._faults.take_delay("refund", "later", task_id=task.id) if self._faults is not None else 0.0
+        self._rows.setdefault(task.account, []).append(
+            BillingRow("refund", task, task.price, created_at=time.time() + later, order_uuid=task.order))
 
     def search(self, account: str, query: BillingQuery) -> tuple[int, list[dict[str, Any]]]:
         """(how many of ``account``'s rows match, the requested page of them as the API shows them)."""
-        rows = [r for r in self._rows.get(account, []) if query.matches(r)]  # oldest first, so ties keep that order
+        now = time.time()  # a refund dated later has not come yet
+        rows = sorted((r for r in self._rows.get(account, []) if r.created_at <= now and query.matches(r)),
+                      key=lambda r: r.created_at)  # oldest first; stable, so ties keep the order they were made in
         if query.newest_first:
             rows.reverse()
         start = (query.page - 1) * query.page_size

@@ -17,6 +17,9 @@ A plan is a list of rules. Each rule matches an endpoint and says what goes wron
   would have completed, code 5004): failed, cancelled and timed-out tasks are refunded; ``nsfw`` (the task
   completes with ``has_nsfw_contents == [true]``).
 - ACTION on ``output``: ``404`` (the output file answers 404, as an expired one does).
+- ACTION on ``refund`` (the refund of a task that failed, timed out or was cancelled): ``later`` (ARG = seconds,
+  default 1: its billing row appears that long after the task ended, as the real API refunds within hours; the
+  balance is credited at once).
 - ACTION on ``webhook`` (a task's webhook delivery): ``drop`` (never sent), ``delay`` (ARG = seconds, default 1),
   ``duplicate`` (sent twice with the same webhook-id), ``bad_signature`` (signed with another secret).
 - ``xN`` fires for the next N matching calls, ``x*`` for every one; ``@P`` fires each time with probability P.
@@ -49,6 +52,7 @@ ENDPOINT_ACTIONS = HTTP_ERRORS + ("slow", "drop") + SUBMIT_ONLY
 TASK_ACTIONS = ("fail", "cancelled", "timeout", "nsfw")
 OUTPUT_ACTIONS = ("404",)
 WEBHOOK_ACTIONS = ("drop", "delay", "duplicate", "bad_signature")
+REFUND_ACTIONS = ("later",)
 
 _RULE = re.compile(
     r"^(?P<endpoint>[a-z*]+):(?P<action>\d{3}|[a-z_]+)(?::(?P<arg>\d+(?:\.\d+)?))?"
@@ -77,10 +81,12 @@ class Fault:
             allowed = OUTPUT_ACTIONS
         elif self.endpoint == "webhook":
             allowed = WEBHOOK_ACTIONS
+        elif self.endpoint == "refund":
+            allowed = REFUND_ACTIONS
         elif self.endpoint in ENDPOINTS or self.endpoint == "*":
             allowed = ENDPOINT_ACTIONS
         else:
-            known = ", ".join(ENDPOINTS + ("*", "task", "output", "webhook"))
+            known = ", ".join(ENDPOINTS + ("*", "task", "output", "webhook", "refund"))
             raise ValueError(f"fault endpoint: {self.endpoint!r} is not known; choose one of {known}")
         if self.action not in allowed:
             raise ValueError(f"fault action: {self.action!r} does not apply to {self.endpoint!r}; "
@@ -224,8 +230,8 @@ class FaultPlan:
         return fired[0] if fired else None
 
     def take_delay(self, endpoint: str, action: str = "slow", *, task_id: str | None = None) -> float:
-        """Seconds to hold ``endpoint``: the sum over its ``action`` rules (``slow``, or ``delay`` of a webhook)
-        firing now, each once."""
+        """Seconds to hold ``endpoint``: the sum over its ``action`` rules (``slow``, ``delay`` of a webhook,
+        ``later`` of a refund) firing now, each once."""
         return sum(f.delay for f in self._fire(endpoint, {action}, task_id, first_only=False))
 
     def _fire(self, endpoint: str, actions: set[str], task_id: str | None, *, first_only: bool) -> list[Fault]:

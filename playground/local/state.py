@@ -58,7 +58,7 @@ class LocalState:
         self.outputs_dir.mkdir(parents=True, exist_ok=True)
         self._cond = threading.Condition()
         self.accounts = Accounts(config.balance, concurrency=config.concurrency, rpm=config.rpm)
-        self.billing = BillingBook()
+        self.billing = BillingBook(faults)
         self.tasks_book = TaskBook()
         self.uploads = UploadStore(self.uploads_dir, max_bytes=config.upload_max_bytes,
                                    ticket_seconds=config.upload_ticket_seconds,

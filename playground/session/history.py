@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Iterable
 from typing import Any
 
 from ..contract import MODELS, SPICY
 from ..errors import ValidationError, WaveSpeedError
 from ..jobs import Job, account_tag
 from ..pipeline import resume
+from ..pipeline.charges import REFUND_WINDOW_S, settle_recent, unsettled
 from ..status import COMPLETED, CREATED, PENDING, PROCESSING, REUSED, UNKNOWN
 from .form import MATCH_IMAGE, RunForm
+from .payers import Payer
 
 # A job may still show a video after these: anything else ended without one.
 _MAY_HAVE_VIDEO = (COMPLETED, CREATED, PROCESSING, PENDING, UNKNOWN)
@@ -22,13 +26,47 @@ class History:
     def visible_jobs(self, owner: str, user_key: str | None, limit: int = 50, *,
                      whole: bool | None = None) -> list[Job]:
         """The jobs this visitor may see, newest first: on a private machine (or with ``whole``) the whole ledger;
-        else ``owner`` 's runs and those paid with the visitor's own key."""
+        else ``owner`` 's runs and those paid with the visitor's own key. Charges still due among them (a failed
+        task's refund, which the API may give hours later) are read again first: see :meth:`settle_late`."""
+        jobs = self._visible(owner, user_key, limit, whole)
+        if self.settle_late(self.payers_due(jobs, user_key)):
+            jobs = self._visible(owner, user_key, limit, whole)
+        return jobs
+
+    def _visible(self, owner: str, user_key: str | None, limit: int, whole: bool | None) -> list[Job]:
         if self.whole_ledger if whole is None else whole:
             return self.ledger.jobs(limit=limit)
         seen: dict[int, Job] = {j.id: j for j in self.ledger.jobs(limit=limit, session=owner)}
         if user_key and user_key.strip():
             seen.update({j.id: j for j in self.ledger.jobs(limit=limit, account=account_tag(user_key.strip()))})
         return sorted(seen.values(), key=lambda j: j.id, reverse=True)[:limit]
+
+    def payers_due(self, jobs: Iterable[Job], user_key: str | None) -> list[Payer]:
+        """The keys (and the local preview) whose billing may still change a figure of ``jobs``: each unsettled row
+        that ended within the refund window and that this visitor's key, the host's or the local preview reaches."""
+        now, payers = time.time(), {}
+        for job in jobs:
+            if not unsettled(job) or now - (job.finished_at or job.updated_at) > REFUND_WINDOW_S:
+                continue
+            try:
+                payer = self.payer_for_job(job, user_key)
+            except ValidationError:  # paid with a key this visitor does not hold
+                continue
+            payers[(payer.kind, payer.account)] = payer
+        return list(payers.values())
+
+    def settle_late(self, payers: Iterable[Payer]) -> int:
+        """Read again what the API charged and refunded for the recent unsettled jobs of each of ``payers`` (see
+        :func:`~playground.pipeline.charges.settle_recent`: at most once a minute per key, one quick search, a slow
+        billing endpoint only logged); how many rows changed."""
+        changed = 0
+        for payer in payers:
+            client = self.client(payer)
+            try:
+                changed += len(settle_recent(client, self.ledger, account=payer.account))
+            finally:
+                client.close()
+        return changed
 
     def job_for(self, job_id: Any, owner: str, user_key: str | None, *, whole: bool | None = None) -> Job:
         """The visible job numbered ``job_id`` (see :meth:`visible_jobs`); a ValidationError for any other."""

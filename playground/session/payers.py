@@ -105,8 +105,10 @@ class Payers:
             client.close()
 
     def budget_text(self, session: str) -> str:
-        """The host key's remaining budget for this visitor (never its balance)."""
+        """The host key's remaining budget for this visitor (never its balance), counting refunds come since."""
         caps, account = self.caps, account_tag(self._owner_key)
+        if caps.any:
+            self.settle_late([Payer("api", self._owner_key, True, "the host's key")])
         parts = []
         if caps.max_cost_per_day is not None:
             left = max(0.0, caps.max_cost_per_day - self.ledger.spent(since=start_of_utc_day(), account=account))

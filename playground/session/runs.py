@@ -108,6 +108,7 @@ class Runs:
             self._cancels[session] = cancel
         guard: CapGuard | None = None
         if payer.capped:
+            self.settle_late([payer])  # a refund that came since counts before the caps do
             guard = self.caps.guard(self.ledger, account=payer.account, session=owner, visitor=visitor)
         client = self.client(payer)
         t0 = time.monotonic()

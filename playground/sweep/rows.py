@@ -14,7 +14,8 @@ from .plan import PlannedJob, plain
 
 # The model fields a sweep row shows besides the seed (image URLs are not parameters of the picture).
 PARAM_COLUMNS = ("prompt", "resolution", "duration", "aspect_ratio", "camera_fixed", "generate_audio")
-RESULT_COLUMNS = ("request_id", "status", "cost", "inference_ms", "wall_s", "output_path", "nsfw", "error",
+# cost: the estimate; charged: what the API's billing says the task cost net of refunds (NaN until read).
+RESULT_COLUMNS = ("request_id", "status", "cost", "charged", "inference_ms", "wall_s", "output_path", "nsfw", "error",
                   "reused", "job_id")
 SWEEP_COLUMNS = ("seed", "model", *PARAM_COLUMNS, *RESULT_COLUMNS)
 
@@ -23,7 +24,8 @@ def sweep_row(result: Result, cost: float | None = None) -> dict[str, Any]:
     cost = result.cost if cost is None else cost
     row = {"seed": int(result.seed), "model": result.model}
     row.update({name: result.params.get(name) for name in PARAM_COLUMNS})
-    row.update(request_id=result.request_id, status=COMPLETED, cost=cost, inference_ms=result.inference_ms,
+    row.update(request_id=result.request_id, status=COMPLETED, cost=cost, charged=None,
+               inference_ms=result.inference_ms,
                wall_s=round(result.wall_s, 3), output_path=str(result.video_path), nsfw=bool(result.nsfw), error="",
                reused=bool(result.reused), job_id=result.job_id)
     return row
@@ -37,9 +39,22 @@ def sweep_frame(rows: list[dict[str, Any]]):
     frame["inference_ms"] = frame["inference_ms"].astype("Int64")
     frame["job_id"] = frame["job_id"].astype("Int64")
     frame["cost"] = frame["cost"].astype(float)
+    frame["charged"] = frame["charged"].astype(float)
     frame["nsfw"] = frame["nsfw"].astype(bool)
     frame["reused"] = frame["reused"].astype(bool)
     return frame
+
+
+def with_charges(rows: list[dict[str, Any] | None], ledger: Ledger) -> None:
+    """Each row's ``charged``: its job's net charge as the ledger holds it once the billing was read (0 for a clip
+    the ledger served again: nothing was paid for it)."""
+    for row in rows:
+        if row is None:
+            continue
+        if row.get("reused"):
+            row["charged"] = 0.0
+        elif row.get("job_id") is not None:
+            row["charged"] = ledger.get(int(row["job_id"])).net_charge
 
 
 def failed_row(ledger: Ledger, job: PlannedJob, exc: WaveSpeedError, t0: float) -> dict[str, Any]:
@@ -56,7 +71,7 @@ def planned_row(job: PlannedJob, *, status: str, error: str, t0: float, request_
          inference_ms: int | None = None, job_id: int | None = None) -> dict[str, Any]:
     row = {"seed": job.seed, "model": job.model}
     row.update({name: job.params.get(name) for name in PARAM_COLUMNS})
-    row.update(request_id=request_id, status=status, cost=0.0 if status in UNCHARGED else job.cost,
+    row.update(request_id=request_id, status=status, cost=0.0 if status in UNCHARGED else job.cost, charged=None,
                inference_ms=inference_ms, wall_s=round(time.monotonic() - t0, 3), output_path="", nsfw=False,
                error=error, reused=False, job_id=job_id)
     return row

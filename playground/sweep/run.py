@@ -18,11 +18,12 @@ from ..contract import SPICY, VideoRequest
 from ..errors import ValidationError
 from ..jobs import Ledger
 from ..pipeline import Media, Result, ensure_uploaded, generate_request, read_media, resume
+from ..pipeline.charges import settle_outcomes
 from ..pricing import format_usd, price_of
 from ..runner import END_PHASES, RunEvent, Runner
 from ..status import COMPLETED, LOST
 from .plan import UNFINISHED, Models, SweepEstimate, plan_jobs, with_ledger
-from .rows import failed_row, planned_row, row_model, row_params, sweep_frame, sweep_row
+from .rows import failed_row, planned_row, row_model, row_params, sweep_frame, sweep_row, with_charges
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +168,9 @@ def _run(estimate: SweepEstimate, media: Media, client: Client, ledger: Ledger, 
     rows: list[dict[str, Any] | None] = [None] * estimate.n_jobs
     t0 = time.monotonic()
     left = {j.job_id: j for j in estimate.jobs if j.state == UNFINISHED and j.job_id is not None}
+    collected = resume(client, ledger, out_dir=out_dir, job_ids=list(left)) if left else []
     if left:
-        for outcome in resume(client, ledger, out_dir=out_dir, job_ids=list(left)):
+        for outcome in collected:
             job = left[outcome.job_id]
             if outcome.status not in (COMPLETED, LOST):  # completed: reused below; lost: never created, sent below
                 rows[job.index] = planned_row(job, status=outcome.status, error=outcome.error,
@@ -198,6 +200,8 @@ def _run(estimate: SweepEstimate, media: Media, client: Client, ledger: Ledger, 
     for job, result in zip(to_run, results, strict=True):
         rows[job.index] = sweep_row(result, job.cost) if isinstance(result, Result) else \
             failed_row(ledger, job, result, t0)
+    settle_outcomes(client, ledger, [*collected, *results])  # one billing search for the whole sweep
+    with_charges(rows, ledger)
     return sweep_frame([r for r in rows if r is not None])
 
 
