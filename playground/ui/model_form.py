@@ -21,9 +21,8 @@ FAMILY_LABELS = {"image-to-video": "Image-to-video", "text-to-video": "Text-to-v
 
 
 def unavailable(spec: ModelSpec) -> str:
-    """Why the page cannot run ``spec`` ("" when it can): a field of an unknown kind, or one of its other fields
-    without a slot on the form (an upload such as a clip to extend: that is extended from a finished video, under
-    it)."""
+    """Why the page cannot run ``spec`` ("" when it can): a field of an unknown kind, or a required one of its other
+    fields without a slot on the form (a second required clip, say)."""
     if spec.disabled:
         return spec.disabled
     return extras.unplaced(spec)
@@ -71,9 +70,10 @@ def _range(spec: ModelSpec, duration: Any) -> dict:
     return gr.update(minimum=seconds.minimum, maximum=seconds.maximum, value=clamped, visible=True)
 
 
-def follow(pg: Playground, page: Any, model: Any, resolution: Any, duration: Any, swept: Any) -> dict:
+def follow(pg: Playground, page: Any, model: Any, resolution: Any, duration: Any, swept: Any, pending: Any) -> dict:
     """What the page shows for ``model``: its fields, resolutions and durations (the current values kept if
-    allowed), its name at the top, its price table, and it as the Sweep tab's model (unless several are ticked)."""
+    allowed; its other fields hold their defaults, or what Reuse left ``pending``), its name at the top, its price
+    table, and it as the Sweep tab's model (unless several are ticked)."""
     spec = find_model(model) or MODELS[SPICY]
     form, names, known = page.form, spec.names, spec.model_id in MODELS
     resolutions = list(spec.resolutions)
@@ -90,7 +90,7 @@ def follow(pg: Playground, page: Any, model: Any, resolution: Any, duration: Any
                          form.camera_fixed: gr.update(visible=True), form.aspect: gr.update(visible=True),
                          form.prompt: gr.update(label=prompt_label(spec.model_id))}
     return {
-        **shown, **extras.updates(form.extras, spec),
+        **shown, **extras.updates(form.extras, spec, extras.restored(pending, spec)), form.extras.pending: None,
         form.last_frame: gr.update(visible="last_image" in names),
         form.audio: gr.update(visible="generate_audio" in names),
         form.resolution: gr.update(choices=resolutions, value=keep, visible=bool(resolutions)),
