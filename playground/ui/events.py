@@ -199,7 +199,8 @@ def wire_model(pg: Playground, page: Page, demo: gr.Blocks) -> None:
                       **PRIVATE)
     # The model list is the catalogue of the backend the page uses, read when the page loads and when it changes.
     listed = {"fn": bind(model_form.load_models, pg, page),
-              "inputs": [page.keys.backend, page.keys.key_state, form.model], "outputs": form.model,
+              "inputs": [page.keys.backend, page.keys.key_state, form.model, page.sweep.models],
+              "outputs": [form.model, page.sweep.models],
               "preprocess": False, **PRIVATE}  # raw values: a stranger's model need not be in the list
     demo.load(**listed)
     page.keys.backend.change(**listed)
