@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..contract import MODELS, RESOLUTIONS, SPICY
+from ..contract import MODELS, RESOLUTIONS, SPICY, find_model
 from ..pricing import Quote, format_usd, price_table, quote
 from ..session import Job, Result, RunForm, RunOutcome
 from ..snippets import LOCAL_URL, SERVE_LOCAL
@@ -86,6 +86,9 @@ def snippet_params(form: RunForm) -> dict:
     business), "cat.png" when there is no image yet."""
     url = form.image_url if isinstance(form.image_url, str) and form.image_url.strip() else None
     media = {name: _shown_media(value, upload_name) for name, value in _media(form).items()}
+    spec = find_model(form.model)
+    if spec is not None and not spec.has("image"):  # text-to-video, video-extend: no picture in their code
+        return {**form.fields(), "prompt": form.prompt, **media}
     return {**form.fields(), "image": url or upload_name(form.image) or "cat.png",
             "last_image": upload_name(form.last_image), "prompt": form.prompt, **media}
 
