@@ -56,7 +56,8 @@ def load_models(pg: Playground, page: Any, backend: Any, key: Any, model: Any, s
     sweep = [(spec.title, spec.model_id) for spec in specs if drafts.sweepable(spec) and not unavailable(spec)]
     ticked = [m for m in swept if any(m == value for _, value in sweep)] if isinstance(swept, list) else []
     return {page.form.model: gr.update(choices=choices, value=keep),
-            page.sweep.models: gr.update(choices=sweep, value=ticked or [SPICY])}
+            page.sweep.models: gr.update(choices=sweep, value=ticked or [keep if any(keep == v for _, v in sweep)
+                                                                     else SPICY])}
 
 
 def prompt_label(model: Any) -> str:
