@@ -13,12 +13,12 @@ import os
 import secrets
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .caps import check_plan
-from .contract import MODELS, SEED_MAX, SPICY, VideoRequest, show
+from .contract import MODELS, SEED_MAX, SPICY, ModelSpec, VideoRequest, all_models, find_model, get_model, show
 from .errors import ValidationError, WaveSpeedError
 from .images import is_url, prepare_image
 from .media import Clip, contact_sheet, poster, side_by_side
@@ -45,7 +45,8 @@ def max_sweep_cost() -> float:
 def short_name(model: str) -> str:
     """The model's name without the family prefix, for labels: "Seedance V1.5 Pro Image-to-Video Spicy" -> "V1.5
     Pro Spicy"."""
-    title = MODELS[model].title if model in MODELS else str(model)
+    spec = find_model(model)
+    title = spec.title if spec is not None else str(model)
     return title.replace("Seedance ", "").replace(" Image-to-Video", "")
 
 
@@ -81,17 +82,33 @@ def parse_seeds(value: Any) -> list[int]:
     return seed_list([int(part) for part in parts])
 
 
+def sweepable(spec: ModelSpec) -> bool:
+    """Whether a sweep can run ``spec`` (a known model or a catalogue's): it makes a clip from the Run tab's image
+    and needs no other medium (a clip to extend is not swept)."""
+    required = {p.name for p in spec.media_fields if p.required}
+    return not spec.disabled and spec.has("image") and required <= {"image", "last_image"}
+
+
+def sweep_models() -> list[ModelSpec]:
+    """The models a sweep can run, known ones first, in the catalogue's order."""
+    return [spec for spec in all_models().values() if sweepable(spec)]
+
+
 def model_ids(models: Any) -> list[str]:
-    """The models a sweep was asked for: a list of known model ids (one message naming ``models`` otherwise)."""
+    """The models a sweep was asked for: a list of ids of models it can run (one message naming ``models``
+    otherwise)."""
     if models is None:
         return []
     if isinstance(models, str):
         models = [models]
     if not isinstance(models, (list, tuple)) or not all(isinstance(m, str) for m in models):
         raise ValidationError(f"models: expected a list of model ids, got {show(models)}")
-    unknown = [m for m in models if m not in MODELS]
+    unknown = [m for m in models if find_model(m) is None or not sweepable(get_model(m))]
     if unknown:
-        raise ValidationError(f"models: {show(unknown[0])} is not known; choose from {', '.join(MODELS)}")
+        names = [spec.model_id for spec in sweep_models()]
+        more = f" or {len(names) - 6} more" if len(names) > 6 else ""
+        raise ValidationError(f"models: {show(unknown[0])} is not one a sweep can run; choose from "
+                              f"{', '.join(names[:6])}{more}")
     return list(dict.fromkeys(models))
 
 
@@ -111,7 +128,9 @@ def plan_sweep(form: RunForm, seeds: Any, models: Iterable[str] | None, *, has_l
 def held_by_ledger(pg: Playground, plan: SweepEstimate, payer: Payer, form: RunForm) -> SweepEstimate:
     """``plan`` with the clips the ledger already holds marked (see :func:`playground.sweep.with_ledger`): the
     identity the sweep gives each request, asked of the ledger without sending anything (an image URL is not
-    fetched). A form without a usable image yet leaves the plan as it is."""
+    fetched). A form without a usable image yet leaves the plan as it is. Catalogue models are priced as the API
+    quotes them (:func:`priced`)."""
+    plan = priced(pg, plan, payer)
     try:
         source, last = pg.sources(form)
         hashes: dict[str, str] = {}
@@ -152,14 +171,32 @@ class SweepOutcome:
 
 
 def _shared_fields(form: RunForm, models: list[str]) -> dict:
-    """The form's fields for a sweep over ``models``: a field some model lacks is left out when it holds its
-    default (the sweep asks nothing special of it), so the models that have it use that default."""
+    """The form's fields for a sweep over ``models`` (a catalogue model's own fields too): a field some model lacks is
+    left out when it holds its default (the sweep asks nothing special of it), so the models that have it use that
+    default."""
     fields = {k: v for k, v in RunForm(**{**form.__dict__, "model": SPICY}).fields().items() if k != "seed"}
+    own = {k: v for k, v in RunForm(**form.__dict__).fields().items() if k != "seed"}
+    fields.update({k: v for k, v in own.items() if any(k in get_model(m).names for m in models)})
     for name in list(fields):
-        having = [MODELS[m] for m in models if name in MODELS[m].names]
+        having = [get_model(m) for m in models if name in get_model(m).names]
         if len(having) < len(models) and having and fields[name] == having[0].param(name).default:
             del fields[name]
     return fields
+
+
+def priced(pg: Playground, plan: SweepEstimate, payer: Payer) -> SweepEstimate:
+    """``plan`` with each catalogue model's clips at the price the API quotes for their settings (as the Run button
+    has it), rather than the catalogue's floor; the known models keep their table."""
+    jobs = []
+    for job in plan.jobs:
+        if job.model not in MODELS:
+            try:
+                q = pg.quote(job.model, dict(job.params), payer)
+            except WaveSpeedError:
+                q = None
+            job = replace(job, cost=q.usd, confirmed=q.confirmed) if q is not None else job
+        jobs.append(job)
+    return replace(plan, jobs=tuple(jobs), confirmed=all(j.confirmed for j in jobs))
 
 
 def check_sweep(pg: Playground, plan: SweepEstimate, *, payer, session: str, visitor: str = "",

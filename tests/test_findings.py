@@ -108,12 +108,13 @@ def proxied_host(tmp_path_factory):
 def test_a_server_path_in_any_file_slot_is_never_copied_nor_served(public_host):
     app = public_host.app
     secrets = [app.canary_content.encode(), app.canary_env.encode(), app.key.encode()]
-    with_files = [e for e in events_of(app.config()) if any(s.kind in ("image", "file", "video") for s in e.slots)]
+    kinds = ("image", "file", "video", "audio")
+    with_files = [e for e in events_of(app.config()) if any(s.kind in kinds for s in e.slots)]
     assert with_files, "the page has no file slot to attack"
     replies = []
     for event in with_files:
         for path in (str(app.canary_file), "/proc/self/environ"):
-            data = [file_data(path, "cat.png") if s.kind in ("image", "file", "video") else s.props.get("value")
+            data = [file_data(path, "cat.png") if s.kind in kinds else s.props.get("value")
                     for s in event.slots]
             replies.append(call_event(app.url, event.fn_index, data, trigger_id=event.trigger_id,
                                       queued=event.queued))

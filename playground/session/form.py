@@ -44,6 +44,7 @@ class RunForm:
     batch: Any = 1
     model: Any = SPICY
     extras: Any = None  # the model's other fields by name (the page's extra slots); names it lacks are ignored
+    media: Any = None  # the model's other media by field name, as sent (see Playground.extra_media)
 
     def fields(self) -> dict[str, Any]:
         """The model fields; missing values take the contract's defaults, a missing seed is random (-1). Fields the
@@ -64,12 +65,15 @@ class RunForm:
                            if isinstance(k, str) and k in names and k not in fields and k not in _OWN})
         return {k: v for k, v in fields.items() if v is not None and (names is None or k in names)}
 
-    def requests(self, *, has_last_image: bool, default_model: str = SPICY) -> list[VideoRequest]:
+    def requests(self, *, has_last_image: bool, default_model: str = SPICY,
+                 media: Iterable[str] | None = None) -> list[VideoRequest]:
         """The form, read once into what the API is asked: one :class:`~playground.contract.VideoRequest` per job of
         the batch (random seeds when more than one), each checked against the model (a ValidationError naming the
-        field, before anything is sent). ``default_model`` when the form names none."""
+        field, before anything is sent). ``default_model`` when the form names none; ``media`` names the media
+        given (a required one missing is named), None: the image and ``has_last_image``."""
         model = default_model if self.model is None else self.model
-        return batch_requests(model, self.prompt, self.fields(), self.runs, has_last_image=has_last_image)
+        return batch_requests(model, self.prompt, self.fields(), self.runs, has_last_image=has_last_image,
+                              media=media)
 
     @property
     def runs(self) -> int:
@@ -82,11 +86,12 @@ class RunForm:
 
 
 def batch_requests(model: Any, prompt: Any, fields: Mapping[str, Any], runs: int, *,
-                   has_last_image: bool) -> list[VideoRequest]:
+                   has_last_image: bool, media: Iterable[str] | None = None) -> list[VideoRequest]:
     """``runs`` requests of ``model`` with ``fields`` (the seed given when one, random seeds when more), each checked
     against the model: a ValidationError naming the field, before anything is sent."""
     seeds = [fields.get("seed", -1)] if runs == 1 else [random.randint(0, SEED_MAX) for _ in range(runs)]
-    return [VideoRequest.build(model, has_last_image=has_last_image, prompt=prompt, **{**fields, "seed": seed})
+    return [VideoRequest.build(model, has_last_image=has_last_image, media=media, prompt=prompt,
+                               **{**fields, "seed": seed})
             for seed in seeds]
 
 
@@ -107,14 +112,15 @@ def upload_path(value: Any, field: str, folders: Iterable[Path]) -> str | None:
     return str(resolved)
 
 
-def image_url(value: Any) -> str | None:
+def image_url(value: Any, field: str = "image_url") -> str | None:
+    """An http(s) address a visitor typed for ``field`` (None when blank); a ValidationError naming it otherwise."""
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValidationError(f"image_url: expected text (an http(s) URL), got {type(value).__name__}")
+        raise ValidationError(f"{field}: expected text (an http(s) URL), got {type(value).__name__}")
     url = value.strip()
     if len(url) > MAX_URL_CHARS:
-        raise ValidationError(f"image_url: is {len(url):,} characters long; an address is at most {MAX_URL_CHARS:,}")
+        raise ValidationError(f"{field}: is {len(url):,} characters long; an address is at most {MAX_URL_CHARS:,}")
     if url and not url.lower().startswith(("http://", "https://")):
-        raise ValidationError("image_url: give an http(s) address (https://...); other kinds are not fetched")
+        raise ValidationError(f"{field}: give an http(s) address (https://...); other kinds are not fetched")
     return url or None

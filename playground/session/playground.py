@@ -16,6 +16,7 @@ from ..errors import ValidationError
 from ..identity import BrowserIdentity, load_secret
 from ..images import prepare_image
 from ..jobs import Ledger, account_tag
+from ..pipeline.inputs import prepare_file
 from ..pricing import Quote
 from ..webhooks import Webhooks, public_webhook_url
 from .deliveries import Deliveries
@@ -116,6 +117,50 @@ class Playground(Payers, Prices, Runs, History, Deliveries):
         path = self.upload_path(value, field)
         if path:
             prepare_image(path, field)
+
+    def check_media(self, value: Any, field: str, kind: str) -> None:
+        """Refuse (ValidationError naming ``field``) an upload that is not a usable ``kind`` ("image", "video",
+        "audio", or "images" for a list of pictures), before any run."""
+        if kind == "images":
+            for i, item in enumerate(value if isinstance(value, (list, tuple)) else [value]):
+                self.check_image(item, f"{field}[{i}]")
+            return
+        if kind == "image":
+            self.check_image(value, field)
+            return
+        path = self.upload_path(value, field)
+        if path:
+            prepare_file(path, field, kind)
+
+    def extra_media(self, form: RunForm) -> dict[str, Any]:
+        """The chosen model's other media in ``form`` (a clip to extend, a sound, reference pictures), by field:
+        each an uploaded file's path (only a file uploaded through this page) or an http(s) address, a list for a
+        list field, its number of items checked against the schema. Their content is checked when the run reads
+        them, before anything is sent. Fields the model lacks are ignored."""
+        spec = find_model(form.model if form.model is not None else self.model)
+        if spec is None or not isinstance(form.media, Mapping):
+            return {}
+        out: dict[str, Any] = {}
+        for param in spec.media_fields:
+            value = form.media.get(param.name)
+            if param.name in ("image", "last_image") or value in (None, "", []):
+                continue
+            if param.type is list:
+                items = list(value) if isinstance(value, (list, tuple)) else [value]
+                out[param.name] = [self._medium(item, f"{param.name}[{i}]") for i, item in enumerate(items)]
+                problem = param.check(out[param.name])
+                if problem:
+                    raise ValidationError(problem)
+            else:
+                out[param.name] = self._medium(value, param.name)
+        return out
+
+    def _medium(self, value: Any, field: str) -> str:
+        """One medium as sent: text is an address (http(s) only), anything else an upload of this page's."""
+        found = image_url(value, field) if isinstance(value, str) else self.upload_path(value, field)
+        if not found:
+            raise ValidationError(f"{field}: upload the file or give its http(s) address")
+        return found
 
     def sources(self, form: RunForm) -> tuple[str | None, str | None]:
         """The image (an uploaded file or an http(s) URL) and the optional last image of ``form``, checked; none

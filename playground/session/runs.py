@@ -84,13 +84,17 @@ class Runs:
         """Run what ``form`` asks for: its images checked (a bad one is refused, ValidationError, before anything is
         sent), then read once into :class:`~playground.contract.VideoRequest` s (see :meth:`RunForm.requests`)."""
         source, last = self.sources(form)
+        extra = self.extra_media(form)  # a clip to extend, a sound, reference pictures: checked like the image
+        given = [name for name, value in (("image", source), ("last_image", last)) if value is not None]
         runs = form.runs
         try:
-            requests = form.requests(has_last_image=last is not None, default_model=self.model)
+            requests = form.requests(has_last_image=last is not None, default_model=self.model,
+                                     media=[*given, *extra])
         except WaveSpeedError as exc:  # as a run whose every job failed alike, nothing sent
             return self._outcome([exc] * runs, 0.0)
+        media = {"image": source, "last_image": last, **extra} if extra else None
         return self.run_requests(source, last, requests, payer=payer, session=session, on_status=on_status,
-                                 visitor=visitor, owner=owner)
+                                 visitor=visitor, owner=owner, media=media)
 
     def run_requests(self, image: Any, last_image: Any, requests: list[VideoRequest], *, payer: Payer, session: str,
                      on_status: StatusHook | None = None, visitor: str = "", concurrency: int | None = None,

@@ -101,6 +101,9 @@ def wire_form(pg: Playground, page: Page, demo: gr.Blocks) -> None:
     form.dice.click(None, None, form.seed, js=f"() => Math.floor(Math.random() * {SEED_MAX})")
     for image, field in ((form.image, "image"), (form.last_image, "last_image")):
         image.upload(bind(h.check_upload, pg, field), inputs=image, outputs=image, preprocess=False, **PRIVATE)
+    for slot, upload in form.extras.media.items():  # a catalogue model's clip, sound or pictures, by its field
+        upload.upload(bind(h.check_media_upload, pg, page, slot), inputs=[upload, form.model], outputs=upload,
+                      preprocess=False, **PRIVATE)
 
 
 def code_outputs(page: Page) -> list[Any]:
@@ -140,9 +143,10 @@ def wire_history(pg: Playground, page: Page) -> None:
     shown = private(show_progress="full")
     tab.table.select(bind(h.pick_row, pg, page), outputs=tab.job_id, **PRIVATE)
     tab.refresh.click(bind(h.refresh, pg, page), inputs=[keys.key_state, keys.owner], outputs=tab.table, **shown)
-    tab.reuse.click(bind(h.reuse_params, pg, page), inputs=[tab.job_id, keys.key_state, keys.owner],
+    tab.reuse.click(bind(h.reuse_params, pg, page), inputs=[tab.job_id, form.model, keys.key_state, keys.owner],
                     outputs=[form.model, form.image, form.image_url, form.prompt, form.duration, form.resolution,
-                             form.aspect, form.camera_fixed, form.audio, form.seed, form.batch, tab.note], **shown)
+                             form.aspect, form.camera_fixed, form.audio, form.seed, form.batch, tab.note,
+                             *form.extras.all, form.extras.pending], **shown)
     job_outputs = [out.video, out.seed, out.request_id, out.cost, tab.note, tab.table, *final.outputs(page)]
     for button in (tab.show, tab.resume):
         button.click(bind(h.show_job, pg, page), inputs=[tab.job_id, keys.key_state, keys.owner], outputs=job_outputs,
@@ -188,13 +192,15 @@ def wire_keys(pg: Playground, page: Page, demo: gr.Blocks) -> None:
 def wire_model(pg: Playground, page: Page, demo: gr.Blocks) -> None:
     form = page.form
     form.model.change(bind(model_form.follow, pg, page),
-                      inputs=[form.model, form.resolution, form.duration, page.sweep.models],
+                      inputs=[form.model, form.resolution, form.duration, page.sweep.models, form.extras.pending],
                       outputs=[form.image, form.image_url, form.last_frame, form.audio, form.camera_fixed, form.aspect,
                                form.resolution, form.duration, form.prompt, page.header, page.pricing.note,
-                               page.pricing.table, page.sweep.models, *form.extras.all], **PRIVATE)
+                               page.pricing.table, page.sweep.models, *form.extras.all, form.extras.pending],
+                      **PRIVATE)
     # The model list is the catalogue of the backend the page uses, read when the page loads and when it changes.
     listed = {"fn": bind(model_form.load_models, pg, page),
-              "inputs": [page.keys.backend, page.keys.key_state, form.model], "outputs": form.model,
+              "inputs": [page.keys.backend, page.keys.key_state, form.model, page.sweep.models],
+              "outputs": [form.model, page.sweep.models],
               "preprocess": False, **PRIVATE}  # raw values: a stranger's model need not be in the list
     demo.load(**listed)
     page.keys.backend.change(**listed)

@@ -9,11 +9,12 @@ from typing import Any
 
 import gradio as gr
 
+from ..contract import find_model, get_model
 from ..errors import ValidationError, WaveSpeedError
 from ..pricing import format_usd
 from ..session import Payer, Playground, RunOutcome
 from ..snippets import curl_snippet, python_snippet, webhook_snippet
-from . import final, present
+from . import extras, final, model_form, present
 from .context import owner_of, readable, session_of, visitor
 from .layout import Page
 from .present import history_update
@@ -140,21 +141,41 @@ def refresh(pg: Playground, page: Page, key: str, owner: str, request: gr.Reques
     return history_update(pg, page, owner_of(owner, request), key)
 
 
-def reuse_params(pg: Playground, page: Page, job_id: Any, key: str, owner: str, request: gr.Request) -> dict:
-    """Fill the form with everything a job asked for, its model included (its image by the URL it was uploaded to);
-    the model's fields, labels and price follow through the model's change event."""
+def reuse_params(pg: Playground, page: Page, job_id: Any, model_now: Any, key: str, owner: str,
+                 request: gr.Request) -> dict:
+    """Fill the form with everything a job asked for, its model included (its image and other media by the URLs
+    they were uploaded to, its model's own fields in their slots); the model's labels and price follow through the
+    model's change event, which shows the restored fields rather than the defaults."""
     try:
         job = pg.job_for(job_id, owner_of(owner, request), key)
     except WaveSpeedError as exc:
         raise readable(exc) from None
     form, again = page.form, pg.params_of(job)
+    spec = find_model(job.model)
+    model = job.model if spec is not None and not model_form.unavailable(spec) else again.model
+    spec = get_model(model)
+    values = extras.values_of(spec, job.params)
     last = " The last frame is not restored: upload it again." if job.params.get("last_image") else ""
-    return {form.model: again.model, form.image: again.image, form.image_url: again.image_url,
+    own = f" Its own fields restored: {', '.join(values)}." if values else ""
+    return {form.model: model, form.image: again.image, form.image_url: again.image_url,
             form.prompt: again.prompt, form.duration: again.duration, form.resolution: again.resolution,
             form.aspect: again.aspect_ratio, form.camera_fixed: again.camera_fixed, form.audio: again.generate_audio,
-            form.seed: again.seed, form.batch: again.batch,
-            page.history.note: f"Parameters of job {job.id} loaded ({present.model_name(job.model)}; image by its "
-                               f"uploaded URL, kept 7 days).{last}"}
+            form.seed: again.seed, form.batch: again.batch, **extras.updates(form.extras, spec, values),
+            form.extras.pending: {"model": model, "values": values} if model != model_now else None,
+            page.history.note: f"Parameters of job {job.id} loaded ({present.model_name(job.model)}; media by their "
+                               f"uploaded URLs, kept 7 days).{own}{last}"}
+
+
+def check_media_upload(pg: Playground, page: Page, slot: tuple[str, int], value: Any, model: Any) -> Any:
+    """Refuse an upload that is not the clip, sound or picture its field takes, by the field's name, at once."""
+    spec = find_model(model)
+    placed, _ = extras.assign(extras.extra_params(spec)) if spec is not None else ({}, [])
+    field = placed[slot].name if slot in placed else slot[0]
+    try:
+        pg.check_media(value, field, slot[0])
+    except WaveSpeedError as exc:
+        raise readable(exc) from None
+    return gr.update()
 
 
 def show_job(pg: Playground, page: Page, job_id: Any, key: str, owner: str, request: gr.Request) -> dict:

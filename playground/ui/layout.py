@@ -58,7 +58,8 @@ class Form:
                        aspect_ratio=values.get(self.aspect), camera_fixed=values.get(self.camera_fixed),
                        generate_audio=values.get(self.audio), seed=values.get(self.seed),
                        batch=values.get(self.batch), model=values.get(self.model) or SPICY,
-                       extras=extra_slots.read(self.extras, values, values.get(self.model) or SPICY))
+                       extras=extra_slots.read(self.extras, values, values.get(self.model) or SPICY),
+                       media=extra_slots.read_media(self.extras, values, values.get(self.model) or SPICY))
 
 
 @dataclass

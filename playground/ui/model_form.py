@@ -9,6 +9,7 @@ from typing import Any
 
 import gradio as gr
 
+from .. import drafts
 from ..contract import MODELS, SPICY, ModelSpec, find_model
 from ..errors import WaveSpeedError
 from ..session import Playground
@@ -21,9 +22,8 @@ FAMILY_LABELS = {"image-to-video": "Image-to-video", "text-to-video": "Text-to-v
 
 
 def unavailable(spec: ModelSpec) -> str:
-    """Why the page cannot run ``spec`` ("" when it can): a field of an unknown kind, or one of its other fields
-    without a slot on the form (an upload such as a clip to extend: that is extended from a finished video, under
-    it)."""
+    """Why the page cannot run ``spec`` ("" when it can): a field of an unknown kind, or a required one of its other
+    fields without a slot on the form (a second required clip, say)."""
     if spec.disabled:
         return spec.disabled
     return extras.unplaced(spec)
@@ -39,19 +39,25 @@ def model_choices(specs: list[ModelSpec]) -> list[tuple[str, str]]:
     return out
 
 
-def load_models(pg: Playground, page: Any, backend: Any, key: Any, model: Any) -> dict:
-    """The catalogue of the backend the page uses, as the model list (the known models when it cannot be read)."""
+def load_models(pg: Playground, page: Any, backend: Any, key: Any, model: Any, swept: Any) -> dict:
+    """The catalogue of the backend the page uses, as the model list and the Sweep tab's (the models a sweep can
+    run); the known models when it cannot be read."""
     try:
         client = pg.client(pg.payer(backend if isinstance(backend, str) else None, key if isinstance(key, str) else ""))
     except (WaveSpeedError, TypeError, ValueError):
-        return {page.form.model: gr.update()}
+        return {page.form.model: gr.update(), page.sweep.models: gr.update()}
     try:
         videos = client.catalogue().video_models()
     finally:
         client.close()
-    choices = model_choices(videos or list(MODELS.values()))
+    specs = videos or list(MODELS.values())
+    choices = model_choices(specs)
     keep = model if any(model == value for _, value in choices) else SPICY
-    return {page.form.model: gr.update(choices=choices, value=keep)}
+    sweep = [(spec.title, spec.model_id) for spec in specs if drafts.sweepable(spec) and not unavailable(spec)]
+    ticked = [m for m in swept if any(m == value for _, value in sweep)] if isinstance(swept, list) else []
+    return {page.form.model: gr.update(choices=choices, value=keep),
+            page.sweep.models: gr.update(choices=sweep, value=ticked or [keep if any(keep == v for _, v in sweep)
+                                                                     else SPICY])}
 
 
 def prompt_label(model: Any) -> str:
@@ -71,9 +77,10 @@ def _range(spec: ModelSpec, duration: Any) -> dict:
     return gr.update(minimum=seconds.minimum, maximum=seconds.maximum, value=clamped, visible=True)
 
 
-def follow(pg: Playground, page: Any, model: Any, resolution: Any, duration: Any, swept: Any) -> dict:
+def follow(pg: Playground, page: Any, model: Any, resolution: Any, duration: Any, swept: Any, pending: Any) -> dict:
     """What the page shows for ``model``: its fields, resolutions and durations (the current values kept if
-    allowed), its name at the top, its price table, and it as the Sweep tab's model (unless several are ticked)."""
+    allowed; its other fields hold their defaults, or what Reuse left ``pending``), its name at the top, its price
+    table, and it as the Sweep tab's model (unless several are ticked, or a sweep cannot run it)."""
     spec = find_model(model) or MODELS[SPICY]
     form, names, known = page.form, spec.names, spec.model_id in MODELS
     resolutions = list(spec.resolutions)
@@ -90,7 +97,7 @@ def follow(pg: Playground, page: Any, model: Any, resolution: Any, duration: Any
                          form.camera_fixed: gr.update(visible=True), form.aspect: gr.update(visible=True),
                          form.prompt: gr.update(label=prompt_label(spec.model_id))}
     return {
-        **shown, **extras.updates(form.extras, spec),
+        **shown, **extras.updates(form.extras, spec, extras.restored(pending, spec)), form.extras.pending: None,
         form.last_frame: gr.update(visible="last_image" in names),
         form.audio: gr.update(visible="generate_audio" in names),
         form.resolution: gr.update(choices=resolutions, value=keep, visible=bool(resolutions)),
@@ -100,8 +107,12 @@ def follow(pg: Playground, page: Any, model: Any, resolution: Any, duration: Any
             f"**{spec.title}** is priced by the API itself: the Run button shows its price for the settings chosen "
             "(\"from\" when only the catalogue's floor is known)."),
         page.pricing.table: pricing_frame(spec.model_id) if known else None,
-        page.sweep.models: gr.update() if several or not known else gr.update(value=[spec.model_id]),
+        page.sweep.models: gr.update() if several or not _sweeps(spec) else gr.update(value=[spec.model_id]),
     }
+
+
+def _sweeps(spec: ModelSpec) -> bool:
+    return drafts.sweepable(spec) and not unavailable(spec)
 
 
 def _catalogue_header(spec: ModelSpec) -> str:

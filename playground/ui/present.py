@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..contract import MODELS, RESOLUTIONS, SPICY
+from ..contract import MODELS, RESOLUTIONS, SPICY, find_model
 from ..pricing import Quote, format_usd, price_table, quote
 from ..session import Job, Result, RunForm, RunOutcome
 from ..snippets import LOCAL_URL, SERVE_LOCAL
@@ -65,16 +65,32 @@ def request_preview(form: RunForm) -> dict:
         body["prompt"] = form.prompt
     if upload_name(form.last_image):
         body["last_image"] = UPLOADED_ON_RUN
+    body.update({name: _shown_media(value, lambda item: UPLOADED_ON_RUN) for name, value in _media(form).items()})
     body.update(form.fields())
     return {k: v for k, v in body.items() if v is not None}
+
+
+def _media(form: RunForm) -> dict[str, Any]:
+    return {k: v for k, v in form.media.items() if isinstance(k, str)} if isinstance(form.media, dict) else {}
+
+
+def _shown_media(value: Any, upload: Any) -> Any:
+    """A medium for display: an address as typed, an upload as ``upload(it)`` (a list item by item)."""
+    if isinstance(value, (list, tuple)):
+        return [_shown_media(item, upload) for item in value]
+    return value if isinstance(value, str) else upload(value)
 
 
 def snippet_params(form: RunForm) -> dict:
     """The parameters the code snippets show: an uploaded file by its name only (the server's folders are nobody's
     business), "cat.png" when there is no image yet."""
     url = form.image_url if isinstance(form.image_url, str) and form.image_url.strip() else None
+    media = {name: _shown_media(value, upload_name) for name, value in _media(form).items()}
+    spec = find_model(form.model)
+    if spec is not None and not spec.has("image"):  # text-to-video, video-extend: no picture in their code
+        return {**form.fields(), "prompt": form.prompt, **media}
     return {**form.fields(), "image": url or upload_name(form.image) or "cat.png",
-            "last_image": upload_name(form.last_image), "prompt": form.prompt}
+            "last_image": upload_name(form.last_image), "prompt": form.prompt, **media}
 
 
 def backend_line(label: str, money: str) -> str:
