@@ -34,7 +34,7 @@ from playground.contract import ASPECT_RATIOS, FPS, OUTPUT_SIZES, RESOLUTIONS, c
 from .camera import MAX_ZOOM, MOTIONS, CameraPath, motion_from_prompt, plan_camera
 from .framegraph import SOURCE_MARGIN, TAG_BT709, FrameGraph, build_graph, crop_to_ratio, fit_to_size, repeat
 from .looks import PLAIN_MODEL, look_for
-from .sound import AUDIO_SAMPLE_RATE, SYNTH_SAMPLE_RATE, synthesize_audio
+from .sound import AUDIO_SAMPLE_RATE, soundtrack, synthesize_audio
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,9 @@ def _encoder_args(n: int, audio: int | None, out: Path | None) -> list[str]:
              # A keyframe every 2 s keeps seeking in the browser snappy.
              "-g", str(2 * FPS), "-r", str(FPS)]
     if audio is not None:
-        # The fast coder takes about a third of the default's CPU for a file of the same size.
-        args += ["-c:a", "aac", "-aac_coder", "fast", "-b:a", "96k", "-ac", "1", "-ar", str(AUDIO_SAMPLE_RATE)]
+        # The fast coder takes about a third of the default's CPU for a file of the same size; a mono ambient pad
+        # needs no more than 64 kb/s (a quarter less CPU than 96).
+        args += ["-c:a", "aac", "-aac_coder", "fast", "-b:a", "64k", "-ac", "1", "-ar", str(AUDIO_SAMPLE_RATE)]
     return args + ["-movflags", "+faststart", "-f", "mp4", str(out)]
 
 
@@ -185,7 +186,7 @@ def render_video(
     with (tempfile.TemporaryDirectory(prefix=f".{out.stem if out else 'render'}.", dir=out and out.parent) as tmp,
           ThreadPoolExecutor(1, thread_name_prefix="playground-local-audio") as pool):
         # The soundtrack is made while ffmpeg starts and the pictures are made (numpy and PIL let go of the GIL).
-        track = pool.submit(synthesize_audio, seed, float(duration), SYNTH_SAMPLE_RATE) if generate_audio else None
+        track = pool.submit(soundtrack, seed, duration) if generate_audio else None
         graph = build_graph(Path(tmp), image, size, n, camera, seed, last_image, look, track)
         part = Path(tmp) / "clip.mp4" if out is not None else None
         args = [*graph.inputs, "-filter_complex", graph.filters(), *_encoder_args(n, graph.audio, part)]
