@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import wave
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,15 @@ def synthesize_audio(seed: int, seconds: float, sample_rate: int = AUDIO_SAMPLE_
     return (signal / peak * 0.35 * 32767).astype(np.int16)
 
 
+@lru_cache(maxsize=16)
+def soundtrack(seed: int, seconds: int) -> np.ndarray:
+    """The clip's track at SYNTH_SAMPLE_RATE, kept for the last few (seed, duration) pairs: a sweep across models or
+    resolutions at one seed makes it once. Read-only, as it is shared."""
+    samples = synthesize_audio(seed, float(seconds), SYNTH_SAMPLE_RATE)
+    samples.flags.writeable = False
+    return samples
+
+
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int = AUDIO_SAMPLE_RATE) -> None:
     """Write mono int16 ``samples`` as a WAV file."""
     with wave.open(str(path), "wb") as wav:
@@ -66,4 +76,4 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int = AUDIO_SAMPLE_R
         wav.writeframes(samples.tobytes())
 
 
-__all__ = ["AUDIO_SAMPLE_RATE", "SYNTH_SAMPLE_RATE", "synthesize_audio", "write_wav"]
+__all__ = ["AUDIO_SAMPLE_RATE", "SYNTH_SAMPLE_RATE", "soundtrack", "synthesize_audio", "write_wav"]
