@@ -7,6 +7,7 @@ Browser tests skip with a reason when /usr/bin/chromium is missing, unless PLAYG
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import time
 from collections.abc import Iterator
@@ -45,30 +46,55 @@ class RunningApp:
         return self.demo.playground
 
 
-@contextlib.contextmanager
-def launched(demo) -> Iterator[RunningApp]:
-    """Launch ``demo`` on a free loopback port without blocking; close it afterwards."""
+def launch_on(demo, port: int) -> str:
+    """Launch ``demo`` on loopback ``port`` without blocking, as the page is served; its URL once it answers."""
     from playground.ui import launch_kwargs
 
     kwargs = launch_kwargs(demo)
     kwargs.pop("mcp_server", None)
-    for attempt in range(5):
-        # A free port can be taken by another worker's process between finding it and binding it: take another.
-        port = free_port()
-        try:
-            demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **kwargs)
-            break
-        except OSError:
-            if attempt == 4:
-                raise
+    if "_frontend" in inspect.signature(demo.launch).parameters:
+        # Gradio's own check that the page answers gives up after one 3 s wait, which a busy machine can pass while
+        # it builds the page's config: the page is waited for here instead, as long as a loaded machine needs.
+        kwargs["_frontend"] = False
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **kwargs)
     # Gradio's queue looks for work every 1 ms when idle on Linux (~10% of a core per open app, for as long as a test
     # keeps it open); every 50 ms, as gradio itself does on Windows, delays an event by 50 ms at most.
     if hasattr(getattr(demo, "_queue", None), "sleep_when_free"):
         demo._queue.sleep_when_free = 0.05
+    url = f"http://127.0.0.1:{port}/"
+    _wait_until_served(url + "config")
+    return url
+
+
+@contextlib.contextmanager
+def launched(demo) -> Iterator[RunningApp]:
+    """Launch ``demo`` on a free loopback port without blocking; close it afterwards."""
+    for attempt in range(5):
+        # A free port can be taken by another worker's process between finding it and binding it: take another.
+        try:
+            url = launch_on(demo, free_port())
+            break
+        except OSError:
+            if attempt == 4:
+                raise
     try:
-        yield RunningApp(demo, f"http://127.0.0.1:{port}/")
+        yield RunningApp(demo, url)
     finally:
         demo.close()
+
+
+def _wait_until_served(url: str, timeout: float = 180) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(url, timeout=30).ok:
+                return
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, f"{url} did not answer within {timeout:.0f} s"
+        time.sleep(0.2)
 
 
 def client_factory_for(server, local_key: str = "local-preview"):

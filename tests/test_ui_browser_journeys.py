@@ -17,6 +17,7 @@ from browser_support import (
     SAMPLES,
     choose_480p_4s_silent,
     client_factory_for,
+    launch_on,
     open_page,
     textbox_value,
 )
@@ -26,7 +27,7 @@ from playground.caps import Caps
 from playground.contract import SPICY, STANDARD, V1_PRO_FAST
 from playground.jobs import Ledger
 from playground.status import UNCHARGED
-from playground.ui import build_app, launch_kwargs
+from playground.ui import build_app
 
 pytestmark = pytest.mark.browser
 V1_TITLE = "Seedance V1 Pro Fast Image-to-Video"
@@ -37,12 +38,9 @@ def serving(server, ledger, *, public: bool = False, port: int | None = None):
     """The playground on ``port`` (a fixed port keeps the browser's storage across a restart: it is per origin)."""
     demo = build_app(client_factory=client_factory_for(server), ledger=ledger, caps=Caps(public=public),
                      owner_key="")
-    port = port or free_port()
-    kwargs = launch_kwargs(demo)
-    kwargs.pop("mcp_server", None)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **kwargs)
+    url = launch_on(demo, port or free_port())
     try:
-        yield demo, f"http://127.0.0.1:{port}/"
+        yield demo, url
     finally:
         demo.close()
 
