@@ -43,7 +43,7 @@ def settle(client: Client, ledger: Ledger, jobs: Iterable[Job] | None = None, *,
     if not rows:
         return []
     try:
-        charges = client.charges((j.request_id for j in rows), quick=quick)
+        charges = client.charges([j.request_id for j in rows], quick=quick)
     except WaveSpeedError as exc:
         log.info("billing not read (%s); the ledger keeps its estimates", exc)
         return []
