@@ -19,6 +19,7 @@ from typing import Any
 
 from .caps import check_plan
 from .contract import MODELS, SEED_MAX, SPICY, ModelSpec, VideoRequest, all_models, find_model, get_model, show
+from .contract.spec import some_models
 from .errors import ValidationError, WaveSpeedError
 from .images import is_url, prepare_image
 from .media import Clip, contact_sheet, poster, side_by_side
@@ -105,10 +106,8 @@ def model_ids(models: Any) -> list[str]:
         raise ValidationError(f"models: expected a list of model ids, got {show(models)}")
     unknown = [m for m in models if find_model(m) is None or not sweepable(get_model(m))]
     if unknown:
-        names = [spec.model_id for spec in sweep_models()]
-        more = f" or {len(names) - 6} more" if len(names) > 6 else ""
-        raise ValidationError(f"models: {show(unknown[0])} is not one a sweep can run; choose from "
-                              f"{', '.join(names[:6])}{more}")
+        names = some_models(spec.model_id for spec in sweep_models())
+        raise ValidationError(f"models: {show(unknown[0])} is not one a sweep can run; choose from {names}")
     return list(dict.fromkeys(models))
 
 

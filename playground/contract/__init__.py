@@ -32,7 +32,7 @@ from .sizes import (
     ratio_value,
     typical_inference_seconds,
 )
-from .spec import FAMILIES, MODELS, ModelSpec, UnknownModel, all_models, find_model, get_model, register
+from .spec import FAMILIES, MODELS, ModelSpec, UnknownModel, all_models, find_model, get_model, register, some_models
 
 __all__ = [
     "FAST", "KNOWN", "SPICY", "STANDARD", "V1_PRO_FAST", "output_size", "KINDS", "LIST_KINDS", "MEDIA_KINDS", "Param",
@@ -41,4 +41,5 @@ __all__ = [
     "OUTPUT_SIZES", "PROMPT_MAX_CHARS", "RESOLUTIONS", "SEED_MAX", "TYPICAL_INFERENCE_S_PER_VIDEO_S",
     "V1_OUTPUT_SIZES", "ImageLimits", "closest_ratio", "frame_count", "ratio_value", "typical_inference_seconds",
     "FAMILIES", "MODELS", "ModelSpec", "UnknownModel", "all_models", "find_model", "get_model", "register",
+    "some_models",
 ]

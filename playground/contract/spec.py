@@ -79,7 +79,14 @@ class ModelSpec:
         return {p.name: p.default for p in self.params if p.default is not None}
 
 
-_NAMED = 6  # models named in the message; a catalogue holds far more, and a message stays one short sentence
+_NAMED = 6  # models named in a message; a catalogue holds far more, and a message stays one short sentence
+
+
+def some_models(ids: Iterable[str], more_note: str = "") -> str:
+    """The first few of ``ids`` for a message, then how many more ("a, b, c or 12 more``more_note``")."""
+    ids = list(ids)
+    more = f" or {len(ids) - _NAMED} more{more_note}" if len(ids) > _NAMED else ""
+    return f"{', '.join(ids[:_NAMED])}{more}"
 
 
 class UnknownModel(ValidationError, KeyError):
@@ -87,9 +94,8 @@ class UnknownModel(ValidationError, KeyError):
 
     def __init__(self, model_id: Any):
         self.model_id = model_id
-        known = list(all_models())
-        more = f" or {len(known) - _NAMED} more (client.catalogue() lists them)" if len(known) > _NAMED else ""
-        super().__init__(f"model: {show(model_id)} is not known; choose one of {', '.join(known[:_NAMED])}{more}")
+        known = some_models(all_models(), " (client.catalogue() lists them)")
+        super().__init__(f"model: {show(model_id)} is not known; choose one of {known}")
 
     def __str__(self) -> str:  # KeyError would quote the message
         return "; ".join(self.problems)
@@ -137,4 +143,5 @@ def _family_rank(spec: ModelSpec) -> int:
     return FAMILIES.index(spec.type) if spec.type in FAMILIES else len(FAMILIES)
 
 
-__all__ = ["ModelSpec", "UnknownModel", "MODELS", "FAMILIES", "register", "get_model", "find_model", "all_models"]
+__all__ = ["ModelSpec", "UnknownModel", "MODELS", "FAMILIES", "register", "get_model", "find_model", "all_models",
+           "some_models"]
