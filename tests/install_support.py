@@ -102,13 +102,19 @@ def build_wheel(dest: Path) -> Path:
     return wheel
 
 
-def make_venv(where: Path, *requirements: str, editable: bool = False) -> Venv:
+def make_venv(where: Path, *requirements: str, editable: bool = False, isolated_build: bool = True) -> Venv:
     """A fresh venv that sees this interpreter's packages (so no download is needed for the dependencies) and has
-    ``requirements`` installed into it by pip, with their dependencies checked."""
+    ``requirements`` installed into it by pip, with their dependencies checked.
+
+    ``isolated_build`` False builds a source with the setuptools this interpreter has (requirements-dev.txt), not
+    in a throwaway environment of its own: ~10 CPU-s less per build. The wheel's build stays isolated (as a user's
+    is), so the build requirements declared in pyproject.toml are still proven once per run."""
     venv.EnvBuilder(system_site_packages=True, with_pip=False, symlinks=True).create(where)
     env = Venv(where)
     see_this_interpreters_packages(env)
     cmd = [env.python, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    if not isolated_build:
+        cmd.append("--no-build-isolation")
     cmd += ["-e", *requirements] if editable else list(requirements)
     with exclusive(CHECKOUT_LOCK) if editable else contextlib.nullcontext():
         done = run_process(cmd, timeout=600)

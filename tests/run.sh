@@ -29,6 +29,9 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
 fi
 
 python -m ruff check .
+# Bytecode is cached for the run even where PYTHONDONTWRITEBYTECODE is set: the checkout's modules and the tests'
+# rewritten assertions are then compiled once, not again in every worker and every python the tests start.
+unset PYTHONDONTWRITEBYTECODE
 # In parallel (pytest-xdist), one worker per core plus one (at least 2): many tests wait on HTTP, browsers,
 # subprocesses and renders rather than on a core (two workers kept 2 cores only ~63% busy). Each worker imports the
 # whole suite (~17 CPU-s), so more than that costs CPU and buys little. Every test is safe beside the others (free ports, its own folders; the wheel venv is built once and

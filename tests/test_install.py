@@ -85,13 +85,13 @@ def test_import_playground_is_light(installed_venv, outside):
 
 def test_an_editable_install_and_a_git_url_install_work(outside, tmp_path_factory):
     cwd, env = outside
-    editable = make_venv(tmp_path_factory.mktemp("venv-editable"), str(ROOT), editable=True)
+    editable = make_venv(tmp_path_factory.mktemp("venv-editable"), str(ROOT), editable=True, isolated_build=False)
     out = editable.run("seedance-playground", "price", "--resolution", "1080p", "--duration", "10", cwd=cwd, env=env)
     assert out.returncode == 0 and out.stdout.startswith("$1.04"), out.stderr
 
     # A git URL installs what is committed: clone the checkout's HEAD so the test does not depend on local edits.
     clone = tmp_path_factory.mktemp("repo") / "seedance"
     assert run_process(["git", "clone", "-q", str(ROOT), str(clone)], timeout=300).returncode == 0
-    from_git = make_venv(tmp_path_factory.mktemp("venv-git"), f"git+file://{clone}")
+    from_git = make_venv(tmp_path_factory.mktemp("venv-git"), f"git+file://{clone}", isolated_build=False)
     out = from_git.run(from_git.python, "-c", "import playground; print(playground.__file__)", cwd=cwd, env=env)
     assert out.returncode == 0 and out.stdout.startswith(str(from_git.path)), out.stderr
