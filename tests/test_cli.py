@@ -12,7 +12,7 @@ import pytest
 from playground.local import LocalConfig, start_server
 from playground.media import probe
 from playground.status import COMPLETED, PROCESSING
-from tests.support import KEY, SLOW_OK, make_image, run_process, spawn
+from tests.support import KEY, make_image, run_process, spawn
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -156,41 +156,3 @@ def test_balance_on_the_local_preview_is_the_play_money_the_readme_names(tmp_pat
     assert "play money" in done.stdout and figure.startswith("$")
     readme = " ".join((ROOT / "README.md").read_text().split())
     assert f"{figure.rstrip('0').rstrip('.')} of play money" in readme or f"{figure} of play money" in readme
-
-
-def test_python_app_py_stopped_with_sigterm_cleans_up_like_ctrl_c(tmp_path):
-    """A Space, Docker or systemd stops the app with SIGTERM: the local preview's uploads and renders go too."""
-    import requests
-    from gradio_client import Client as GradioClient
-    from gradio_client import handle_file
-
-    from tests.support import free_port
-
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    port = free_port()
-    env = {**_env(tmp_path / "home"), "TMPDIR": str(scratch), "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_TEMP_DIR": str(scratch / "gradio")}
-    app = subprocess.Popen([sys.executable, "app.py"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE)
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(url + "config", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.3)
-        client = GradioClient(url, verbose=False, httpx_kwargs=SLOW_OK)
-        video, _ = client.predict(image=handle_file(str(ROOT / "playground" / "samples" / "koi_pond.jpg")),
-                                  resolution="480p", duration=4, generate_audio=False, api_name="/generate")
-        assert Path(video).stat().st_size > 0
-        assert list(scratch.glob("playground-local-*")), "the embedded local API keeps its files in TMPDIR"
-        app.send_signal(signal.SIGTERM)
-        assert app.wait(60) != -signal.SIGTERM  # ended by Python, not killed by the signal
-    finally:
-        if app.poll() is None:
-            app.kill()
-            app.wait(10)
-    assert list(scratch.glob("playground-local-*")) == []

@@ -1,10 +1,13 @@
 """The playground as a newcomer starts it: `python app.py` in the checkout, an ordinary home folder (not under the
-temp dir), no PLAYGROUND_HOME and no key. The video must reach both the API client and the page."""
+temp dir), no PLAYGROUND_HOME and no key. The video must reach both the API client and the page; stopped as a
+Space, Docker or systemd stops it (SIGTERM), the app cleans up like Ctrl+C (one app start for all three: starting
+Gradio is the costly part)."""
 
 from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -25,10 +28,14 @@ pytestmark = pytest.mark.slow
 
 
 @contextlib.contextmanager
-def app_as_a_newcomer_starts_it() -> Iterator[tuple[str, Path]]:
+def app_as_a_newcomer_starts_it() -> Iterator[tuple[str, Path, subprocess.Popen, Path]]:
+    """The app's URL, the newcomer's home, its process and its temp folder (TMPDIR: where Gradio and the embedded
+    local API keep their files)."""
     home = newcomer_home()
     port = free_port()
-    env = newcomer_env(home, GRADIO_SERVER_PORT=str(port))
+    scratch = home / "tmp"
+    scratch.mkdir()
+    env = newcomer_env(home, GRADIO_SERVER_PORT=str(port), TMPDIR=str(scratch))
     log = home / "app.log"
     with open(log, "wb") as out:
         proc = spawn([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -43,16 +50,16 @@ def app_as_a_newcomer_starts_it() -> Iterator[tuple[str, Path]]:
             time.sleep(0.3)
         else:
             pytest.fail("the app did not answer within 300 s:\n" + log.read_text())
-        yield url, home
+        yield url, home, proc, scratch
     finally:
         end(proc)
         shutil.rmtree(home, ignore_errors=True)
 
 
-def test_a_newcomer_gets_the_video_from_the_api_endpoint_and_from_the_run_button(browser):
+def test_a_newcomer_gets_the_video_from_the_api_endpoint_and_from_the_run_button_and_sigterm_cleans_up(browser):
     from gradio_client import Client, handle_file
 
-    with app_as_a_newcomer_starts_it() as (url, home):
+    with app_as_a_newcomer_starts_it() as (url, home, proc, scratch):
         outputs = home / ".local" / "share" / "seedance-playground" / "outputs"
         video, details = Client(url, verbose=False).predict(
             image=handle_file(str(SAMPLES / "koi_pond.jpg")), prompt="static camera", resolution="480p", duration=4,
@@ -79,3 +86,9 @@ def test_a_newcomer_gets_the_video_from_the_api_endpoint_and_from_the_run_button
         assert page.locator("#output-video video").evaluate("v => v.videoWidth") == width
         assert "Error" not in " ".join(page.locator(".toast-body").all_inner_texts())
         assert len(list(outputs.glob("*.mp4"))) == 2
+        page.context.close()
+
+        assert list(scratch.glob("playground-local-*")), "the embedded local API keeps its files in TMPDIR"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) != -signal.SIGTERM  # ended by Python, not killed by the signal
+        assert list(scratch.glob("playground-local-*")) == []
