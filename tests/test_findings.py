@@ -4,6 +4,12 @@ host spending a host key against the test's local API), as a stranger with only 
 Four hosts, each started on first use and shared by the tests that need it: ``public_host`` (no caps),
 ``visitor_capped`` (PLAYGROUND_MAX_COST_PER_VISITOR=0.05, no trusted proxy), ``day_capped``
 (PLAYGROUND_MAX_COST_PER_DAY=0.2) and ``proxied_host`` (one trusted proxy, the visitor cap, webhooks wired).
+No two can be one, though each start costs about 8 CPU-s (issue 19): the output names are compared across two fresh
+homes, ``public_host``'s and ``proxied_host``'s; ``visitor_capped``'s cap would refuse ``public_host``'s sweep of
+the output-name test (its second clip from one address) and, like ``proxied_host``'s, ``day_capped``'s sweeps ($0.096
+each from one address) before the day's cap; the day's cap would run out under other tests' clips or theirs,
+depending on the order; and behind ``proxied_host``'s trusted proxy, ``visitor_capped``'s made-up X-Forwarded-For
+addresses would be real visitors, each with a budget of its own.
 """
 
 from __future__ import annotations
