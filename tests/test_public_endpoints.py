@@ -99,7 +99,7 @@ def test_history_is_private_on_a_public_host(app, shared_local_api):
     assert pg.visible_jobs("a-stranger", None, whole=False) == []  # what the endpoints use for finals
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(field=st.sampled_from(["duration", "resolution", "generate_audio", "camera_fixed", "seed", "prompt",
                               "aspect_ratio"]),
        # JSON (and so gradio_client) cannot carry NaN or infinity: a visitor cannot send them.
