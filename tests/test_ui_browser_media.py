@@ -50,7 +50,8 @@ def test_a_video_extend_model_runs_from_the_form_with_an_uploaded_clip_and_reuse
         uploader = page.locator("#extra-video-0 input[type=file]")
         uploader.set_input_files(str(still))  # refused by the field's name as soon as it is uploaded
         page.get_by_text("video: still.mp4 is not a video file").first.wait_for(timeout=60_000)
-        page.locator("#extra-video-0 button[aria-label='Clear']").first.click()
+        # The clip's own Clear (the field's error status has a Clear of its own, at the same place, beneath it).
+        page.locator("#extra-video-0 [data-testid='video'] button[aria-label='Clear']").click()
         page.locator("#run-button").click()
         page.get_by_text("video: is required").first.wait_for(timeout=60_000)
         assert local_api.submits == 0
